@@ -1,0 +1,157 @@
+// Package activities makes delivery attempts: the side effects under the
+// workflows. DeliverWebhook is the activity that carries the retry policy;
+// FirstAttempt is the same attempt run as a local activity, so that the
+// common case (the receiver answers 2xx at once) costs few history events.
+package activities
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/hari-crm/webhooks/delivery"
+)
+
+// Limiter bounds in-flight attempts per workspace.
+type Limiter interface {
+	// TryAcquire takes a slot if one is free now.
+	TryAcquire(ctx context.Context, workspace string) (release func(), ok bool, err error)
+	// Acquire waits for a slot until ctx ends.
+	Acquire(ctx context.Context, workspace string) (release func(), err error)
+}
+
+// Activities holds the dependencies of the delivery activities.
+type Activities struct {
+	// Client makes the HTTP attempts; build it with NewHTTPClient.
+	Client *http.Client
+	// Limiter bounds concurrent attempts per workspace; nil means no limit.
+	Limiter Limiter
+	// AttemptTimeout bounds each HTTP attempt; zero means the spec's 15 s.
+	// Tests shorten it.
+	AttemptTimeout time.Duration
+}
+
+// DeliverInput is one delivery: the body made once by the workflow, and
+// where and how to send it.
+type DeliverInput struct {
+	DeliveryID string `json:"delivery_id"`
+	EventID    string `json:"event_id"`
+	EventType  string `json:"event_type"`
+	Workspace  string `json:"workspace"`
+	WebhookID  string `json:"webhook_id"`
+	URL        string `json:"url"`
+	Secret     string `json:"secret,omitempty"`
+	Body       []byte `json:"body"`
+	// PriorAttempts are attempts made before this activity was scheduled
+	// (the fast first attempt); numbering continues after them.
+	PriorAttempts []delivery.Attempt `json:"prior_attempts,omitempty"`
+}
+
+// DeliverResult is every attempt of a delivery, oldest first.
+type DeliverResult struct {
+	Attempts []delivery.Attempt `json:"attempts"`
+}
+
+// FirstResult is the outcome of the fast first attempt.
+type FirstResult struct {
+	// Attempt is nil when no attempt was made because the workspace had no
+	// free slot (Limited).
+	Attempt *delivery.Attempt `json:"attempt,omitempty"`
+	Limited bool              `json:"limited,omitempty"`
+}
+
+// FirstAttempt makes attempt 1 of a delivery if the workspace has a free
+// slot right now. It runs as a local activity and never waits: at the limit
+// it returns Limited and the workflow hands the delivery to DeliverWebhook.
+// HTTP failures are reported in the result, not as errors; the workflow
+// decides what follows.
+func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (FirstResult, error) {
+	if a.Limiter != nil {
+		release, ok, err := a.Limiter.TryAcquire(ctx, in.Workspace)
+		if err != nil {
+			return FirstResult{}, fmt.Errorf("acquire a delivery slot: %w", err)
+		}
+		if !ok {
+			return FirstResult{Limited: true}, nil
+		}
+		defer release()
+	}
+	att := Send(ctx, a.Client, a.request(in, len(in.PriorAttempts)+1))
+	activity.GetLogger(ctx).Info("webhook attempt", logFields(in, att)...)
+	return FirstResult{Attempt: &att}, nil
+}
+
+// DeliverWebhook makes one attempt per activity attempt; Temporal's retry
+// policy on this activity spaces them. Before it returns a failure it
+// records the attempt log as heartbeat details, so the next attempt (and
+// DescribeWorkflowExecution while it waits) sees every earlier attempt; the
+// final result or failure carries the whole log.
+func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (DeliverResult, error) {
+	info := activity.GetInfo(ctx)
+	log := append([]delivery.Attempt(nil), in.PriorAttempts...)
+	if activity.HasHeartbeatDetails(ctx) {
+		var saved []delivery.Attempt
+		if err := activity.GetHeartbeatDetails(ctx, &saved); err == nil && len(saved) >= len(log) {
+			log = saved
+		}
+	}
+	number := len(in.PriorAttempts) + int(info.Attempt)
+	// An attempt that left no record was cut off by a worker crash or an
+	// activity timeout: say so instead of leaving a gap.
+	for n := len(log) + 1; n < number; n++ {
+		log = append(log, delivery.Attempt{
+			Number: n,
+			Class:  delivery.ClassNetwork,
+			Error:  "attempt interrupted: the worker stopped or timed out before it recorded the outcome",
+		})
+	}
+
+	if a.Limiter != nil {
+		release, err := a.Limiter.Acquire(ctx, in.Workspace)
+		if err != nil {
+			return DeliverResult{}, temporal.NewApplicationErrorWithCause("no delivery slot", delivery.ErrTypeRetryable, err, log)
+		}
+		defer release()
+	}
+	att := Send(ctx, a.Client, a.request(in, number))
+	log = append(log, att)
+	activity.GetLogger(ctx).Info("webhook attempt", logFields(in, att)...)
+	if att.Succeeded() {
+		return DeliverResult{Attempts: log}, nil
+	}
+	activity.RecordHeartbeat(ctx, log)
+	return DeliverResult{}, temporal.NewApplicationErrorWithOptions(att.Summary(), att.ErrorType(), temporal.ApplicationErrorOptions{
+		NonRetryable: !att.Retryable(),
+		Details:      []any{log},
+	})
+}
+
+func (a *Activities) request(in DeliverInput, attempt int) Request {
+	return Request{
+		URL:        in.URL,
+		Body:       in.Body,
+		Secret:     in.Secret,
+		DeliveryID: in.DeliveryID,
+		EventType:  in.EventType,
+		Attempt:    attempt,
+		Timeout:    a.AttemptTimeout,
+	}
+}
+
+// logFields never includes the secret or the body (which holds record
+// fields, i.e. personal data).
+func logFields(in DeliverInput, att delivery.Attempt) []any {
+	return []any{
+		"delivery_id", in.DeliveryID,
+		"workspace", in.Workspace,
+		"webhook_id", in.WebhookID,
+		"attempt", att.Number,
+		"status_code", att.StatusCode,
+		"error_class", string(att.Class),
+		"duration_ms", att.DurationMS,
+	}
+}

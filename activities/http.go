@@ -1,0 +1,176 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/signature"
+)
+
+// UserAgent names the product on every request.
+const UserAgent = "HARi-Webhooks/1.0 (+https://hari.example/docs/webhooks)"
+
+// ClientOptions tune the HTTP client that makes delivery attempts.
+type ClientOptions struct {
+	// Control, when set, runs on every address the dialer connects to
+	// (after DNS), and can refuse it: the SSRF guard's hook.
+	Control func(network, address string, c syscall.RawConn) error
+	// TLS overrides the TLS configuration (tests trust their own CA through
+	// RootCAs). Nil uses the system roots, which honour SSL_CERT_FILE.
+	TLS *tls.Config
+	// MaxConnsPerHost bounds connections to one receiver; 0 means 64.
+	MaxConnsPerHost int
+}
+
+// NewHTTPClient returns the client every delivery attempt uses: explicit
+// timeouts, connection reuse, TLS 1.2 or newer, bounded response headers,
+// no proxy from the environment and no redirects followed.
+func NewHTTPClient(opts ClientOptions) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: opts.Control}
+	tlsConf := opts.TLS
+	if tlsConf == nil {
+		tlsConf = &tls.Config{}
+	} else {
+		tlsConf = tlsConf.Clone()
+	}
+	if tlsConf.MinVersion < tls.VersionTLS12 {
+		tlsConf.MinVersion = tls.VersionTLS12
+	}
+	perHost := opts.MaxConnsPerHost
+	if perHost <= 0 {
+		perHost = 64
+	}
+	tr := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        tlsConf,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  delivery.AttemptTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    perHost,
+		IdleConnTimeout:        90 * time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      true,
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   delivery.AttemptTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a 3xx is a failed attempt, never followed
+		},
+	}
+}
+
+// Request is everything one attempt sends.
+type Request struct {
+	URL        string
+	Body       []byte
+	Secret     string
+	DeliveryID string
+	EventType  string
+	Attempt    int
+	// Timeout bounds the attempt; zero means delivery.AttemptTimeout.
+	Timeout time.Duration
+}
+
+// NewRequest builds the HTTP request of one attempt: a POST of the body
+// with the product's headers and, when there is a secret, the spec's two
+// signature headers. It does no I/O.
+func NewRequest(ctx context.Context, r Request) (*http.Request, error) {
+	if err := endpoint.ValidateURL(r.URL); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", endpoint.ErrInvalid, err)
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", UserAgent)
+	h.Set(signature.HeaderID, r.DeliveryID)
+	h.Set(signature.HeaderEvent, r.EventType)
+	h.Set(signature.HeaderAttempt, strconv.Itoa(r.Attempt))
+	if r.Secret != "" {
+		h.Set(signature.HeaderSecret, r.Secret)
+		h.Set(signature.HeaderSignature, signature.Sign(r.Secret, r.Body))
+	}
+	return req, nil
+}
+
+// Send makes one attempt with client and records its outcome. It never
+// returns an error: every failure is part of the Attempt.
+func Send(ctx context.Context, client *http.Client, r Request) delivery.Attempt {
+	start := time.Now()
+	a := delivery.Attempt{Number: r.Attempt, StartedAt: start.UTC()}
+	done := func() delivery.Attempt {
+		a.DurationMS = time.Since(start).Milliseconds()
+		return a
+	}
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = delivery.AttemptTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := NewRequest(ctx, r)
+	if err != nil {
+		a.Class = delivery.ClassInvalidTarget
+		a.Error = err.Error()
+		return done()
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		a.Class = delivery.Classify(err)
+		a.Error = describe(a.Class, timeout, err)
+		return done()
+	}
+	defer resp.Body.Close()
+	a.StatusCode = resp.StatusCode
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, delivery.ResponseBodyCap))
+	a.ResponseBody = truncateUTF8(body, delivery.LoggedBodyLen)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		a.Class = delivery.ClassHTTPStatus
+		a.Error = fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			a.Error += " (redirect to " + truncateUTF8([]byte(loc), 200) + " not followed)"
+		}
+	}
+	if readErr != nil {
+		// The status line decides the outcome; a body that broke off (a
+		// trickling receiver cut at the deadline, a reset) is only noted.
+		a.ResponseBody += "\n[response body cut: " + string(delivery.Classify(readErr)) + "]"
+	}
+	return done()
+}
+
+func describe(class delivery.Class, timeout time.Duration, err error) string {
+	if class == delivery.ClassTimeout {
+		return fmt.Sprintf("%s: no complete response within %s (%v)", class, timeout, err)
+	}
+	return string(class) + ": " + err.Error()
+}
+
+// truncateUTF8 returns at most n bytes of b as a string, cut at a rune
+// boundary.
+func truncateUTF8(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	b = b[:n]
+	for len(b) > 0 && !utf8.Valid(b) {
+		b = b[:len(b)-1]
+	}
+	return string(b)
+}

@@ -1,0 +1,93 @@
+// Package endpoint describes where a delivery goes: a target's URL, secret
+// and field selection, and the rules a URL must pass.
+package endpoint
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Target is one destination of an event: a configured webhook, or a target
+// named directly in a publish ("direct mode").
+type Target struct {
+	// ID names the webhook; it is part of the delivery ID.
+	ID string `json:"id"`
+	// URL is the https:// endpoint.
+	URL string `json:"url"`
+	// Secret, when set, signs every request (X-Webhook-Signature).
+	Secret string `json:"secret,omitempty"`
+	// Fields selects the record fields of the payload; empty means all.
+	Fields []string `json:"fields,omitempty"`
+}
+
+// ErrInvalid is wrapped by every target validation error.
+var ErrInvalid = errors.New("invalid target")
+
+// MaxURLLen bounds a webhook URL.
+const MaxURLLen = 2048
+
+// ValidateURL checks that raw is an absolute https:// URL with a host and no
+// credentials or fragment.
+func ValidateURL(raw string) error {
+	if strings.TrimSpace(raw) == "" {
+		return fmt.Errorf("%w: url is required", ErrInvalid)
+	}
+	if len(raw) > MaxURLLen {
+		return fmt.Errorf("%w: url is longer than %d bytes", ErrInvalid, MaxURLLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%w: url %q does not parse: %v", ErrInvalid, raw, err)
+	}
+	if !strings.EqualFold(u.Scheme, "https") {
+		scheme := u.Scheme
+		if scheme == "" {
+			scheme = "none"
+		}
+		return fmt.Errorf("%w: url must use https (got scheme %s); plain HTTP endpoints are rejected for security", ErrInvalid, scheme)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%w: url %q has no host", ErrInvalid, raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%w: url must not carry credentials; use a secret instead", ErrInvalid)
+	}
+	if u.Fragment != "" {
+		return fmt.Errorf("%w: url must not have a fragment", ErrInvalid)
+	}
+	return nil
+}
+
+// Validate checks the whole target.
+func (t Target) Validate() error {
+	id := strings.TrimSpace(t.ID)
+	if id == "" {
+		return fmt.Errorf("%w: id is required", ErrInvalid)
+	}
+	if len(id) > 200 || strings.ContainsAny(t.ID, "/ \t\r\n\x00") {
+		return fmt.Errorf("%w: id %q must be at most 200 bytes without spaces or slashes", ErrInvalid, t.ID)
+	}
+	if err := ValidateURL(t.URL); err != nil {
+		return fmt.Errorf("target %s: %w", t.ID, err)
+	}
+	for _, f := range t.Fields {
+		if strings.TrimSpace(f) == "" {
+			return fmt.Errorf("%w: target %s: field names must not be empty", ErrInvalid, t.ID)
+		}
+	}
+	return nil
+}
+
+// MaskSecret returns a form of a secret that is safe to show: its length
+// class and last four characters at most.
+func MaskSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	if len(s) <= 8 {
+		return "********"
+	}
+	return "********" + s[len(s)-4:]
+}

@@ -1,0 +1,279 @@
+// Package event defines HARi CRM events: the six event types, their shape,
+// and the strict decoding and validation every event passes before any
+// workflow starts. It has no Temporal dependency.
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Type is the kind of change an event reports, as it appears in the payload's
+// "event" field.
+type Type string
+
+// The six event types of the spec.
+const (
+	RecordCreated     Type = "record.created"
+	RecordUpdated     Type = "record.updated"
+	RecordDeleted     Type = "record.deleted"
+	StageChanged      Type = "stage.changed"
+	StatusChanged     Type = "status.changed"
+	AssignmentChanged Type = "assignment.changed"
+)
+
+// Types lists every event type in the order the spec lists them.
+var Types = []Type{RecordCreated, RecordUpdated, RecordDeleted, StageChanged, StatusChanged, AssignmentChanged}
+
+// Valid reports whether t is one of the six event types.
+func (t Type) Valid() bool {
+	for _, k := range Types {
+		if t == k {
+			return true
+		}
+	}
+	return false
+}
+
+// IsModification reports whether events of this type carry "changes":
+// record.updated, stage.changed, status.changed and assignment.changed do;
+// record.created and record.deleted do not.
+func (t Type) IsModification() bool {
+	switch t {
+	case RecordUpdated, StageChanged, StatusChanged, AssignmentChanged:
+		return true
+	}
+	return false
+}
+
+// MaxSize is the largest encoded event accepted at publish (256 KiB).
+const MaxSize = 256 << 10
+
+// Change is one field's old and new value in a modification event.
+type Change struct {
+	Old any `json:"old"`
+	New any `json:"new"`
+}
+
+// Event is one CRM event. ID is HARi's identifier of the event (not part of
+// the delivered payload; it names the workflow and de-duplicates publishes).
+type Event struct {
+	ID        string            `json:"id,omitempty"`
+	Type      Type              `json:"event"`
+	Entity    string            `json:"entity"`
+	Timestamp string            `json:"timestamp"`
+	Workspace string            `json:"workspace"`
+	Record    map[string]any    `json:"record"`
+	Changes   map[string]Change `json:"changes,omitempty"`
+}
+
+// RecordID returns the record's "id" field.
+func (e Event) RecordID() string {
+	s, _ := e.Record["id"].(string)
+	return s
+}
+
+// FieldError is a validation error that names the offending field.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// ErrInvalid is wrapped by every validation and decoding error, so callers
+// can tell bad input from infrastructure failures with errors.Is.
+var ErrInvalid = errors.New("invalid event")
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %w", ErrInvalid, &FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+const maxIDLen = 200
+
+// Validate checks everything a delivery relies on. It returns the first
+// problem found, as an error wrapping ErrInvalid and a *FieldError.
+func (e Event) Validate() error {
+	if e.ID != "" {
+		if err := validateID(e.ID); err != nil {
+			return err
+		}
+	}
+	switch {
+	case e.Type == "":
+		return invalid("event", "is required (one of %s)", typeList())
+	case !e.Type.Valid():
+		return invalid("event", "unknown event type %q (want one of %s)", e.Type, typeList())
+	}
+	if err := validateName("workspace", e.Workspace); err != nil {
+		return err
+	}
+	if err := validateName("entity", e.Entity); err != nil {
+		return err
+	}
+	if e.Timestamp == "" {
+		return invalid("timestamp", "is required (RFC 3339, e.g. 2026-03-31T14:30:00Z)")
+	}
+	if _, err := time.Parse(time.RFC3339, e.Timestamp); err != nil {
+		return invalid("timestamp", "%q is not an RFC 3339 timestamp (e.g. 2026-03-31T14:30:00Z)", e.Timestamp)
+	}
+	if e.Record == nil {
+		return invalid("record", "is required and must be an object with an id")
+	}
+	id, ok := e.Record["id"]
+	if !ok || id == nil {
+		return invalid("record.id", "is required")
+	}
+	if s, ok := id.(string); !ok || strings.TrimSpace(s) == "" {
+		return invalid("record.id", "must be a non-empty string")
+	}
+	if e.Type.IsModification() {
+		if len(e.Changes) == 0 {
+			return invalid("changes", "%s needs at least one changed field with old and new values", e.Type)
+		}
+		for _, k := range sortedKeys(e.Changes) {
+			if strings.TrimSpace(k) == "" {
+				return invalid("changes", "field names must not be empty")
+			}
+		}
+	} else if len(e.Changes) > 0 {
+		return invalid("changes", "only modification events carry changes; %s does not", e.Type)
+	}
+	return nil
+}
+
+func validateID(id string) error {
+	if len(id) > maxIDLen {
+		return invalid("id", "is longer than %d bytes", maxIDLen)
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == ':') {
+			return invalid("id", "%q may hold only letters, digits and - _ . :", id)
+		}
+	}
+	return nil
+}
+
+func validateName(field, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return invalid(field, "is required")
+	}
+	if len(v) > maxIDLen {
+		return invalid(field, "is longer than %d bytes", maxIDLen)
+	}
+	if !utf8.ValidString(v) || strings.ContainsAny(v, "/\x00\n\r\t ") {
+		return invalid(field, "%q must not contain spaces, slashes or control characters", v)
+	}
+	return nil
+}
+
+func typeList() string {
+	s := make([]string, len(Types))
+	for i, t := range Types {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Decode reads one JSON event (with optional extra top-level keys named in
+// extra, which are returned raw) strictly: unknown fields, trailing data and
+// documents over MaxSize are rejected. The event is validated, and given a
+// new UUID when it has no ID.
+func Decode(r io.Reader) (Event, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return Event{}, fmt.Errorf("read event: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse is Decode over bytes.
+func Parse(data []byte) (Event, error) {
+	if len(data) > MaxSize {
+		return Event{}, invalid("event", "is larger than %d bytes", MaxSize)
+	}
+	var e Event
+	if err := StrictUnmarshal(data, &e); err != nil {
+		return Event{}, err
+	}
+	if e.ID == "" {
+		e.ID = uuid.NewString()
+	}
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// StrictUnmarshal decodes exactly one JSON value into v, rejecting unknown
+// fields and trailing data, with errors wrapping ErrInvalid.
+func StrictUnmarshal(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return invalid("json", "is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, describeJSONError(err))
+	}
+	if dec.More() {
+		return invalid("json", "unexpected data after the JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("json", "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func describeJSONError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return &FieldError{Field: "json", Message: fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)}
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "json"
+		}
+		return &FieldError{Field: field, Message: fmt.Sprintf("must be %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &FieldError{Field: "json", Message: "malformed JSON: unexpected end of input"}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return &FieldError{Field: strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), Message: "unknown field"}
+	}
+	return &FieldError{Field: "json", Message: err.Error()}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	}
+	return k
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
