@@ -184,19 +184,9 @@ func typeList() string {
 	return strings.Join(s, ", ")
 }
 
-// Decode reads one JSON event (with optional extra top-level keys named in
-// extra, which are returned raw) strictly: unknown fields, trailing data and
-// documents over MaxSize are rejected. The event is validated, and given a
-// new UUID when it has no ID.
-func Decode(r io.Reader) (Event, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
-	if err != nil {
-		return Event{}, fmt.Errorf("read event: %w", err)
-	}
-	return Parse(data)
-}
-
-// Parse is Decode over bytes.
+// Parse decodes one JSON event strictly (unknown fields, trailing data
+// and documents over MaxSize are rejected), gives it a new UUID when it has
+// no ID, and validates it.
 func Parse(data []byte) (Event, error) {
 	if len(data) > MaxSize {
 		return Event{}, invalid("event", "is larger than %d bytes", MaxSize)

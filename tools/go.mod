@@ -1,4 +1,4 @@
-module github.com/hari/webhooks/tools
+module github.com/hari-crm/webhooks/tools
 
 go 1.26
 

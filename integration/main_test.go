@@ -1,0 +1,66 @@
+// Package integration runs the product against a real Temporal dev server
+// and real HTTPS receivers.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/codec"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/tclient"
+)
+
+var (
+	srv *devtest.Server
+	tc  client.Client
+	pub *publisher.Publisher
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	var err error
+	srv, err = devtest.NewServer(context.Background(), "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: start temporal dev server:", err)
+		return 1
+	}
+	defer srv.Dev.Stop()
+	tc, err = tclient.Dial(tclient.Config{Address: srv.HostPort, Namespace: "default", Keys: srv.Keys}, zerolog.Nop())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	defer tc.Close()
+
+	// Every httptest TLS server presents the same certificate: trust it.
+	probe := httptest.NewTLSServer(nil)
+	rc := &devtest.Receiver{Server: probe}
+	tlsConf := devtest.TLSConfig(rc)
+	probe.Close()
+
+	w, err := service.NewWorker(tc, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf})})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	if err := w.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: start worker:", err)
+		return 1
+	}
+	defer w.Stop()
+	pub = publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(srv.Keys)})
+	return m.Run()
+}

@@ -1,0 +1,217 @@
+// Package publisher is the Go API HARi services use to publish CRM events
+// and read their delivery outcomes. It starts one EventWorkflow per event,
+// with a workflow ID derived from the event ID, so a second publish of the
+// same event is refused and reported as a duplicate.
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// ErrNotFound means no event with that ID was published (or its history
+// has passed the namespace's retention).
+var ErrNotFound = errors.New("event not found")
+
+// Publisher publishes events through a Temporal client.
+type Publisher struct {
+	c         client.Client
+	dc        converter.DataConverter
+	taskQueue string
+}
+
+// Options configure a Publisher.
+type Options struct {
+	// TaskQueue defaults to workflows.TaskQueue.
+	TaskQueue string
+	// DataConverter must be the client's (it decodes pending attempt logs);
+	// nil means Temporal's default.
+	DataConverter converter.DataConverter
+}
+
+// New returns a Publisher over c.
+func New(c client.Client, opts Options) *Publisher {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = workflows.TaskQueue
+	}
+	if opts.DataConverter == nil {
+		opts.DataConverter = converter.GetDefaultDataConverter()
+	}
+	return &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue}
+}
+
+// Receipt says what a publish did.
+type Receipt struct {
+	EventID    string `json:"event_id"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id,omitempty"`
+	// Duplicate is true when an event with this ID was published before;
+	// nothing new was started.
+	Duplicate bool `json:"duplicate"`
+}
+
+// Message is what a publish carries: the event and, in direct mode, its
+// targets. In JSON the targets sit next to the event's fields.
+type Message struct {
+	event.Event
+	Targets []endpoint.Target `json:"targets"`
+}
+
+// ParseMessage decodes and validates a publish message: strict JSON, at
+// most event.MaxSize bytes, a valid event (given a new UUID when it has no
+// id) and valid, uniquely named targets.
+func ParseMessage(data []byte) (workflows.EventInput, error) {
+	if len(data) > event.MaxSize {
+		return workflows.EventInput{}, fmt.Errorf("%w: message is %d bytes, the limit is %d", event.ErrInvalid, len(data), event.MaxSize)
+	}
+	var m Message
+	if err := event.StrictUnmarshal(data, &m); err != nil {
+		return workflows.EventInput{}, err
+	}
+	in := workflows.EventInput{Event: m.Event, Targets: m.Targets}
+	if err := Validate(&in); err != nil {
+		return workflows.EventInput{}, err
+	}
+	return in, nil
+}
+
+// Validate checks an input before it is published and gives the event an
+// ID when it has none.
+func Validate(in *workflows.EventInput) error {
+	if in.Event.ID == "" {
+		in.Event.ID = uuid.NewString()
+	}
+	if err := in.Event.Validate(); err != nil {
+		return err
+	}
+	if len(in.Targets) == 0 {
+		return fmt.Errorf("%w: targets: name at least one target {\"id\", \"url\", \"secret\", \"fields\"}", endpoint.ErrInvalid)
+	}
+	seen := map[string]bool{}
+	for _, t := range in.Targets {
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		if seen[t.ID] {
+			return fmt.Errorf("%w: target id %q appears twice", endpoint.ErrInvalid, t.ID)
+		}
+		seen[t.ID] = true
+	}
+	return nil
+}
+
+// Publish validates in and starts its workflow. Bad input returns an error
+// wrapping event.ErrInvalid or endpoint.ErrInvalid and starts nothing.
+func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Receipt, error) {
+	if err := Validate(&in); err != nil {
+		return Receipt{}, err
+	}
+	id := workflows.WorkflowID(in.Event.ID)
+	r := Receipt{EventID: in.Event.ID, WorkflowID: id}
+	run, err := p.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                p.taskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		EnableEagerStart:                         true,
+	}, workflows.EventWorkflowName, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		r.Duplicate = true
+		r.RunID = started.RunId
+		return r, nil
+	}
+	if err != nil {
+		return Receipt{}, fmt.Errorf("start workflow %s: %w", id, err)
+	}
+	r.RunID = run.GetRunID()
+	return r, nil
+}
+
+// Outcome is the state of an event's deliveries.
+type Outcome struct {
+	EventID    string `json:"event_id"`
+	WorkflowID string `json:"workflow_id"`
+	Duplicate  bool   `json:"duplicate"`
+	// Done is true once every delivery has its final outcome.
+	Done       bool                       `json:"done"`
+	Deliveries []workflows.DeliveryResult `json:"deliveries"`
+}
+
+// Wait blocks until every delivery of the event has its outcome.
+func (p *Publisher) Wait(ctx context.Context, eventID string) (Outcome, error) {
+	id := workflows.WorkflowID(eventID)
+	var res workflows.EventResult
+	if err := p.c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return Outcome{}, fmt.Errorf("%w: %s", ErrNotFound, eventID)
+		}
+		return Outcome{}, fmt.Errorf("wait for %s: %w", id, err)
+	}
+	return Outcome{EventID: eventID, WorkflowID: id, Done: true, Deliveries: res.Deliveries}, nil
+}
+
+// Show returns the event's deliveries now, with every attempt made so far,
+// also while a delivery is between retries: the workflow's status query
+// gives the outcomes it knows, and the pending DeliverWebhook activities'
+// heartbeat details give the attempts made since.
+func (p *Publisher) Show(ctx context.Context, eventID string) (Outcome, error) {
+	id := workflows.WorkflowID(eventID)
+	desc, err := p.c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return Outcome{}, fmt.Errorf("%w: %s", ErrNotFound, eventID)
+		}
+		return Outcome{}, fmt.Errorf("describe %s: %w", id, err)
+	}
+	out := Outcome{EventID: eventID, WorkflowID: id}
+	status := desc.GetWorkflowExecutionInfo().GetStatus()
+	if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			return Outcome{}, fmt.Errorf("workflow %s ended %s", id, status)
+		}
+		return p.Wait(ctx, eventID)
+	}
+	val, err := p.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("query %s: %w", id, err)
+	}
+	var res workflows.EventResult
+	if err := val.Get(&res); err != nil {
+		return Outcome{}, fmt.Errorf("decode status of %s: %w", id, err)
+	}
+	pending := map[string][]delivery.Attempt{}
+	for _, pa := range desc.GetPendingActivities() {
+		details := pa.GetHeartbeatDetails()
+		if details == nil || len(details.GetPayloads()) == 0 {
+			continue
+		}
+		var log []delivery.Attempt
+		if err := p.dc.FromPayloads(details, &log); err != nil {
+			return Outcome{}, fmt.Errorf("decode attempt log of %s: %w", pa.GetActivityId(), err)
+		}
+		pending[pa.GetActivityId()] = log
+	}
+	for i, d := range res.Deliveries {
+		if log := pending[workflows.DeliverActivityID(d.WebhookID)]; len(log) > len(d.Attempts) {
+			res.Deliveries[i].Attempts = log
+		}
+	}
+	out.Deliveries = res.Deliveries
+	return out, nil
+}

@@ -1,0 +1,244 @@
+// Command starter publishes HARi CRM events and shows their deliveries.
+//
+//	starter publish --file event.json [--wait] [--json]
+//	starter show --event ID [--json]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hari-crm/webhooks/codec"
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/tclient"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitInvalid = 2 // bad input: nothing was started
+	exitFailed  = 3 // --wait: at least one delivery failed
+)
+
+const usage = `usage:
+  starter publish --file F|- [--wait] [--timeout 2m] [--json]
+  starter show --event ID [--json]
+
+Connection: --address (env TEMPORAL_ADDRESS, default 127.0.0.1:7233),
+--namespace (env TEMPORAL_NAMESPACE, default "default"); payloads are
+sealed with the key list in HARI_CODEC_KEYS or HARI_CODEC_KEYS_FILE.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitInvalid
+		}
+		return exitOK
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	cmd, rest := args[0], args[1:]
+	var err error
+	code := exitOK
+	switch cmd {
+	case "publish":
+		code, err = publish(ctx, rest, stdin, stdout, stderr)
+	case "show":
+		code, err = show(ctx, rest, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "starter: unknown command %q\n%s", cmd, usage)
+		return exitInvalid
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "starter:", err)
+		if code == exitOK {
+			code = exitError
+		}
+	}
+	return code
+}
+
+type conn struct {
+	address, namespace *string
+}
+
+func connFlags(fs *flag.FlagSet) conn {
+	return conn{
+		address:   fs.String("address", envOr("TEMPORAL_ADDRESS", tclient.DefaultAddress), "Temporal frontend host:port"),
+		namespace: fs.String("namespace", envOr("TEMPORAL_NAMESPACE", tclient.DefaultNamespace), "Temporal namespace"),
+	}
+}
+
+func (c conn) publisher() (*publisher.Publisher, func(), error) {
+	keys, err := codec.LoadKeys()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := tclient.Config{Address: *c.address, Namespace: *c.namespace, Keys: keys}
+	logger := zerolog.New(io.Discard)
+	tc, err := tclient.Dial(cfg, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(keys)}), tc.Close, nil
+}
+
+func publish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("file", "", "event JSON file, or - for standard input")
+	wait := fs.Bool("wait", false, "wait until every delivery has its outcome")
+	timeout := fs.Duration("timeout", 2*time.Minute, "with --wait: how long to wait")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	c := connFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitInvalid, nil
+	}
+	if *file == "" {
+		return exitInvalid, errors.New("publish: --file is required (a path, or - for standard input)")
+	}
+	data, err := readInput(*file, stdin)
+	if err != nil {
+		return exitInvalid, err
+	}
+	in, err := publisher.ParseMessage(data)
+	if err != nil {
+		return exitInvalid, err
+	}
+	p, closeFn, err := c.publisher()
+	if err != nil {
+		return exitError, err
+	}
+	defer closeFn()
+	r, err := p.Publish(ctx, in)
+	if err != nil {
+		if errors.Is(err, event.ErrInvalid) || errors.Is(err, endpoint.ErrInvalid) {
+			return exitInvalid, err
+		}
+		return exitError, err
+	}
+	out := publisher.Outcome{EventID: r.EventID, WorkflowID: r.WorkflowID, Duplicate: r.Duplicate}
+	if *wait {
+		wctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		o, err := p.Wait(wctx, r.EventID)
+		if err != nil {
+			return exitError, err
+		}
+		o.Duplicate = r.Duplicate
+		out = o
+	} else if o, err := p.Show(ctx, r.EventID); err == nil {
+		o.Duplicate = r.Duplicate
+		out = o
+	}
+	print(stdout, out, *asJSON)
+	if *wait && anyFailed(out) {
+		return exitFailed, nil
+	}
+	return exitOK, nil
+}
+
+func show(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	id := fs.String("event", "", "event ID")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	c := connFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitInvalid, nil
+	}
+	if *id == "" {
+		return exitInvalid, errors.New("show: --event is required")
+	}
+	p, closeFn, err := c.publisher()
+	if err != nil {
+		return exitError, err
+	}
+	defer closeFn()
+	o, err := p.Show(ctx, *id)
+	if err != nil {
+		return exitError, err
+	}
+	print(stdout, o, *asJSON)
+	return exitOK, nil
+}
+
+func readInput(file string, stdin io.Reader) ([]byte, error) {
+	var r io.Reader = stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("read event: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, event.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read event: %w", err)
+	}
+	return data, nil
+}
+
+func anyFailed(o publisher.Outcome) bool {
+	for _, d := range o.Deliveries {
+		if d.Status == workflows.StatusFailed {
+			return true
+		}
+	}
+	return false
+}
+
+func print(w io.Writer, o publisher.Outcome, asJSON bool) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(o)
+		return
+	}
+	state := "published"
+	if o.Duplicate {
+		state = "duplicate: this event ID was published before; nothing new was started"
+	}
+	fmt.Fprintf(w, "event %s (workflow %s): %s\n", o.EventID, o.WorkflowID, state)
+	for _, d := range o.Deliveries {
+		fmt.Fprintf(w, "  %s  %s  %s\n", d.WebhookID, d.URL, strings.ToUpper(d.Status))
+		for _, a := range d.Attempts {
+			outcome := a.Error
+			if a.Succeeded() {
+				outcome = fmt.Sprintf("HTTP %d", a.StatusCode)
+			}
+			fmt.Fprintf(w, "    attempt %d  %s  %5d ms  %s\n", a.Number, a.StartedAt.Format(time.RFC3339Nano), a.DurationMS, outcome)
+		}
+		if d.Error != "" && d.Status == workflows.StatusFailed {
+			fmt.Fprintf(w, "    failed: %s\n", d.Error)
+		}
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

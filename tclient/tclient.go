@@ -1,0 +1,78 @@
+// Package tclient builds the Temporal client every entry point uses: the
+// same address, namespace, payload codec and logger configuration.
+package tclient
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/hari-crm/webhooks/codec"
+)
+
+// Defaults of the embedded setup.
+const (
+	DefaultAddress   = "127.0.0.1:7233"
+	DefaultNamespace = "default"
+)
+
+// Config says where Temporal is and how payloads are sealed.
+type Config struct {
+	Address   string
+	Namespace string
+	// Keys seals payloads; nil sends them in plaintext (never in
+	// production: secrets and record fields would sit in history).
+	Keys *codec.Keyring
+}
+
+// FromEnv reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the codec keys
+// (HARI_CODEC_KEYS or HARI_CODEC_KEYS_FILE).
+func FromEnv() (Config, error) {
+	cfg := Config{Address: env("TEMPORAL_ADDRESS", DefaultAddress), Namespace: env("TEMPORAL_NAMESPACE", DefaultNamespace)}
+	keys, err := codec.LoadKeys()
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Keys = keys
+	return cfg, nil
+}
+
+// Options returns client options for cfg, logging through logger.
+func (cfg Config) Options(logger zerolog.Logger) client.Options {
+	opts := client.Options{
+		HostPort:  cfg.Address,
+		Namespace: cfg.Namespace,
+		Logger:    Logger(logger),
+	}
+	if cfg.Keys != nil {
+		dc := codec.DataConverter(cfg.Keys)
+		opts.DataConverter = dc
+		opts.FailureConverter = codec.FailureConverter(dc)
+	}
+	return opts
+}
+
+// Dial connects to Temporal.
+func Dial(cfg Config, logger zerolog.Logger) (client.Client, error) {
+	c, err := client.Dial(cfg.Options(logger))
+	if err != nil {
+		return nil, fmt.Errorf("connect to temporal at %s (namespace %s): %w", cfg.Address, cfg.Namespace, err)
+	}
+	return c, nil
+}
+
+// Logger adapts zerolog to Temporal's logger.
+func Logger(l zerolog.Logger) tlog.Logger {
+	return tlog.NewStructuredLogger(slog.New(zerolog.NewSlogHandler(l)))
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

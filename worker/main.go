@@ -1,0 +1,148 @@
+// Command worker runs the HARi webhook delivery worker: it polls the task
+// queue, makes delivery attempts, and serves the codec endpoint (for the
+// Temporal Web UI) and a health check.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+
+	"github.com/hari-crm/webhooks/codec"
+	"github.com/hari-crm/webhooks/limiter"
+	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/tclient"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	address := fs.String("address", env("TEMPORAL_ADDRESS", tclient.DefaultAddress), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
+	namespace := fs.String("namespace", env("TEMPORAL_NAMESPACE", tclient.DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	taskQueue := fs.String("task-queue", env("HARI_TASK_QUEUE", workflows.TaskQueue), "task queue to poll (env HARI_TASK_QUEUE)")
+	httpAddr := fs.String("http", env("HARI_HTTP_ADDR", "127.0.0.1:8234"), "address of the codec endpoint and health check (env HARI_HTTP_ADDR)")
+	uiOrigins := fs.String("ui-origin", env("HARI_UI_ORIGIN", "http://localhost:8233,http://127.0.0.1:8233"), "Web UI origins allowed to call the codec endpoint (env HARI_UI_ORIGIN)")
+	limit := fs.Int("workspace-limit", envInt("HARI_WORKSPACE_LIMIT", limiter.DefaultLimit), "maximum concurrent deliveries per workspace (env HARI_WORKSPACE_LIMIT)")
+	level := fs.String("log-level", env("HARI_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env HARI_LOG_LEVEL)")
+	pretty := fs.Bool("log-console", os.Getenv("HARI_LOG_CONSOLE") == "1", "human-readable logs instead of JSON (env HARI_LOG_CONSOLE=1)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+
+	logger, err := newLogger(*level, *pretty)
+	if err != nil {
+		return err
+	}
+	keys, err := codec.LoadKeys()
+	if err != nil {
+		return err
+	}
+	cfg := tclient.Config{Address: *address, Namespace: *namespace, Keys: keys}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	c, err := tclient.Dial(cfg, logger.With().Str("component", "temporal").Logger())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit})
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Addr:              *httpAddr,
+		Handler:           routes(c, keys, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN")),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	httpErr := make(chan error, 1)
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- fmt.Errorf("serve %s: %w", *httpAddr, err)
+		}
+	}()
+
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	logger.Info().Str("temporal", *address).Str("namespace", *namespace).Str("task_queue", *taskQueue).
+		Str("http", *httpAddr).Int("workspace_limit", *limit).Str("codec_key", keys.ActiveKeyID()).Msg("worker started")
+
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+	}
+	logger.Info().Msg("shutting down: finishing in-flight attempts")
+	w.Stop() // waits up to the stop timeout for running activities
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	logger.Info().Msg("worker stopped")
+	return err
+}
+
+func routes(c client.Client, keys *codec.Keyring, origins []string, token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/codec/", codec.Handler(keys, origins, token))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, `{"status":"unavailable","temporal":%q}`+"\n", err.Error())
+			return
+		}
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	return mux
+}
+
+func newLogger(level string, pretty bool) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log level %q: %w", level, err)
+	}
+	var l zerolog.Logger
+	if pretty {
+		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+	} else {
+		l = zerolog.New(os.Stderr)
+	}
+	return l.Level(lvl).With().Timestamp().Str("service", "hari-webhooks-worker").Logger(), nil
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(key string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return v
+	}
+	return def
+}
