@@ -58,10 +58,47 @@ func (t Type) IsModification() bool {
 // MaxSize is the largest encoded event accepted at publish (256 KiB).
 const MaxSize = 256 << 10
 
+// Record is a CRM record's fields. Each value is kept as its exact JSON, so
+// numbers keep their precision on the way through Temporal.
+type Record map[string]json.RawMessage
+
 // Change is one field's old and new value in a modification event.
 type Change struct {
-	Old any `json:"old"`
-	New any `json:"new"`
+	Old json.RawMessage `json:"old"`
+	New json.RawMessage `json:"new"`
+}
+
+// Values builds a Record from Go values (for tests and sample payloads).
+func Values(m map[string]any) Record {
+	r := make(Record, len(m))
+	for k, v := range m {
+		b, err := json.Marshal(v)
+		if err != nil {
+			b = []byte("null")
+		}
+		r[k] = b
+	}
+	return r
+}
+
+// ChangeOf builds a Change from Go values.
+func ChangeOf(old, new any) Change {
+	o, _ := json.Marshal(old)
+	n, _ := json.Marshal(new)
+	return Change{Old: o, New: n}
+}
+
+// String returns field as a string when it is a JSON string.
+func (r Record) String(field string) (string, bool) {
+	raw, ok := r[field]
+	if !ok {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // Event is one CRM event. ID is HARi's identifier of the event (not part of
@@ -72,13 +109,13 @@ type Event struct {
 	Entity    string            `json:"entity"`
 	Timestamp string            `json:"timestamp"`
 	Workspace string            `json:"workspace"`
-	Record    map[string]any    `json:"record"`
+	Record    Record            `json:"record"`
 	Changes   map[string]Change `json:"changes,omitempty"`
 }
 
 // RecordID returns the record's "id" field.
 func (e Event) RecordID() string {
-	s, _ := e.Record["id"].(string)
+	s, _ := e.Record.String("id")
 	return s
 }
 
@@ -129,11 +166,10 @@ func (e Event) Validate() error {
 	if e.Record == nil {
 		return invalid("record", "is required and must be an object with an id")
 	}
-	id, ok := e.Record["id"]
-	if !ok || id == nil {
+	if raw, ok := e.Record["id"]; !ok || string(raw) == "null" {
 		return invalid("record.id", "is required")
 	}
-	if s, ok := id.(string); !ok || strings.TrimSpace(s) == "" {
+	if s, ok := e.Record.String("id"); !ok || strings.TrimSpace(s) == "" {
 		return invalid("record.id", "must be a non-empty string")
 	}
 	if e.Type.IsModification() {
@@ -212,7 +248,6 @@ func StrictUnmarshal(data []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, describeJSONError(err))
 	}

@@ -36,8 +36,8 @@ func newEvent() event.Event {
 		Entity:    "opportunity",
 		Timestamp: "2026-03-31T14:30:00Z",
 		Workspace: "ws-" + uuid.NewString()[:8],
-		Record:    map[string]any{"id": "opp-42", "name": "Jane Smith", "email": "jane@example.com", "amount": 1200},
-		Changes:   map[string]event.Change{"stage": {Old: "qualification", New: "proposal"}},
+		Record:    event.Values(map[string]any{"id": "opp-42", "name": "Jane Smith", "email": "jane@example.com", "amount": 1200}),
+		Changes:   map[string]event.Change{"stage": event.ChangeOf("qualification", "proposal")},
 	}
 }
 

@@ -60,7 +60,7 @@ func Build(ev event.Event, fields []string) ([]byte, error) {
 }
 
 // selected returns the record keys to emit after "id".
-func selected(record map[string]any, fields []string) []string {
+func selected(record event.Record, fields []string) []string {
 	var keys []string
 	if len(fields) == 0 {
 		for k := range record {

@@ -13,7 +13,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -72,13 +71,10 @@ func run() error {
 		if int(i) <= *failFirst {
 			code = http.StatusServiceUnavailable
 		}
-		var pretty any
-		_ = json.Unmarshal(body, &pretty)
-		out, _ := json.MarshalIndent(pretty, "  ", "  ")
 		fmt.Printf("#%d %s %s  id=%s event=%s attempt=%s signature=%s -> %d\n  %s\n",
 			i, time.Now().Format(time.RFC3339), r.URL.Path,
 			r.Header.Get(signature.HeaderID), r.Header.Get(signature.HeaderEvent), r.Header.Get(signature.HeaderAttempt),
-			verified, code, out)
+			verified, code, body)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		fmt.Fprintf(w, `{"received":%d,"signature":%q}`, i, verified)

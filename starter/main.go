@@ -39,7 +39,8 @@ const usage = `usage:
   starter show --event ID [--json]
 
 Connection: --address (env TEMPORAL_ADDRESS, default 127.0.0.1:7233),
---namespace (env TEMPORAL_NAMESPACE, default "default"); payloads are
+--namespace (env TEMPORAL_NAMESPACE, default "default"), --task-queue
+(env HARI_TASK_QUEUE, default hari-webhooks); payloads are
 sealed with the key list in HARI_CODEC_KEYS or HARI_CODEC_KEYS_FILE.
 `
 
@@ -79,13 +80,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 type conn struct {
-	address, namespace *string
+	address, namespace, taskQueue *string
 }
 
 func connFlags(fs *flag.FlagSet) conn {
 	return conn{
 		address:   fs.String("address", envOr("TEMPORAL_ADDRESS", tclient.DefaultAddress), "Temporal frontend host:port"),
 		namespace: fs.String("namespace", envOr("TEMPORAL_NAMESPACE", tclient.DefaultNamespace), "Temporal namespace"),
+		taskQueue: fs.String("task-queue", envOr("HARI_TASK_QUEUE", workflows.TaskQueue), "task queue of the delivery workers"),
 	}
 }
 
@@ -100,7 +102,7 @@ func (c conn) publisher() (*publisher.Publisher, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(keys)}), tc.Close, nil
+	return publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys)}), tc.Close, nil
 }
 
 func publish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {

@@ -91,8 +91,8 @@ func testEvent() event.Event {
 		Entity:    "opportunity",
 		Timestamp: "2026-03-31T14:30:00Z",
 		Workspace: "acme",
-		Record:    map[string]any{"id": "opp-1", "name": "Big deal", "amount": 5000.0},
-		Changes:   map[string]event.Change{"stage": {Old: "qualification", New: "proposal"}},
+		Record:    event.Values(map[string]any{"id": "opp-1", "name": "Big deal", "amount": 5000.0}),
+		Changes:   map[string]event.Change{"stage": event.ChangeOf("qualification", "proposal")},
 	}
 }
 

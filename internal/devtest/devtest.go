@@ -105,7 +105,7 @@ func NewServer(ctx context.Context, dbFile string, extraArgs ...string) (*Server
 		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default"},
 		DBFilename:    dbFile,
 		LogLevel:      "error",
-		ExtraArgs:     append([]string{"--headless"}, extraArgs...),
+		ExtraArgs:     extraArgs,
 		Stdout:        io.Discard,
 		Stderr:        io.Discard,
 	})

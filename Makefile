@@ -1,0 +1,41 @@
+# HARi webhooks. `make run` starts everything on the embedded default;
+# `make test` runs every test. See README.md.
+
+SHELL := /bin/bash
+TEMPORAL_CLI_VERSION := v1.5.1
+TEMPORAL := bin/temporal
+GO_TEST_FLAGS ?= -count=1 -timeout 20m
+
+.PHONY: run test unit integration temporal lint fmt demo-event clean
+
+## run: Temporal dev server (file-backed, Web UI on :8233), worker and demo receiver
+run: $(TEMPORAL)
+	./scripts/run.sh
+
+## test: every test, against a real dev server and real HTTPS receivers
+test: $(TEMPORAL)
+	go vet ./...
+	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go test $(GO_TEST_FLAGS) ./...
+
+## unit: the tests that need no server
+unit:
+	go test -count=1 $$(go list ./... | grep -v /integration)
+
+## temporal: build the pinned Temporal CLI (dev server + Web UI) into bin/
+temporal: $(TEMPORAL)
+$(TEMPORAL): tools/go.mod tools/go.sum
+	mkdir -p bin
+	go build -modfile=tools/go.mod -o $(TEMPORAL) github.com/temporalio/cli/cmd/temporal
+
+## lint: gofmt, go vet and workflowcheck (determinism of workflow code)
+lint:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	go vet ./...
+	go run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.3.0 ./workflows/...
+
+## demo-event: publish testdata/events/stage_changed.json to the demo receiver and wait
+demo-event:
+	HARI_CODEC_KEYS_FILE=.data/codec.keys go run ./starter publish --file testdata/events/stage_changed.json --wait
+
+clean:
+	rm -rf bin .data artifacts

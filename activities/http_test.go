@@ -1,0 +1,138 @@
+package activities
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/signature"
+)
+
+func TestNewRequest(t *testing.T) {
+	body := []byte(`{"event":"record.created"}`)
+	req, err := NewRequest(context.Background(), Request{URL: "https://hooks.example.com/x", Body: body, Secret: "k", DeliveryID: "e1:w1", EventType: "record.created", Attempt: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"Content-Type":            "application/json",
+		"User-Agent":              UserAgent,
+		signature.HeaderID:        "e1:w1",
+		signature.HeaderEvent:     "record.created",
+		signature.HeaderAttempt:   "3",
+		signature.HeaderSecret:    "k",
+		signature.HeaderSignature: signature.Sign("k", body),
+	}
+	for k, v := range want {
+		if got := req.Header.Get(k); got != v {
+			t.Errorf("%s: got %q, want %q", k, got, v)
+		}
+	}
+	if req.Method != http.MethodPost {
+		t.Errorf("method %s, want POST", req.Method)
+	}
+	noSecret, _ := NewRequest(context.Background(), Request{URL: "https://hooks.example.com/x", Body: body})
+	if noSecret.Header.Get(signature.HeaderSignature) != "" || noSecret.Header.Get(signature.HeaderSecret) != "" {
+		t.Error("a target without a secret got signature headers")
+	}
+	if _, err := NewRequest(context.Background(), Request{URL: "http://hooks.example.com/x"}); err == nil || !strings.Contains(err.Error(), "https") {
+		t.Errorf("http URL: got %v, want refused", err)
+	}
+}
+
+// Send against real receivers: every outcome lands in the right class.
+func TestSendClassifiesRealFailures(t *testing.T) {
+	trusted := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big":
+			w.WriteHeader(200)
+			_, _ = io.Copy(w, io.LimitReader(neverEnding('x'), 10<<20))
+		case "/slow":
+			time.Sleep(2 * time.Second)
+		case "/redirect":
+			http.Redirect(w, r, "https://elsewhere.example/", http.StatusFound)
+		case "/reset":
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			if tc, ok := conn.(*tls.Conn); ok {
+				_ = tc.NetConn().(*net.TCPConn).SetLinger(0)
+			}
+			conn.Close()
+		default:
+			w.WriteHeader(201)
+			_, _ = io.WriteString(w, "created")
+		}
+	}))
+	defer trusted.Close()
+	untrusted := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer untrusted.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(trusted.Certificate())
+	client := NewHTTPClient(ClientOptions{TLS: &tls.Config{RootCAs: pool}})
+	untrustedClient := NewHTTPClient(ClientOptions{})
+
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "https://" + l.Addr().String()
+	l.Close()
+
+	tests := []struct {
+		name      string
+		client    *http.Client
+		url       string
+		timeout   time.Duration
+		wantClass delivery.Class
+		wantCode  int
+		check     func(t *testing.T, a delivery.Attempt)
+	}{
+		{name: "2xx", client: client, url: trusted.URL, wantCode: 201, check: func(t *testing.T, a delivery.Attempt) {
+			if a.ResponseBody != "created" || !a.Succeeded() {
+				t.Errorf("got %+v", a)
+			}
+		}},
+		{name: "big body read up to the cap", client: client, url: trusted.URL + "/big", wantCode: 200, check: func(t *testing.T, a delivery.Attempt) {
+			if len(a.ResponseBody) != delivery.LoggedBodyLen {
+				t.Errorf("logged body %d bytes, want %d", len(a.ResponseBody), delivery.LoggedBodyLen)
+			}
+		}},
+		{name: "redirect not followed", client: client, url: trusted.URL + "/redirect", wantClass: delivery.ClassHTTPStatus, wantCode: 302, check: func(t *testing.T, a delivery.Attempt) {
+			if !strings.Contains(a.Error, "not followed") {
+				t.Errorf("error %q does not say the redirect was not followed", a.Error)
+			}
+		}},
+		{name: "timeout", client: client, url: trusted.URL + "/slow", timeout: 300 * time.Millisecond, wantClass: delivery.ClassTimeout},
+		{name: "connection refused", client: client, url: closed, wantClass: delivery.ClassConnectionRefused},
+		{name: "reset", client: client, url: trusted.URL + "/reset", wantClass: delivery.ClassConnectionReset},
+		{name: "untrusted certificate", client: untrustedClient, url: untrusted.URL, wantClass: delivery.ClassTLS},
+		{name: "plain http refused before any request", client: client, url: strings.Replace(trusted.URL, "https", "http", 1), wantClass: delivery.ClassInvalidTarget},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Send(context.Background(), tt.client, Request{URL: tt.url, Body: []byte(`{}`), Attempt: 1, Timeout: tt.timeout})
+			if a.Class != tt.wantClass || a.StatusCode != tt.wantCode {
+				t.Errorf("got class %q code %d (%s), want %q %d", a.Class, a.StatusCode, a.Error, tt.wantClass, tt.wantCode)
+			}
+			if a.Number != 1 || a.StartedAt.IsZero() {
+				t.Errorf("attempt record incomplete: %+v", a)
+			}
+			if tt.check != nil {
+				tt.check(t, a)
+			}
+		})
+	}
+}
+
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,102 @@
+// Command recordhistory records the EventWorkflow history that the replay
+// test in workflows/ checks: it starts a dev server and a worker without a
+// codec, delivers one event to a receiver that answers 500, 500, 200 and to
+// one that answers 404, and writes the history JSON. Run it again, on
+// purpose, when a workflow change is meant to break replay:
+//
+//	go run ./internal/recordhistory testdata/replay/event_retries.json
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "recordhistory:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	if len(os.Args) != 2 {
+		return fmt.Errorf("usage: recordhistory OUTPUT.json")
+	}
+	out, err := os.Create(os.Args[1])
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	ctx := context.Background()
+	srv, err := devtest.NewServer(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer srv.Dev.Stop()
+	c, err := client.Dial(client.Options{HostPort: srv.HostPort})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	n := 0
+	flaky := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n++
+		if n <= 2 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer flaky.Close()
+	gone := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) }))
+	defer gone.Close()
+
+	tlsConf := devtest.TLSConfig(&devtest.Receiver{Server: flaky})
+	w, err := service.NewWorker(c, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf})})
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+
+	in := workflows.EventInput{
+		Event: event.Event{
+			ID: "replay-event-1", Type: event.StageChanged, Entity: "opportunity", Timestamp: "2026-03-31T14:30:00Z",
+			Workspace: "replay", Record: event.Values(map[string]any{"id": "opp-1", "name": "Sample deal"}),
+			Changes: map[string]event.Change{"stage": event.ChangeOf("qualification", "proposal")},
+		},
+		Targets: []endpoint.Target{{ID: "flaky", URL: flaky.URL}, {ID: "gone", URL: gone.URL}},
+	}
+	p := publisher.New(c, publisher.Options{})
+	if _, err := p.Publish(ctx, in); err != nil {
+		return err
+	}
+	if _, err := p.Wait(ctx, in.Event.ID); err != nil {
+		return err
+	}
+	path, err := devtest.TemporalPath()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, "workflow", "show", "--address", srv.HostPort, "-w", workflows.WorkflowID(in.Event.ID), "-o", "json")
+	cmd.Stdout, cmd.Stderr = out, os.Stderr
+	return cmd.Run()
+}

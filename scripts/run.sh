@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Starts the embedded default: a Temporal dev server persisted to
+# .data/temporal.db (Web UI on http://localhost:8233, decoding payloads
+# through the worker's codec endpoint), the demo HTTPS receiver on
+# https://127.0.0.1:9443 and the delivery worker. Ctrl-C stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATA=.data
+TEMPORAL=bin/temporal
+TEMPORAL_PORT=${TEMPORAL_PORT:-7233}
+UI_PORT=${UI_PORT:-8233}
+HTTP_ADDR=${HARI_HTTP_ADDR:-127.0.0.1:8234}
+mkdir -p "$DATA" bin
+
+# Payload codec key: made once, kept in .data (git-ignored).
+if [[ ! -s $DATA/codec.keys ]]; then
+  umask 077
+  printf 'dev1:%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" > "$DATA/codec.keys"
+  umask 022
+fi
+export HARI_CODEC_KEYS_FILE=$PWD/$DATA/codec.keys
+
+# The demo receiver's self-signed certificate, trusted by the worker
+# through SSL_CERT_FILE next to the system roots.
+go build -o bin/receiver ./receiver
+go build -o bin/worker ./worker
+go build -o bin/starter ./starter
+bin/receiver -gen-cert -cert "$DATA/receiver" >/dev/null
+cat /etc/ssl/certs/ca-certificates.crt "$DATA/receiver.pem" > "$DATA/ca-bundle.pem" 2>/dev/null \
+  || cp "$DATA/receiver.pem" "$DATA/ca-bundle.pem"
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+echo "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI http://localhost:$UI_PORT, data $DATA/temporal.db)"
+"$TEMPORAL" server start-dev \
+  --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$UI_PORT" \
+  --db-filename "$DATA/temporal.db" \
+  --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+  --ui-codec-endpoint "http://$HTTP_ADDR/codec" \
+  --log-level warn >"$DATA/temporal.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 120); do
+  if "$TEMPORAL" operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" >/dev/null 2>&1; then break; fi
+  sleep 0.5
+done
+"$TEMPORAL" operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" >/dev/null \
+  || { echo "Temporal did not start; see $DATA/temporal.log"; exit 1; }
+
+echo "starting demo receiver on https://127.0.0.1:9443 (secret whsec_demo)"
+bin/receiver -addr 127.0.0.1:9443 -secret whsec_demo -cert "$DATA/receiver" &
+pids+=($!)
+
+echo "starting worker (codec endpoint and health on http://$HTTP_ADDR)"
+SSL_CERT_FILE=$PWD/$DATA/ca-bundle.pem TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT HARI_HTTP_ADDR=$HTTP_ADDR \
+  HARI_LOG_CONSOLE=${HARI_LOG_CONSOLE:-1} bin/worker &
+pids+=($!)
+
+cat <<MSG
+
+HARi webhooks is running.
+  Web UI:         http://localhost:$UI_PORT
+  Publish a demo: make demo-event     (or: HARI_CODEC_KEYS_FILE=$DATA/codec.keys bin/starter publish --file testdata/events/stage_changed.json --wait)
+  Stop:           Ctrl-C
+MSG
+wait -n "${pids[@]}"
