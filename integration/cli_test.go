@@ -143,6 +143,7 @@ func eventFile(id, url string) string {
 }
 
 func TestStarterAndWorkerProcesses(t *testing.T) {
+	t.Parallel()
 	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(`{"thanks":true}`))
@@ -210,6 +211,7 @@ func TestStarterAndWorkerProcesses(t *testing.T) {
 
 // SIGTERM lets an in-flight POST finish and record its outcome.
 func TestWorkerShutdownFinishesInFlightAttempt(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 		<-release

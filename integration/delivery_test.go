@@ -128,6 +128,7 @@ func TestRetryScheduleHeadersAndSignature(t *testing.T) {
 }
 
 func TestFourOhFourStopsAtOnce(t *testing.T) {
+	t.Parallel()
 	rc := devtest.NewReceiver(t, codes(404, 200))
 	o := publishWait(t, workflows.EventInput{Event: newEvent(), Targets: []endpoint.Target{{ID: "gone", URL: rc.URL}}})
 	d := o.Deliveries[0]
@@ -141,6 +142,7 @@ func TestFourOhFourStopsAtOnce(t *testing.T) {
 }
 
 func TestFailsAfterFourAttemptsWithEveryAttemptInHistory(t *testing.T) {
+	t.Parallel()
 	rc := devtest.NewReceiver(t, codes(503))
 	ev := newEvent()
 	o := publishWait(t, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "down", URL: rc.URL, Secret: secret}}})
@@ -202,6 +204,7 @@ func TestFailsAfterFourAttemptsWithEveryAttemptInHistory(t *testing.T) {
 }
 
 func TestShowWhileRetrying(t *testing.T) {
+	t.Parallel()
 	rc := devtest.NewReceiver(t, codes(500))
 	ev := newEvent()
 	ctx := context.Background()
@@ -233,6 +236,7 @@ func TestShowWhileRetrying(t *testing.T) {
 }
 
 func TestDuplicatePublishDeliversOnce(t *testing.T) {
+	t.Parallel()
 	rc := devtest.NewReceiver(t, nil)
 	in := workflows.EventInput{Event: newEvent(), Targets: []endpoint.Target{{ID: "once", URL: rc.URL}}}
 	ctx := context.Background()
@@ -257,6 +261,7 @@ func TestDuplicatePublishDeliversOnce(t *testing.T) {
 }
 
 func TestInvalidInputStartsNothing(t *testing.T) {
+	t.Parallel()
 	ev := newEvent()
 	ev.Timestamp = "31/03/2026"
 	_, err := pub.Publish(context.Background(), workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "x", URL: "https://127.0.0.1:1"}}})
