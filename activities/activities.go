@@ -6,6 +6,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -24,8 +25,16 @@ type Limiter interface {
 	Acquire(ctx context.Context, workspace string) (release func(), err error)
 }
 
+// SecretOpener opens secrets sealed by the registry's clients.
+type SecretOpener interface {
+	Open(sealed string) (string, error)
+}
+
 // Activities holds the dependencies of the delivery activities.
 type Activities struct {
+	// Secrets opens sealed webhook secrets; nil means only direct-mode
+	// plaintext secrets can be used.
+	Secrets SecretOpener
 	// Client makes the HTTP attempts; build it with NewHTTPClient.
 	Client *http.Client
 	// Limiter bounds concurrent attempts per workspace; nil means no limit.
@@ -45,7 +54,9 @@ type DeliverInput struct {
 	WebhookID  string `json:"webhook_id"`
 	URL        string `json:"url"`
 	Secret     string `json:"secret,omitempty"`
-	Body       []byte `json:"body"`
+	// SealedSecret is opened just before signing; it wins over Secret.
+	SealedSecret string `json:"sealed_secret,omitempty"`
+	Body         []byte `json:"body"`
 	// PriorAttempts are attempts made before this activity was scheduled
 	// (the fast first attempt); numbering continues after them.
 	PriorAttempts []delivery.Attempt `json:"prior_attempts,omitempty"`
@@ -80,9 +91,30 @@ func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (FirstRe
 		}
 		defer release()
 	}
-	att := Send(ctx, a.Client, a.request(in, len(in.PriorAttempts)+1))
+	req, err := a.request(in, len(in.PriorAttempts)+1)
+	if err != nil {
+		return FirstResult{}, temporal.NewNonRetryableApplicationError(err.Error(), delivery.ErrTypeSecret, nil)
+	}
+	att := Send(ctx, a.Client, req)
 	activity.GetLogger(ctx).Info("webhook attempt", logFields(in, att)...)
 	return FirstResult{Attempt: &att}, nil
+}
+
+// TestBodyKeep is how much of a Test fire's response body is kept.
+const TestBodyKeep = 16 << 10
+
+// TestFire makes one attempt with a sample payload, exactly as a delivery
+// would (same headers and signature), and returns its record. It is never
+// retried and does not wait for a workspace slot: an admin is waiting.
+func (a *Activities) TestFire(ctx context.Context, in DeliverInput) (delivery.Attempt, error) {
+	req, err := a.request(in, 1)
+	if err != nil {
+		return delivery.Attempt{}, temporal.NewNonRetryableApplicationError(err.Error(), delivery.ErrTypeSecret, nil)
+	}
+	req.KeepBody = TestBodyKeep
+	att := Send(ctx, a.Client, req)
+	activity.GetLogger(ctx).Info("webhook test fire", logFields(in, att)...)
+	return att, nil
 }
 
 // DeliverWebhook makes one attempt per activity attempt; Temporal's retry
@@ -117,7 +149,11 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 		}
 		defer release()
 	}
-	att := Send(ctx, a.Client, a.request(in, number))
+	req, err := a.request(in, number)
+	if err != nil {
+		return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeSecret, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{log}})
+	}
+	att := Send(ctx, a.Client, req)
 	log = append(log, att)
 	activity.GetLogger(ctx).Info("webhook attempt", logFields(in, att)...)
 	if att.Succeeded() {
@@ -130,16 +166,27 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 	})
 }
 
-func (a *Activities) request(in DeliverInput, attempt int) Request {
+func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {
+	secret := in.Secret
+	if in.SealedSecret != "" {
+		if a.Secrets == nil {
+			return Request{}, errors.New("this worker has no key ring to open the webhook secret")
+		}
+		s, err := a.Secrets.Open(in.SealedSecret)
+		if err != nil {
+			return Request{}, fmt.Errorf("the webhook secret cannot be opened (is its key in HARI_CODEC_KEYS?): %w", err)
+		}
+		secret = s
+	}
 	return Request{
 		URL:        in.URL,
 		Body:       in.Body,
-		Secret:     in.Secret,
+		Secret:     secret,
 		DeliveryID: in.DeliveryID,
 		EventType:  in.EventType,
 		Attempt:    attempt,
 		Timeout:    a.AttemptTimeout,
-	}
+	}, nil
 }
 
 // logFields never includes the secret or the body (which holds record

@@ -83,6 +83,9 @@ type Request struct {
 	Attempt    int
 	// Timeout bounds the attempt; zero means delivery.AttemptTimeout.
 	Timeout time.Duration
+	// KeepBody is how much of the response body the attempt record keeps;
+	// zero means delivery.LoggedBodyLen.
+	KeepBody int
 }
 
 // NewRequest builds the HTTP request of one attempt: a POST of the body
@@ -139,7 +142,11 @@ func Send(ctx context.Context, client *http.Client, r Request) delivery.Attempt 
 	defer resp.Body.Close()
 	a.StatusCode = resp.StatusCode
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, delivery.ResponseBodyCap))
-	a.ResponseBody = truncateUTF8(body, delivery.LoggedBodyLen)
+	keep := r.KeepBody
+	if keep <= 0 {
+		keep = delivery.LoggedBodyLen
+	}
+	a.ResponseBody = truncateUTF8(body, keep)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		a.Class = delivery.ClassHTTPStatus
 		a.Error = fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))

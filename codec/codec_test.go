@@ -127,3 +127,26 @@ func TestHandler(t *testing.T) {
 		t.Error("CORS allowed an unknown origin")
 	}
 }
+
+func TestSealOpen(t *testing.T) {
+	keys, specs := ring(t, "k1")
+	sealed, err := keys.Seal("whsec_top")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(sealed, "whsec_top") || !strings.HasPrefix(sealed, "sealed:v1:k1:") {
+		t.Fatalf("sealed form %q", sealed)
+	}
+	newSpec, _ := NewKeySpec("k2")
+	rotated, _ := ParseKeys(newSpec + "," + specs[0])
+	if got, err := rotated.Open(sealed); err != nil || got != "whsec_top" {
+		t.Errorf("open after rotation: %q %v", got, err)
+	}
+	other, _ := ring(t, "k1")
+	if _, err := other.Open(sealed); err == nil {
+		t.Error("a different key with the same id opened the secret")
+	}
+	if _, err := keys.Open(sealed[:len(sealed)-2]); err == nil {
+		t.Error("a truncated sealed secret opened")
+	}
+}

@@ -65,10 +65,12 @@ const (
 	ErrTypeRejected = "WebhookRejected"
 	// ErrTypeInvalidTarget is a target that can never be delivered to.
 	ErrTypeInvalidTarget = "WebhookInvalidTarget"
+	// ErrTypeSecret is a sealed secret this worker cannot open.
+	ErrTypeSecret = "WebhookSecretUnavailable"
 )
 
 // NonRetryableErrorTypes are the error types the retry policy never retries.
-var NonRetryableErrorTypes = []string{ErrTypeRejected, ErrTypeInvalidTarget}
+var NonRetryableErrorTypes = []string{ErrTypeRejected, ErrTypeInvalidTarget, ErrTypeSecret}
 
 // Attempt is the record of one HTTP attempt.
 type Attempt struct {

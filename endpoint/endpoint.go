@@ -16,8 +16,12 @@ type Target struct {
 	ID string `json:"id"`
 	// URL is the https:// endpoint.
 	URL string `json:"url"`
-	// Secret, when set, signs every request (X-Webhook-Signature).
+	// Secret, when set, signs every request (X-Webhook-Signature). Direct
+	// mode only: configured webhooks carry SealedSecret instead.
 	Secret string `json:"secret,omitempty"`
+	// SealedSecret is the secret sealed with the codec key ring; only the
+	// worker opens it, just before signing.
+	SealedSecret string `json:"sealed_secret,omitempty"`
 	// Fields selects the record fields of the payload; empty means all.
 	Fields []string `json:"fields,omitempty"`
 }

@@ -206,8 +206,10 @@ func validateName(field, v string) error {
 	if len(v) > maxIDLen {
 		return invalid(field, "is longer than %d bytes", maxIDLen)
 	}
-	if !utf8.ValidString(v) || strings.ContainsAny(v, "/\x00\n\r\t ") {
-		return invalid(field, "%q must not contain spaces, slashes or control characters", v)
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return invalid(field, "%q may hold only letters, digits and - _ .", v)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/internal/devtest"
 	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/service"
 	"github.com/hari-crm/webhooks/tclient"
 )
@@ -24,6 +25,7 @@ var (
 	srv *devtest.Server
 	tc  client.Client
 	pub *publisher.Publisher
+	reg *registry.Client
 )
 
 func TestMain(m *testing.M) {
@@ -51,7 +53,7 @@ func runMain(m *testing.M) int {
 	tlsConf := devtest.TLSConfig(rc)
 	probe.Close()
 
-	w, err := service.NewWorker(tc, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf})})
+	w, err := service.NewWorker(tc, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf}), Secrets: srv.Keys})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
@@ -61,6 +63,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer w.Stop()
-	pub = publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(srv.Keys)})
+	reg = registry.New(tc, srv.Keys, "")
+	pub = publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(srv.Keys), Router: reg})
 	return m.Run()
 }

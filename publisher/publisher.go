@@ -25,11 +25,17 @@ import (
 // has passed the namespace's retention).
 var ErrNotFound = errors.New("event not found")
 
+// Router finds the configured webhooks an event matches (registry.Client).
+type Router interface {
+	Routes(ctx context.Context, ev event.Event) ([]endpoint.Target, error)
+}
+
 // Publisher publishes events through a Temporal client.
 type Publisher struct {
 	c         client.Client
 	dc        converter.DataConverter
 	taskQueue string
+	router    Router
 }
 
 // Options configure a Publisher.
@@ -39,6 +45,9 @@ type Options struct {
 	// DataConverter must be the client's (it decodes pending attempt logs);
 	// nil means Temporal's default.
 	DataConverter converter.DataConverter
+	// Router routes events published without targets to the workspace's
+	// matching webhooks; nil allows direct mode only.
+	Router Router
 }
 
 // New returns a Publisher over c.
@@ -49,7 +58,7 @@ func New(c client.Client, opts Options) *Publisher {
 	if opts.DataConverter == nil {
 		opts.DataConverter = converter.GetDefaultDataConverter()
 	}
-	return &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue}
+	return &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router}
 }
 
 // Receipt says what a publish did.
@@ -60,6 +69,11 @@ type Receipt struct {
 	// Duplicate is true when an event with this ID was published before;
 	// nothing new was started.
 	Duplicate bool `json:"duplicate"`
+	// NoMatch is true when the event matched no active webhook: nothing
+	// was started and nothing will be delivered.
+	NoMatch bool `json:"no_match,omitempty"`
+	// Matched is the number of deliveries started.
+	Matched int `json:"matched"`
 }
 
 // Message is what a publish carries: the event and, in direct mode, its
@@ -88,16 +102,14 @@ func ParseMessage(data []byte) (workflows.EventInput, error) {
 }
 
 // Validate checks an input before it is published and gives the event an
-// ID when it has none.
+// ID when it has none. No targets is valid: the event is then routed to
+// the workspace's configured webhooks.
 func Validate(in *workflows.EventInput) error {
 	if in.Event.ID == "" {
 		in.Event.ID = uuid.NewString()
 	}
 	if err := in.Event.Validate(); err != nil {
 		return err
-	}
-	if len(in.Targets) == 0 {
-		return fmt.Errorf("%w: targets: name at least one target {\"id\", \"url\", \"secret\", \"fields\"}", endpoint.ErrInvalid)
 	}
 	seen := map[string]bool{}
 	for _, t := range in.Targets {
@@ -120,6 +132,21 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 	}
 	id := workflows.WorkflowID(in.Event.ID)
 	r := Receipt{EventID: in.Event.ID, WorkflowID: id}
+	if len(in.Targets) == 0 {
+		if p.router == nil {
+			return Receipt{}, fmt.Errorf("%w: targets: name at least one target {\"id\", \"url\", \"secret\", \"fields\"} (no webhook registry is configured)", endpoint.ErrInvalid)
+		}
+		targets, err := p.router.Routes(ctx, in.Event)
+		if err != nil {
+			return Receipt{}, fmt.Errorf("route event %s: %w", in.Event.ID, err)
+		}
+		if len(targets) == 0 {
+			r.NoMatch, r.WorkflowID = true, ""
+			return r, nil
+		}
+		in.Targets = targets
+	}
+	r.Matched = len(in.Targets)
 	run, err := p.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                p.taskQueue,
@@ -127,6 +154,7 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		EnableEagerStart:                         true,
+		TypedSearchAttributes:                    workflows.SearchAttributes(in, workflows.StatusPending),
 	}, workflows.EventWorkflowName, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

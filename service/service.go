@@ -29,6 +29,8 @@ type Options struct {
 	Limiter activities.Limiter
 	// StopTimeout lets in-flight POSTs finish on shutdown (default 20 s).
 	StopTimeout time.Duration
+	// Secrets opens sealed webhook secrets (the codec key ring).
+	Secrets activities.SecretOpener
 	// AttemptTimeout overrides the 15 s attempt timeout (tests only).
 	AttemptTimeout time.Duration
 }
@@ -61,6 +63,7 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 		WorkerStopTimeout:                       opts.StopTimeout,
 	})
 	w.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
-	w.RegisterActivity(&activities.Activities{Client: opts.HTTPClient, Limiter: lim, AttemptTimeout: opts.AttemptTimeout})
+	w.RegisterWorkflowWithOptions(workflows.RegistryWorkflow, workflow.RegisterOptions{Name: workflows.RegistryWorkflowName})
+	w.RegisterActivity(&activities.Activities{Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, AttemptTimeout: opts.AttemptTimeout})
 	return w, nil
 }

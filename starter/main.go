@@ -2,6 +2,8 @@
 //
 //	starter publish --file event.json [--wait] [--json]
 //	starter show --event ID [--json]
+//	starter webhooks create|list|get|update|activate|deactivate|delete ...
+//	starter test-fire|test-result|test-dismiss --workspace W --webhook ID
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/tclient"
 	"github.com/hari-crm/webhooks/workflows"
 )
@@ -37,6 +40,16 @@ const (
 const usage = `usage:
   starter publish --file F|- [--wait] [--timeout 2m] [--json]
   starter show --event ID [--json]
+  starter webhooks create --workspace W --file F|- [--json]
+  starter webhooks list --workspace W [--json]
+  starter webhooks get|activate|deactivate|delete --workspace W --id ID [--json]
+  starter webhooks update --workspace W --id ID --file F|- [--json]
+  starter webhooks deliveries --workspace W --id ID [--limit 20] [--json]
+  starter test-fire --workspace W --webhook ID [--json]
+  starter test-result --workspace W --webhook ID [--json]
+  starter test-dismiss --workspace W --webhook ID
+
+An event without "targets" goes to the workspace's matching webhooks.
 
 Connection: --address (env TEMPORAL_ADDRESS, default 127.0.0.1:7233),
 --namespace (env TEMPORAL_NAMESPACE, default "default"), --task-queue
@@ -66,6 +79,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		code, err = publish(ctx, rest, stdin, stdout, stderr)
 	case "show":
 		code, err = show(ctx, rest, stdout, stderr)
+	case "webhooks":
+		code, err = webhooks(ctx, rest, stdin, stdout, stderr)
+	case "test-fire", "test-result", "test-dismiss":
+		code, err = testCmd(ctx, cmd, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "starter: unknown command %q\n%s", cmd, usage)
 		return exitInvalid
@@ -92,17 +109,23 @@ func connFlags(fs *flag.FlagSet) conn {
 }
 
 func (c conn) publisher() (*publisher.Publisher, func(), error) {
+	p, _, closeFn, err := c.clients()
+	return p, closeFn, err
+}
+
+func (c conn) clients() (*publisher.Publisher, *registry.Client, func(), error) {
 	keys, err := codec.LoadKeys()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cfg := tclient.Config{Address: *c.address, Namespace: *c.namespace, Keys: keys}
-	logger := zerolog.New(io.Discard)
-	tc, err := tclient.Dial(cfg, logger)
+	tc, err := tclient.Dial(cfg, zerolog.New(io.Discard))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys)}), tc.Close, nil
+	reg := registry.New(tc, keys, *c.taskQueue)
+	pub := publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys), Router: reg})
+	return pub, reg, tc.Close, nil
 }
 
 func publish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
@@ -138,6 +161,14 @@ func publish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return exitInvalid, err
 		}
 		return exitError, err
+	}
+	if r.NoMatch {
+		if *asJSON {
+			writeJSON(stdout, map[string]any{"event_id": r.EventID, "workflow_id": "", "duplicate": false, "no_match": true, "deliveries": []any{}})
+		} else {
+			fmt.Fprintf(stdout, "event %s: no match (no active webhook of workspace %s matches it; nothing was started)\n", r.EventID, in.Event.Workspace)
+		}
+		return exitOK, nil
 	}
 	out := publisher.Outcome{EventID: r.EventID, WorkflowID: r.WorkflowID, Duplicate: r.Duplicate}
 	if *wait {
@@ -213,9 +244,7 @@ func anyFailed(o publisher.Outcome) bool {
 
 func print(w io.Writer, o publisher.Outcome, asJSON bool) {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		_ = enc.Encode(o)
+		writeJSON(w, o)
 		return
 	}
 	state := "published"
@@ -236,6 +265,12 @@ func print(w io.Writer, o publisher.Outcome, asJSON bool) {
 			fmt.Fprintf(w, "    failed: %s\n", d.Error)
 		}
 	}
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 func envOr(key, def string) string {

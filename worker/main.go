@@ -19,8 +19,11 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 
+	"github.com/hari-crm/webhooks/api"
 	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/limiter"
+	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/service"
 	"github.com/hari-crm/webhooks/tclient"
 	"github.com/hari-crm/webhooks/workflows"
@@ -38,7 +41,7 @@ func run() error {
 	address := fs.String("address", env("TEMPORAL_ADDRESS", tclient.DefaultAddress), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
 	namespace := fs.String("namespace", env("TEMPORAL_NAMESPACE", tclient.DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
 	taskQueue := fs.String("task-queue", env("HARI_TASK_QUEUE", workflows.TaskQueue), "task queue to poll (env HARI_TASK_QUEUE)")
-	httpAddr := fs.String("http", env("HARI_HTTP_ADDR", "127.0.0.1:8234"), "address of the codec endpoint and health check (env HARI_HTTP_ADDR)")
+	httpAddr := fs.String("http", env("HARI_HTTP_ADDR", "127.0.0.1:8234"), "address of the HTTP API, codec endpoint and health check (env HARI_HTTP_ADDR)")
 	uiOrigins := fs.String("ui-origin", env("HARI_UI_ORIGIN", "http://localhost:8233,http://127.0.0.1:8233"), "Web UI origins allowed to call the codec endpoint (env HARI_UI_ORIGIN)")
 	limit := fs.Int("workspace-limit", envInt("HARI_WORKSPACE_LIMIT", limiter.DefaultLimit), "maximum concurrent deliveries per workspace (env HARI_WORKSPACE_LIMIT)")
 	level := fs.String("log-level", env("HARI_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env HARI_LOG_LEVEL)")
@@ -66,14 +69,17 @@ func run() error {
 	}
 	defer c.Close()
 
-	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit})
+	if err := service.EnsureSearchAttributes(ctx, c, *namespace); err != nil {
+		logger.Warn().Err(err).Msg("search attributes could not be registered; the execution log needs them")
+	}
+	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys})
 	if err != nil {
 		return err
 	}
 
 	srv := &http.Server{
 		Addr:              *httpAddr,
-		Handler:           routes(c, keys, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN")),
+		Handler:           routes(c, keys, *taskQueue, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN"), os.Getenv("HARI_API_TOKEN")),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	httpErr := make(chan error, 1)
@@ -102,9 +108,12 @@ func run() error {
 	return err
 }
 
-func routes(c client.Client, keys *codec.Keyring, origins []string, token string) http.Handler {
+func routes(c client.Client, keys *codec.Keyring, taskQueue string, origins []string, codecToken, apiToken string) http.Handler {
+	reg := registry.New(c, keys, taskQueue)
+	pub := publisher.New(c, publisher.Options{TaskQueue: taskQueue, DataConverter: codec.DataConverter(keys), Router: reg})
 	mux := http.NewServeMux()
-	mux.Handle("/codec/", codec.Handler(keys, origins, token))
+	mux.Handle("/codec/", codec.Handler(keys, origins, codecToken))
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Token: apiToken}).Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()

@@ -126,6 +126,15 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		})
 	}
 	wg.Wait(ctx)
+	// One upsert, in the final workflow task, records the outcome for the
+	// execution log (and sets the other attributes when the starter did not).
+	updates := searchUpdates(in, eventStatus(res.Deliveries))
+	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchWorkspace); ok {
+		updates = updates[:1] // the starter set the rest
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		workflow.GetLogger(ctx).Warn("record the outcome in search attributes", "error", err)
+	}
 	return res, nil
 }
 
@@ -142,14 +151,15 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 		return
 	}
 	in := activities.DeliverInput{
-		DeliveryID: d.DeliveryID,
-		EventID:    ev.ID,
-		EventType:  string(ev.Type),
-		Workspace:  ev.Workspace,
-		WebhookID:  t.ID,
-		URL:        t.URL,
-		Secret:     t.Secret,
-		Body:       body,
+		DeliveryID:   d.DeliveryID,
+		EventID:      ev.ID,
+		EventType:    string(ev.Type),
+		Workspace:    ev.Workspace,
+		WebhookID:    t.ID,
+		URL:          t.URL,
+		Secret:       t.Secret,
+		SealedSecret: t.SealedSecret,
+		Body:         body,
 	}
 
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
@@ -159,7 +169,11 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 	var first activities.FirstResult
 	err = workflow.ExecuteLocalActivity(lctx, a.FirstAttempt, in).Get(ctx, &first)
 	done := 0
+	var appErr *temporal.ApplicationError
 	switch {
+	case errors.As(err, &appErr) && appErr.Type() == delivery.ErrTypeSecret:
+		d.Status, d.Error = StatusFailed, appErr.Message()
+		return
 	case err != nil:
 		// The local attempt broke down (worker trouble, not an HTTP
 		// outcome): it may or may not have reached the receiver.
@@ -200,7 +214,6 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 		return
 	}
 	d.Status, d.Error = StatusFailed, err.Error()
-	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.HasDetails() {
 		var log []delivery.Attempt
 		if derr := appErr.Details(&log); derr == nil && len(log) >= len(d.Attempts) {

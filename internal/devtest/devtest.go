@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/hari-crm/webhooks/codec"
+	"github.com/hari-crm/webhooks/service"
 	"github.com/hari-crm/webhooks/tclient"
 )
 
@@ -110,6 +111,10 @@ func NewServer(ctx context.Context, dbFile string, extraArgs ...string) (*Server
 		Stderr:        io.Discard,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := service.EnsureSearchAttributes(ctx, dev.Client(), "default"); err != nil {
+		_ = dev.Stop()
 		return nil, err
 	}
 	return &Server{Dev: dev, HostPort: hostPort, Keys: keys, KeySpec: spec}, nil

@@ -1,0 +1,356 @@
+// Package api serves the HTTP JSON API of the webhook service: webhook
+// management, Test fire, the execution log, and event publishing, for the
+// Settings page and for HARi services in any language.
+//
+// Every error has one shape, {"error": {"code", "message", "field"}}, with
+// a 4xx status for a bad request and 503 when Temporal cannot be reached.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/registry"
+	"github.com/hari-crm/webhooks/webhook"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// Registry is the webhook management the API needs (registry.Client).
+type Registry interface {
+	Create(ctx context.Context, ws string, spec webhook.Spec) (webhook.View, error)
+	Update(ctx context.Context, ws, id string, spec webhook.Spec) (webhook.View, error)
+	SetActive(ctx context.Context, ws, id string, active bool) (webhook.View, error)
+	Delete(ctx context.Context, ws, id string) error
+	List(ctx context.Context, ws string) ([]webhook.View, error)
+	Get(ctx context.Context, ws, id string) (webhook.View, error)
+	TestFire(ctx context.Context, ws, id string) (workflows.TestResult, error)
+	TestResult(ctx context.Context, ws, id string) (*workflows.TestResult, error)
+	DismissTest(ctx context.Context, ws, id string) error
+}
+
+// Publisher publishes events and reads outcomes (publisher.Publisher).
+type Publisher interface {
+	Publish(ctx context.Context, in workflows.EventInput) (publisher.Receipt, error)
+	Show(ctx context.Context, eventID string) (publisher.Outcome, error)
+	Deliveries(ctx context.Context, ws, webhookID string, limit int) ([]publisher.LogEntry, error)
+}
+
+// Server is the API handler.
+type Server struct {
+	Registry  Registry
+	Publisher Publisher
+	// Token, when set, is required as "Authorization: Bearer <token>".
+	Token string
+	// MaxBody bounds request bodies (default event.MaxSize).
+	MaxBody int64
+}
+
+// Handler returns the API's routes under /api/v1/.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	const wh = "/api/v1/workspaces/{ws}/webhooks"
+	mux.HandleFunc("GET "+wh, s.list)
+	mux.HandleFunc("POST "+wh, s.create)
+	mux.HandleFunc("GET "+wh+"/{id}", s.get)
+	mux.HandleFunc("PUT "+wh+"/{id}", s.update)
+	mux.HandleFunc("DELETE "+wh+"/{id}", s.remove)
+	mux.HandleFunc("POST "+wh+"/{id}/activate", s.setActive(true))
+	mux.HandleFunc("POST "+wh+"/{id}/deactivate", s.setActive(false))
+	mux.HandleFunc("POST "+wh+"/{id}/test-fire", s.testFire)
+	mux.HandleFunc("GET "+wh+"/{id}/test-result", s.testResult)
+	mux.HandleFunc("DELETE "+wh+"/{id}/test-result", s.dismissTest)
+	mux.HandleFunc("GET "+wh+"/{id}/deliveries", s.deliveries)
+	mux.HandleFunc("POST /api/v1/events", s.publish)
+	mux.HandleFunc("GET /api/v1/events/{id}", s.showEvent)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path, "")
+	})
+	return s.guard(mux)
+}
+
+// guard adds authentication, panic recovery and JSON-only responses.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				writeError(w, http.StatusInternalServerError, "internal", "internal error", "")
+			}
+		}()
+		if s.Token != "" && r.Header.Get("Authorization") != "Bearer "+s.Token {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required", "")
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Error is the API's one error shape.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg, field string) {
+	writeJSON(w, status, map[string]Error{"error": {Code: code, Message: msg, Field: field}})
+}
+
+// fail maps an error to its status and code; bad input is always a 4xx.
+func fail(w http.ResponseWriter, err error) {
+	var wfe *webhook.FieldError
+	var efe *event.FieldError
+	switch {
+	case errors.Is(err, registry.ErrNotFound), errors.Is(err, publisher.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error(), "")
+	case errors.Is(err, registry.ErrConflict):
+		field := ""
+		if errors.As(err, &wfe) {
+			field = wfe.Field
+		}
+		writeError(w, http.StatusConflict, "conflict", message(err), field)
+	case errors.As(err, &wfe):
+		writeError(w, http.StatusBadRequest, "invalid", wfe.Message, wfe.Field)
+	case errors.As(err, &efe):
+		writeError(w, http.StatusBadRequest, "invalid", efe.Message, efe.Field)
+	case errors.Is(err, endpoint.ErrInvalid), errors.Is(err, webhook.ErrInvalid), errors.Is(err, event.ErrInvalid):
+		writeError(w, http.StatusBadRequest, "invalid", message(err), fieldOf(err))
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		writeError(w, http.StatusGatewayTimeout, "timeout", "the webhook service did not answer in time", "")
+	default:
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the webhook service is unavailable: "+err.Error(), "")
+	}
+}
+
+func message(err error) string {
+	msg := err.Error()
+	for _, p := range []string{registry.ErrConflict.Error() + ": ", endpoint.ErrInvalid.Error() + ": ", webhook.ErrInvalid.Error() + ": "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
+}
+
+func fieldOf(err error) string {
+	if errors.Is(err, endpoint.ErrInvalid) {
+		if strings.Contains(err.Error(), "url") {
+			return "url"
+		}
+		return "targets"
+	}
+	return ""
+}
+
+// decode reads a JSON body strictly into v.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	limit := s.MaxBody
+	if limit == 0 {
+		limit = event.MaxSize
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_body", "the request body could not be read", "")
+		return false
+	}
+	if int64(len(data)) > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request body is larger than %d bytes", limit), "")
+		return false
+	}
+	if err := event.StrictUnmarshal(data, v); err != nil {
+		var fe *event.FieldError
+		if errors.As(err, &fe) {
+			code := "invalid_json"
+			if fe.Message == "unknown field" {
+				code = "invalid"
+			}
+			writeError(w, http.StatusBadRequest, code, fe.Message, fe.Field)
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "invalid_json", err.Error(), "")
+		return false
+	}
+	return true
+}
+
+func ctx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), 30*time.Second)
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	list, err := s.Registry.List(c, r.PathValue("ws"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": list})
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	var spec webhook.Spec
+	if !s.decode(w, r, &spec) {
+		return
+	}
+	c, cancel := ctx(r)
+	defer cancel()
+	v, err := s.Registry.Create(c, r.PathValue("ws"), spec)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	v, err := s.Registry.Get(c, r.PathValue("ws"), r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request) {
+	var spec webhook.Spec
+	if !s.decode(w, r, &spec) {
+		return
+	}
+	c, cancel := ctx(r)
+	defer cancel()
+	v, err := s.Registry.Update(c, r.PathValue("ws"), r.PathValue("id"), spec)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	if err := s.Registry.Delete(c, r.PathValue("ws"), r.PathValue("id")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) setActive(active bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, cancel := ctx(r)
+		defer cancel()
+		v, err := s.Registry.SetActive(c, r.PathValue("ws"), r.PathValue("id"), active)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func (s *Server) testFire(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	res, err := s.Registry.TestFire(c, r.PathValue("ws"), r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) testResult(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	res, err := s.Registry.TestResult(c, r.PathValue("ws"), r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"result": res})
+}
+
+func (s *Server) dismissTest(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	if err := s.Registry.DismissTest(c, r.PathValue("ws"), r.PathValue("id")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			writeError(w, http.StatusBadRequest, "invalid", "limit must be a whole number from 1 to 100", "limit")
+			return
+		}
+		limit = n
+	}
+	c, cancel := ctx(r)
+	defer cancel()
+	ws, id := r.PathValue("ws"), r.PathValue("id")
+	if _, err := s.Registry.Get(c, ws, id); err != nil {
+		fail(w, err)
+		return
+	}
+	log, err := s.Publisher.Deliveries(c, ws, id, limit)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deliveries": log})
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	var m publisher.Message
+	if !s.decode(w, r, &m) {
+		return
+	}
+	c, cancel := ctx(r)
+	defer cancel()
+	receipt, err := s.Publisher.Publish(c, workflows.EventInput{Event: m.Event, Targets: m.Targets})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	status := http.StatusAccepted
+	if receipt.Duplicate || receipt.NoMatch {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, receipt)
+}
+
+func (s *Server) showEvent(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	o, err := s.Publisher.Show(c, r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}

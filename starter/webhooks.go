@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/registry"
+	"github.com/hari-crm/webhooks/webhook"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// webhookFile is a webhook definition file: a webhook.Spec, optionally
+// with its workspace.
+type webhookFile struct {
+	Workspace string `json:"workspace,omitempty"`
+	webhook.Spec
+}
+
+func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if len(args) == 0 {
+		return exitInvalid, errors.New("webhooks: name a subcommand: create, list, get, update, activate, deactivate, delete, deliveries")
+	}
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("webhooks "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ws := fs.String("workspace", "", "workspace")
+	id := fs.String("id", "", "webhook ID")
+	file := fs.String("file", "", "webhook definition JSON file, or - for standard input")
+	limit := fs.Int("limit", 20, "deliveries: how many")
+	asJSON := fs.Bool("json", false, "print JSON")
+	c := connFlags(fs)
+	if err := fs.Parse(rest); err != nil {
+		return exitInvalid, nil
+	}
+	var spec webhook.Spec
+	if sub == "create" || sub == "update" {
+		if *file == "" {
+			return exitInvalid, fmt.Errorf("webhooks %s: --file is required", sub)
+		}
+		data, err := readInput(*file, stdin)
+		if err != nil {
+			return exitInvalid, err
+		}
+		var f webhookFile
+		if err := event.StrictUnmarshal(data, &f); err != nil {
+			return exitInvalid, err
+		}
+		spec = f.Spec
+		if *ws == "" {
+			*ws = f.Workspace
+		}
+	}
+	if *ws == "" {
+		return exitInvalid, fmt.Errorf("webhooks %s: --workspace is required", sub)
+	}
+	needsID := sub != "create" && sub != "list"
+	if needsID && *id == "" {
+		return exitInvalid, fmt.Errorf("webhooks %s: --id is required", sub)
+	}
+	pub, reg, closeFn, err := c.clients()
+	if err != nil {
+		return exitError, err
+	}
+	defer closeFn()
+
+	var out any
+	switch sub {
+	case "create":
+		out, err = reg.Create(ctx, *ws, spec)
+	case "update":
+		out, err = reg.Update(ctx, *ws, *id, spec)
+	case "list":
+		out, err = reg.List(ctx, *ws)
+	case "get":
+		out, err = reg.Get(ctx, *ws, *id)
+	case "activate", "deactivate":
+		out, err = reg.SetActive(ctx, *ws, *id, sub == "activate")
+	case "delete":
+		err = reg.Delete(ctx, *ws, *id)
+		out = map[string]any{"deleted": *id}
+	case "deliveries":
+		if _, err = reg.Get(ctx, *ws, *id); err == nil {
+			out, err = pub.Deliveries(ctx, *ws, *id, *limit)
+		}
+	default:
+		return exitInvalid, fmt.Errorf("webhooks: unknown subcommand %q", sub)
+	}
+	if err != nil {
+		return codeFor(err), err
+	}
+	if *asJSON {
+		writeJSON(stdout, out)
+		return exitOK, nil
+	}
+	printWebhooks(stdout, out)
+	return exitOK, nil
+}
+
+func testCmd(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ws := fs.String("workspace", "", "workspace")
+	id := fs.String("webhook", "", "webhook ID")
+	asJSON := fs.Bool("json", false, "print JSON")
+	c := connFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitInvalid, nil
+	}
+	if *ws == "" || *id == "" {
+		return exitInvalid, fmt.Errorf("%s: --workspace and --webhook are required", cmd)
+	}
+	_, reg, closeFn, err := c.clients()
+	if err != nil {
+		return exitError, err
+	}
+	defer closeFn()
+	var res *workflows.TestResult
+	switch cmd {
+	case "test-fire":
+		var r workflows.TestResult
+		r, err = reg.TestFire(ctx, *ws, *id)
+		res = &r
+	case "test-result":
+		res, err = reg.TestResult(ctx, *ws, *id)
+	case "test-dismiss":
+		if err = reg.DismissTest(ctx, *ws, *id); err == nil && !*asJSON {
+			fmt.Fprintln(stdout, "test result dismissed")
+			return exitOK, nil
+		}
+	}
+	if err != nil {
+		return codeFor(err), err
+	}
+	if *asJSON {
+		if res == nil {
+			fmt.Fprintln(stdout, "null")
+			return exitOK, nil
+		}
+		writeJSON(stdout, res)
+		return exitOK, nil
+	}
+	if res == nil {
+		fmt.Fprintln(stdout, "no test result")
+		return exitOK, nil
+	}
+	printTest(stdout, *res)
+	return exitOK, nil
+}
+
+func codeFor(err error) int {
+	if errors.Is(err, webhook.ErrInvalid) || errors.Is(err, event.ErrInvalid) || errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrConflict) {
+		return exitInvalid
+	}
+	return exitError
+}
+
+func printTest(w io.Writer, r workflows.TestResult) {
+	fmt.Fprintf(w, "test fire at %s: ", r.FiredAt.Format(time.RFC3339))
+	if r.Error != "" && r.StatusCode == 0 {
+		fmt.Fprintf(w, "ERROR %s (%d ms)\n", r.Error, r.DurationMS)
+		return
+	}
+	fmt.Fprintf(w, "HTTP %d in %d ms\n", r.StatusCode, r.DurationMS)
+	body := r.Body
+	if r.BodyTruncated {
+		body = string([]rune(body)[:workflows.TestBodyPreview]) + "… (truncated; --json for all)"
+	}
+	if body != "" {
+		fmt.Fprintf(w, "%s\n", body)
+	}
+}
+
+func printWebhooks(w io.Writer, out any) {
+	switch v := out.(type) {
+	case webhook.View:
+		printWebhook(w, v)
+	case []webhook.View:
+		if len(v) == 0 {
+			fmt.Fprintln(w, "no webhooks")
+		}
+		for _, x := range v {
+			printWebhook(w, x)
+		}
+	default:
+		writeJSON(w, out)
+	}
+}
+
+func printWebhook(w io.Writer, v webhook.View) {
+	state := "inactive"
+	if v.Active {
+		state = "active"
+	}
+	events := make([]string, len(v.Events))
+	for i, e := range v.Events {
+		events[i] = string(e)
+	}
+	secret := "no secret"
+	if v.HasSecret {
+		secret = "secret " + v.Secret
+	}
+	fields := "all fields"
+	if len(v.Fields) > 0 {
+		fields = strings.Join(v.Fields, ", ")
+	}
+	fmt.Fprintf(w, "%s  %q  %s\n  when %s %s, if %s\n  POST %s (%s; %s)\n", v.ID, v.Name, state, v.Entity, strings.Join(events, "|"), v.ConditionsText, v.URL, fields, secret)
+}

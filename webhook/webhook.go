@@ -1,0 +1,294 @@
+// Package webhook defines a workspace's configured webhooks: trigger
+// (entity and event types), conditions, URL, secret, field selection and
+// active state; their validation, matching against events, and the sample
+// event a Test fire sends. It is pure code.
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hari-crm/webhooks/condition"
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+)
+
+// Entities are the record types a webhook can trigger on.
+var Entities = []string{"account", "company", "contact", "lead", "opportunity"}
+
+// Config is what an admin edits.
+type Config struct {
+	Name       string                `json:"name"`
+	Entity     string                `json:"entity"`
+	Events     []event.Type          `json:"events"`
+	Match      condition.Match       `json:"match,omitempty"`
+	Conditions []condition.Condition `json:"conditions,omitempty"`
+	URL        string                `json:"url"`
+	Fields     []string              `json:"fields,omitempty"`
+	Active     *bool                 `json:"active,omitempty"`
+}
+
+// Spec is a create or update request: the configuration and, optionally,
+// the plaintext secret (nil keeps the current one on update; "" removes it).
+type Spec struct {
+	Config
+	Secret *string `json:"secret,omitempty"`
+}
+
+// Webhook is a stored webhook. Its secret is kept only sealed (see
+// codec.Keyring.Seal) with a masked hint for display.
+type Webhook struct {
+	ID           string                `json:"id"`
+	Workspace    string                `json:"workspace"`
+	Name         string                `json:"name"`
+	Entity       string                `json:"entity"`
+	Events       []event.Type          `json:"events"`
+	Match        condition.Match       `json:"match,omitempty"`
+	Conditions   []condition.Condition `json:"conditions,omitempty"`
+	URL          string                `json:"url"`
+	Fields       []string              `json:"fields,omitempty"`
+	Active       bool                  `json:"active"`
+	SealedSecret string                `json:"sealed_secret,omitempty"`
+	SecretHint   string                `json:"secret_hint,omitempty"`
+	CreatedAt    time.Time             `json:"created_at"`
+	UpdatedAt    time.Time             `json:"updated_at"`
+}
+
+// View is what queries, the API and the CLI show: no sealed secret, only
+// whether there is one and its masked hint.
+type View struct {
+	ID             string                `json:"id"`
+	Workspace      string                `json:"workspace"`
+	Name           string                `json:"name"`
+	Entity         string                `json:"entity"`
+	Events         []event.Type          `json:"events"`
+	Match          condition.Match       `json:"match,omitempty"`
+	Conditions     []condition.Condition `json:"conditions"`
+	ConditionsText string                `json:"conditions_text"`
+	URL            string                `json:"url"`
+	Fields         []string              `json:"fields"`
+	Active         bool                  `json:"active"`
+	HasSecret      bool                  `json:"has_secret"`
+	Secret         string                `json:"secret,omitempty"` // masked, e.g. "********abcd"
+	CreatedAt      time.Time             `json:"created_at"`
+	UpdatedAt      time.Time             `json:"updated_at"`
+}
+
+// View returns the displayable form.
+func (w Webhook) View() View {
+	v := View{
+		ID: w.ID, Workspace: w.Workspace, Name: w.Name, Entity: w.Entity, Events: w.Events, Match: w.Match,
+		Conditions: w.Conditions, ConditionsText: condition.DescribeAll(w.Match, w.Conditions),
+		URL: w.URL, Fields: w.Fields, Active: w.Active, HasSecret: w.SealedSecret != "", Secret: w.SecretHint,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+	}
+	if v.Conditions == nil {
+		v.Conditions = []condition.Condition{}
+	}
+	if v.Fields == nil {
+		v.Fields = []string{}
+	}
+	return v
+}
+
+// FieldError names the field a validation error is about.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// ErrInvalid is wrapped by every validation error of this package.
+var ErrInvalid = errors.New("invalid webhook")
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %w", ErrInvalid, &FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks a configuration on its own (uniqueness of the name is
+// the registry's to check).
+func (c Config) Validate() error {
+	name := strings.TrimSpace(c.Name)
+	switch {
+	case name == "":
+		return invalid("name", "is required")
+	case utf8.RuneCountInString(name) > 100:
+		return invalid("name", "is longer than 100 characters")
+	case name != c.Name:
+		return invalid("name", "must not start or end with spaces")
+	}
+	if c.Entity == "" {
+		return invalid("entity", "is required (one of %s)", strings.Join(Entities, ", "))
+	}
+	if !slices.Contains(Entities, c.Entity) {
+		return invalid("entity", "unknown entity %q (one of %s)", c.Entity, strings.Join(Entities, ", "))
+	}
+	if len(c.Events) == 0 {
+		return invalid("events", "choose at least one event type")
+	}
+	seen := map[event.Type]bool{}
+	for _, t := range c.Events {
+		if !t.Valid() {
+			return invalid("events", "unknown event type %q", t)
+		}
+		if seen[t] {
+			return invalid("events", "%s is listed twice", t)
+		}
+		seen[t] = true
+	}
+	if err := condition.ValidateAll(c.Match, c.Conditions); err != nil {
+		return invalid("conditions", "%s", strings.TrimPrefix(err.Error(), ""))
+	}
+	if err := endpoint.ValidateURL(c.URL); err != nil {
+		return invalid("url", "%s", strings.TrimPrefix(err.Error(), endpoint.ErrInvalid.Error()+": "))
+	}
+	if len(c.Fields) > 100 {
+		return invalid("fields", "at most 100 fields")
+	}
+	seenField := map[string]bool{}
+	for _, f := range c.Fields {
+		if strings.TrimSpace(f) == "" || len(f) > 100 {
+			return invalid("fields", "field names must be 1 to 100 characters")
+		}
+		if seenField[f] {
+			return invalid("fields", "%q is listed twice", f)
+		}
+		seenField[f] = true
+	}
+	return nil
+}
+
+// ValidateSecret checks a new plaintext secret.
+func ValidateSecret(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) < 8 || len(s) > 256 {
+		return invalid("secret", "must be 8 to 256 characters")
+	}
+	return nil
+}
+
+// Matches reports whether ev should be delivered to w: w is active, the
+// entity and event type are w's trigger, and the conditions hold.
+func (w Webhook) Matches(ev event.Event) bool {
+	return w.Active && w.Entity == ev.Entity && slices.Contains(w.Events, ev.Type) &&
+		condition.EvalAll(w.Match, w.Conditions, ev)
+}
+
+// Target is where a delivery of w goes, with its secret still sealed.
+func (w Webhook) Target() endpoint.Target {
+	return endpoint.Target{ID: w.ID, URL: w.URL, SealedSecret: w.SealedSecret, Fields: w.Fields}
+}
+
+// Apply sets the configuration fields of w from c.
+func (w *Webhook) Apply(c Config) {
+	w.Name, w.Entity, w.Events, w.Match, w.Conditions, w.URL, w.Fields = c.Name, c.Entity, c.Events, c.Match, c.Conditions, c.URL, c.Fields
+	if c.Active != nil {
+		w.Active = *c.Active
+	}
+}
+
+// Sample returns the event a Test fire sends for w: its first trigger
+// event, its entity, plausible values for the selected fields, and, for a
+// modification event, changes that satisfy its change conditions.
+func Sample(w Webhook, eventID string, now time.Time) event.Event {
+	typ := event.RecordUpdated
+	if len(w.Events) > 0 {
+		typ = w.Events[0]
+	}
+	ev := event.Event{
+		ID: eventID, Type: typ, Entity: w.Entity, Timestamp: now.UTC().Format(time.RFC3339), Workspace: w.Workspace,
+		Record: event.Record{"id": json.RawMessage(`"sample-` + w.Entity + `-0001"`)},
+	}
+	fields := w.Fields
+	if len(fields) == 0 {
+		fields = []string{"name", "email", "owner", "created_at"}
+	}
+	for _, f := range fields {
+		if f != "id" {
+			ev.Record[f] = sampleValue(f, now)
+		}
+	}
+	for _, c := range w.Conditions {
+		if c.Op == condition.Equals && len(c.Value) > 0 {
+			ev.Record[c.Field] = c.Value
+		}
+	}
+	if !typ.IsModification() {
+		return ev
+	}
+	ev.Changes = map[string]event.Change{}
+	for _, c := range w.Conditions {
+		switch c.Op {
+		case condition.ChangedTo:
+			ev.Changes[c.Field] = event.Change{Old: json.RawMessage(`"previous value"`), New: c.Value}
+			ev.Record[c.Field] = c.Value
+		case condition.ChangedFrom:
+			ev.Changes[c.Field] = event.Change{Old: c.Value, New: json.RawMessage(`"new value"`)}
+		case condition.Changed:
+			ev.Changes[c.Field] = event.Change{Old: json.RawMessage(`"previous value"`), New: sampleValue(c.Field, now)}
+		}
+	}
+	if len(ev.Changes) == 0 {
+		f := defaultChangeField(typ, fields)
+		ev.Changes[f] = event.Change{Old: json.RawMessage(`"previous value"`), New: sampleValue(f, now)}
+	}
+	return ev
+}
+
+func defaultChangeField(t event.Type, fields []string) string {
+	switch t {
+	case event.StageChanged:
+		return "stage"
+	case event.StatusChanged:
+		return "status"
+	case event.AssignmentChanged:
+		return "owner"
+	}
+	for _, f := range fields {
+		if f != "id" {
+			return f
+		}
+	}
+	return "name"
+}
+
+func sampleValue(field string, now time.Time) json.RawMessage {
+	f := strings.ToLower(field)
+	var v any
+	switch {
+	case f == "name" || f == "full_name":
+		v = "Jane Smith"
+	case f == "first_name":
+		v = "Jane"
+	case f == "last_name":
+		v = "Smith"
+	case strings.Contains(f, "email"):
+		v = "jane@example.com"
+	case strings.Contains(f, "phone"):
+		v = "+1 555 0100"
+	case f == "company" || f == "account":
+		v = "Acme Corp"
+	case f == "owner" || f == "assignee":
+		v = "Vincent"
+	case f == "stage":
+		v = "Proposal"
+	case f == "status":
+		v = "active"
+	case strings.Contains(f, "amount") || strings.Contains(f, "value") || f == "revenue":
+		v = 48000
+	case strings.HasSuffix(f, "_at") || strings.Contains(f, "date"):
+		v = now.UTC().Format(time.RFC3339)
+	default:
+		v = "sample " + field
+	}
+	b, _ := json.Marshal(v)
+	return b
+}

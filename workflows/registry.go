@@ -1,0 +1,358 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/payload"
+	"github.com/hari-crm/webhooks/webhook"
+)
+
+// The webhook registry: one long-running workflow per workspace holds its
+// webhooks. Updates validate before they write (a rejected update leaves
+// no trace in history); queries read; continue-as-new bounds the history.
+const (
+	RegistryWorkflowName = "WebhookRegistry"
+	registryIDPrefix     = "webhook-registry-"
+
+	UpdateCreate      = "create"
+	UpdateUpdate      = "update"
+	UpdateSetActive   = "set_active"
+	UpdateDelete      = "delete"
+	UpdateTestFire    = "test_fire"
+	UpdateDismissTest = "dismiss_test"
+
+	QueryList       = "list"
+	QueryGet        = "get"
+	QueryRoutes     = "routes"
+	QueryTestResult = "test_result"
+)
+
+// Error types of rejected registry updates.
+const (
+	ErrTypeInvalidWebhook = "InvalidWebhook" // details: the field name
+	ErrTypeNotFound       = "WebhookNotFound"
+	ErrTypeNameTaken      = "WebhookNameTaken"
+)
+
+// MaxWebhooks bounds the webhooks of one workspace.
+const MaxWebhooks = 200
+
+// registryHistoryLimit is the history length at which the registry
+// continues as new (a variable so tests can lower it).
+var registryHistoryLimit = 2000
+
+// RegistryWorkflowID is the registry workflow of a workspace.
+func RegistryWorkflowID(workspace string) string { return registryIDPrefix + workspace }
+
+// RegistryInput starts (or continues) a registry.
+type RegistryInput struct {
+	Workspace string         `json:"workspace"`
+	State     *RegistryState `json:"state,omitempty"`
+}
+
+// RegistryState is everything a registry holds.
+type RegistryState struct {
+	Webhooks []webhook.Webhook     `json:"webhooks"`
+	Tests    map[string]TestResult `json:"tests"`
+}
+
+// SealedSecret is a new secret, sealed by the client (the registry never
+// sees plaintext), with its masked hint. An empty Sealed removes the secret.
+type SealedSecret struct {
+	Sealed string `json:"sealed"`
+	Hint   string `json:"hint"`
+}
+
+// WriteRequest creates or updates a webhook.
+type WriteRequest struct {
+	ID     string         `json:"id"`
+	Config webhook.Config `json:"config"`
+	// Secret nil keeps the current secret.
+	Secret *SealedSecret `json:"secret,omitempty"`
+}
+
+// SetActiveRequest activates or deactivates a webhook.
+type SetActiveRequest struct {
+	ID     string `json:"id"`
+	Active bool   `json:"active"`
+}
+
+// IDRequest names a webhook.
+type IDRequest struct {
+	ID string `json:"id"`
+}
+
+// TestResult is the outcome of a Test fire: one attempt, no retries.
+type TestResult struct {
+	WebhookID     string    `json:"webhook_id"`
+	EventID       string    `json:"event_id"`
+	FiredAt       time.Time `json:"fired_at"`
+	StatusCode    int       `json:"status_code"`
+	DurationMS    int64     `json:"duration_ms"`
+	Body          string    `json:"body"`
+	BodyTruncated bool      `json:"body_truncated"`
+	Error         string    `json:"error"`
+	ErrorClass    string    `json:"error_class,omitempty"`
+	Succeeded     bool      `json:"succeeded"`
+}
+
+// TestBodyPreview is how many characters of a test response body show
+// before "Show more".
+const TestBodyPreview = 500
+
+type registry struct {
+	workspace string
+	state     RegistryState
+}
+
+func (r *registry) find(id string) (int, error) {
+	for i, w := range r.state.Webhooks {
+		if w.ID == id {
+			return i, nil
+		}
+	}
+	return -1, temporal.NewApplicationErrorWithOptions(fmt.Sprintf("webhook %s not found in workspace %s", id, r.workspace), ErrTypeNotFound, temporal.ApplicationErrorOptions{NonRetryable: true})
+}
+
+func (r *registry) validateWrite(req WriteRequest, creating bool) error {
+	if creating {
+		if strings.TrimSpace(req.ID) == "" || len(req.ID) > 100 {
+			return invalidWebhook("id", "is required (at most 100 characters)")
+		}
+		if _, err := r.find(req.ID); err == nil {
+			return invalidWebhook("id", "webhook "+req.ID+" exists already")
+		}
+		if len(r.state.Webhooks) >= MaxWebhooks {
+			return invalidWebhook("id", fmt.Sprintf("a workspace holds at most %d webhooks", MaxWebhooks))
+		}
+	} else if _, err := r.find(req.ID); err != nil {
+		return err
+	}
+	if err := req.Config.Validate(); err != nil {
+		var fe *webhook.FieldError
+		if errors.As(err, &fe) {
+			return invalidWebhook(fe.Field, fe.Message)
+		}
+		return invalidWebhook("", err.Error())
+	}
+	for _, w := range r.state.Webhooks {
+		if w.ID != req.ID && strings.EqualFold(w.Name, req.Config.Name) {
+			return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("name: a webhook named %q exists already in workspace %s", w.Name, r.workspace), ErrTypeNameTaken, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{"name"}})
+		}
+	}
+	if req.Secret != nil && req.Secret.Sealed != "" && !strings.HasPrefix(req.Secret.Sealed, "sealed:") {
+		return invalidWebhook("secret", "must be sealed by the client; the registry never stores plaintext")
+	}
+	return nil
+}
+
+func invalidWebhook(field, msg string) error {
+	text := msg
+	if field != "" {
+		text = field + ": " + msg
+	}
+	return temporal.NewApplicationErrorWithOptions(text, ErrTypeInvalidWebhook, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{field}})
+}
+
+// RegistryWorkflow holds one workspace's webhooks until it is told to stop
+// (it never is, in normal operation), continuing as new to stay small.
+func RegistryWorkflow(ctx workflow.Context, in RegistryInput) error {
+	r := &registry{workspace: in.Workspace}
+	if in.State != nil {
+		r.state = *in.State
+	}
+	if r.state.Tests == nil {
+		r.state.Tests = map[string]TestResult{}
+	}
+
+	if err := r.register(ctx); err != nil {
+		return err
+	}
+	if err := workflow.Await(ctx, func() bool {
+		info := workflow.GetInfo(ctx)
+		return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= registryHistoryLimit
+	}); err != nil {
+		return err
+	}
+	// Let running handlers (a Test fire) finish, then carry the state over.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	state := r.state
+	return workflow.NewContinueAsNewError(ctx, RegistryWorkflowName, RegistryInput{Workspace: r.workspace, State: &state})
+}
+
+func (r *registry) register(ctx workflow.Context) error {
+	create := func(ctx workflow.Context, req WriteRequest) (webhook.View, error) {
+		now := workflow.Now(ctx).UTC()
+		w := webhook.Webhook{ID: req.ID, Workspace: r.workspace, Active: true, CreatedAt: now, UpdatedAt: now}
+		w.Apply(req.Config)
+		if req.Secret != nil {
+			w.SealedSecret, w.SecretHint = req.Secret.Sealed, req.Secret.Hint
+		}
+		r.state.Webhooks = append(r.state.Webhooks, w)
+		return w.View(), nil
+	}
+	update := func(ctx workflow.Context, req WriteRequest) (webhook.View, error) {
+		i, err := r.find(req.ID)
+		if err != nil {
+			return webhook.View{}, err
+		}
+		w := &r.state.Webhooks[i]
+		w.Apply(req.Config)
+		if req.Secret != nil {
+			w.SealedSecret, w.SecretHint = req.Secret.Sealed, req.Secret.Hint
+			if req.Secret.Sealed == "" {
+				w.SecretHint = ""
+			}
+		}
+		w.UpdatedAt = workflow.Now(ctx).UTC()
+		return w.View(), nil
+	}
+	setActive := func(ctx workflow.Context, req SetActiveRequest) (webhook.View, error) {
+		i, err := r.find(req.ID)
+		if err != nil {
+			return webhook.View{}, err
+		}
+		w := &r.state.Webhooks[i]
+		if w.Active != req.Active {
+			w.Active = req.Active
+			w.UpdatedAt = workflow.Now(ctx).UTC()
+		}
+		return w.View(), nil
+	}
+	remove := func(ctx workflow.Context, req IDRequest) error {
+		i, err := r.find(req.ID)
+		if err != nil {
+			return err
+		}
+		r.state.Webhooks = slices.Delete(r.state.Webhooks, i, i+1)
+		delete(r.state.Tests, req.ID)
+		return nil
+	}
+	dismiss := func(ctx workflow.Context, req IDRequest) error {
+		if _, err := r.find(req.ID); err != nil {
+			return err
+		}
+		delete(r.state.Tests, req.ID)
+		return nil
+	}
+	exists := func(ctx workflow.Context, req IDRequest) error { _, err := r.find(req.ID); return err }
+
+	for _, u := range []struct {
+		name      string
+		handler   any
+		validator any
+	}{
+		{UpdateCreate, create, func(ctx workflow.Context, req WriteRequest) error { return r.validateWrite(req, true) }},
+		{UpdateUpdate, update, func(ctx workflow.Context, req WriteRequest) error { return r.validateWrite(req, false) }},
+		{UpdateSetActive, setActive, func(ctx workflow.Context, req SetActiveRequest) error { _, err := r.find(req.ID); return err }},
+		{UpdateDelete, remove, exists},
+		{UpdateTestFire, r.testFire, exists},
+		{UpdateDismissTest, dismiss, exists},
+	} {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
+			return fmt.Errorf("set update handler %s: %w", u.name, err)
+		}
+	}
+
+	queries := map[string]any{
+		QueryList: func() ([]webhook.View, error) {
+			out := make([]webhook.View, len(r.state.Webhooks))
+			for i, w := range r.state.Webhooks {
+				out[i] = w.View()
+			}
+			return out, nil
+		},
+		QueryGet: func(id string) (webhook.View, error) {
+			i, err := r.find(id)
+			if err != nil {
+				return webhook.View{}, err
+			}
+			return r.state.Webhooks[i].View(), nil
+		},
+		QueryRoutes: func(ev event.Event) ([]endpoint.Target, error) {
+			var out []endpoint.Target
+			for _, w := range r.state.Webhooks {
+				if w.Matches(ev) {
+					out = append(out, w.Target())
+				}
+			}
+			return out, nil
+		},
+		QueryTestResult: func(id string) (*TestResult, error) {
+			if _, err := r.find(id); err != nil {
+				return nil, err
+			}
+			if t, ok := r.state.Tests[id]; ok {
+				return &t, nil
+			}
+			return nil, nil
+		},
+	}
+	for _, name := range []string{QueryList, QueryGet, QueryRoutes, QueryTestResult} {
+		if err := workflow.SetQueryHandler(ctx, name, queries[name]); err != nil {
+			return fmt.Errorf("set query handler %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// testFire sends one sample delivery to a webhook at once (one attempt, no
+// retries, the same headers and signature as a real delivery), keeps the
+// result until it is dismissed or replaced, and returns it.
+func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, error) {
+	i, err := r.find(req.ID)
+	if err != nil {
+		return TestResult{}, err
+	}
+	w := r.state.Webhooks[i]
+	now := workflow.Now(ctx).UTC()
+	eventID := "test-" + workflow.GetCurrentUpdateInfo(ctx).ID
+	ev := webhook.Sample(w, eventID, now)
+	res := TestResult{WebhookID: w.ID, EventID: eventID, FiredAt: now}
+	body, err := payload.Build(ev, w.Fields)
+	if err != nil {
+		res.Error = fmt.Sprintf("build the sample payload: %v", err)
+		r.state.Tests[w.ID] = res
+		return res, nil
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: delivery.AttemptTimeout + 10*time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	var att delivery.Attempt
+	err = workflow.ExecuteActivity(actx, a.TestFire, activities.DeliverInput{
+		DeliveryID:   DeliveryID(eventID, w.ID),
+		EventID:      eventID,
+		EventType:    string(ev.Type),
+		Workspace:    w.Workspace,
+		WebhookID:    w.ID,
+		URL:          w.URL,
+		SealedSecret: w.SealedSecret,
+		Body:         body,
+	}).Get(ctx, &att)
+	if err != nil {
+		res.Error = "test fire failed: " + err.Error()
+	} else {
+		res.StatusCode, res.DurationMS, res.Body = att.StatusCode, att.DurationMS, att.ResponseBody
+		res.BodyTruncated = len([]rune(att.ResponseBody)) > TestBodyPreview
+		res.ErrorClass, res.Succeeded = string(att.Class), att.Succeeded()
+		if !att.Succeeded() {
+			res.Error = att.Error
+		}
+	}
+	r.state.Tests[w.ID] = res
+	return res, nil
+}

@@ -1,0 +1,58 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/temporal"
+)
+
+// Search attributes of event workflows: they let the execution log and
+// engineers in the Web UI filter deliveries by workspace, webhook, event
+// type and outcome. The worker registers them at start.
+var (
+	SearchWorkspace  = temporal.NewSearchAttributeKeyKeyword("HariWorkspace")
+	SearchWebhookIDs = temporal.NewSearchAttributeKeyKeywordList("HariWebhookIDs")
+	SearchEventType  = temporal.NewSearchAttributeKeyKeyword("HariEventType")
+	SearchStatus     = temporal.NewSearchAttributeKeyKeyword("HariDeliveryStatus")
+)
+
+// Event-level outcomes in SearchStatus (StatusPending while running).
+const (
+	StatusPartial = "partial" // some deliveries failed, some were delivered
+)
+
+// SearchAttributes returns an event workflow's search attributes.
+func SearchAttributes(in EventInput, status string) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(searchUpdates(in, status)...)
+}
+
+func searchUpdates(in EventInput, status string) []temporal.SearchAttributeUpdate {
+	ids := make([]string, len(in.Targets))
+	for i, t := range in.Targets {
+		ids[i] = t.ID
+	}
+	return []temporal.SearchAttributeUpdate{
+		SearchStatus.ValueSet(status),
+		SearchWorkspace.ValueSet(in.Event.Workspace),
+		SearchWebhookIDs.ValueSet(ids),
+		SearchEventType.ValueSet(string(in.Event.Type)),
+	}
+}
+
+// eventStatus sums up deliveries: delivered, failed or partial.
+func eventStatus(ds []DeliveryResult) string {
+	var ok, failed int
+	for _, d := range ds {
+		switch d.Status {
+		case StatusDelivered:
+			ok++
+		case StatusFailed:
+			failed++
+		}
+	}
+	switch {
+	case failed == 0:
+		return StatusDelivered
+	case ok == 0:
+		return StatusFailed
+	}
+	return StatusPartial
+}
