@@ -259,3 +259,81 @@ func TestWorkerShutdownFinishesInFlightAttempt(t *testing.T) {
 		t.Errorf("receiver got %d requests, want 1 (the in-flight POST finished, nothing resent)", n)
 	}
 }
+
+func TestStarterWebhookCommands(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) })
+	e := newCLIEnv(t, rc)
+	e.startWorker()
+	ws := "cli-" + uuid.NewString()[:8]
+	spec := `{"name": "ERP", "entity": "opportunity", "events": ["stage.changed"],
+	  "conditions": [{"field": "stage", "op": "changed_to", "value": "Closed Won"}],
+	  "url": "` + rc.URL + `", "secret": "whsec_cli_secret_1", "fields": ["name", "amount", "owner"]}`
+
+	stdout, stderr, code := e.starterRun(spec, "webhooks", "create", "--workspace", ws, "--file", "-", "--json")
+	var v struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+		Active bool   `json:"active"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || v.ID == "" || !v.Active {
+		t.Fatalf("create: exit %d, %s %s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, "whsec_cli_secret_1") || v.Secret != "********et_1" {
+		t.Errorf("create prints the secret unmasked: %s", stdout)
+	}
+	_, stderr, code = e.starterRun(strings.Replace(spec, "https://", "http://", 1), "webhooks", "create", "--workspace", ws, "--file", "-")
+	if code != 2 || !strings.Contains(stderr, "https") {
+		t.Errorf("http:// create: exit %d, %s", code, stderr)
+	}
+	stdout, _, code = e.starterRun("", "webhooks", "list", "--workspace", ws, "--json")
+	if code != 0 || strings.Count(stdout, `"id"`) != 1 || strings.Contains(stdout, "sealed") {
+		t.Errorf("list: exit %d, %s", code, stdout)
+	}
+
+	stdout, stderr, code = e.starterRun("", "test-fire", "--workspace", ws, "--webhook", v.ID, "--json")
+	var res map[string]any
+	if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil {
+		t.Fatalf("test-fire: exit %d, %s %s", code, stdout, stderr)
+	}
+	for _, k := range []string{"status_code", "duration_ms", "body", "body_truncated", "error", "fired_at"} {
+		if _, ok := res[k]; !ok {
+			t.Errorf("test-fire JSON lacks %q: %s", k, stdout)
+		}
+	}
+	if res["status_code"] != 200.0 || res["body"] != `{"ok":true}` {
+		t.Errorf("test-fire: %s", stdout)
+	}
+	stdout, _, _ = e.starterRun("", "test-result", "--workspace", ws, "--webhook", v.ID, "--json")
+	if !strings.Contains(stdout, `"fired_at"`) {
+		t.Errorf("test-result: %s", stdout)
+	}
+	if _, _, code = e.starterRun("", "test-dismiss", "--workspace", ws, "--webhook", v.ID); code != 0 {
+		t.Errorf("test-dismiss: exit %d", code)
+	}
+	stdout, _, _ = e.starterRun("", "test-result", "--workspace", ws, "--webhook", v.ID, "--json")
+	if strings.TrimSpace(stdout) != "null" {
+		t.Errorf("test-result after dismiss: %q, want null", stdout)
+	}
+
+	// An event without targets goes to the matching webhook.
+	event := `{"event": "stage.changed", "entity": "opportunity", "timestamp": "2026-03-31T14:30:00Z", "workspace": "` + ws + `",
+	  "record": {"id": "o1", "name": "Deal", "amount": 10, "owner": "Ann", "email": "x@example.com"},
+	  "changes": {"stage": {"old": "Proposal", "new": "Closed Won"}}}`
+	stdout, stderr, code = e.starterRun(event, "publish", "--file", "-", "--wait", "--json")
+	if code != 0 || !strings.Contains(stdout, `"status":"delivered"`) || !strings.Contains(stdout, `"webhook_id":"`+v.ID+`"`) {
+		t.Errorf("publish to the registry: exit %d, %s %s", code, stdout, stderr)
+	}
+	stdout, _, code = e.starterRun(strings.Replace(event, `"new": "Closed Won"`, `"new": "Lost"`, 1), "publish", "--file", "-", "--json")
+	if code != 0 || !strings.Contains(stdout, `"no_match":true`) {
+		t.Errorf("non-matching publish: exit %d, %s", code, stdout)
+	}
+	for _, sub := range []string{"deactivate", "activate", "get", "delete"} {
+		if _, stderr, code := e.starterRun("", "webhooks", sub, "--workspace", ws, "--id", v.ID); code != 0 {
+			t.Errorf("webhooks %s: exit %d %s", sub, code, stderr)
+		}
+	}
+	if _, _, code := e.starterRun("", "webhooks", "get", "--workspace", ws, "--id", v.ID); code != 2 {
+		t.Errorf("get after delete: exit %d, want 2", code)
+	}
+}

@@ -161,7 +161,9 @@ func TestWebhookRegistryRoutingAndFieldSelection(t *testing.T) {
 			EventID  string `json:"event_id"`
 			Delivery struct {
 				Status   string
-				Attempts []struct{ StatusCode int `json:"status_code"` }
+				Attempts []struct {
+					StatusCode int `json:"status_code"`
+				}
 			} `json:"delivery"`
 		}
 	}
@@ -301,4 +303,3 @@ func TestTestFire(t *testing.T) {
 }
 
 func fmtURL(spec, url string) string { return strings.Replace(spec, "%s", url, 1) }
-

@@ -48,9 +48,13 @@ const (
 // MaxWebhooks bounds the webhooks of one workspace.
 const MaxWebhooks = 200
 
-// registryHistoryLimit is the history length at which the registry
-// continues as new (a variable so tests can lower it).
-var registryHistoryLimit = 2000
+// The registry continues as new when its history reaches
+// registryHistoryLimit events, when the server suggests it, or after
+// registryWriteLimit updates in one run (variables so tests can lower them).
+var (
+	registryHistoryLimit = 2000
+	registryWriteLimit   = 300
+)
 
 // RegistryWorkflowID is the registry workflow of a workspace.
 func RegistryWorkflowID(workspace string) string { return registryIDPrefix + workspace }
@@ -114,6 +118,7 @@ const TestBodyPreview = 500
 type registry struct {
 	workspace string
 	state     RegistryState
+	writes    int // updates handled in this run
 }
 
 func (r *registry) find(id string) (int, error) {
@@ -181,7 +186,7 @@ func RegistryWorkflow(ctx workflow.Context, in RegistryInput) error {
 	}
 	if err := workflow.Await(ctx, func() bool {
 		info := workflow.GetInfo(ctx)
-		return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= registryHistoryLimit
+		return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= registryHistoryLimit || r.writes >= registryWriteLimit
 	}); err != nil {
 		return err
 	}
@@ -262,7 +267,7 @@ func (r *registry) register(ctx workflow.Context) error {
 		{UpdateTestFire, r.testFire, exists},
 		{UpdateDismissTest, dismiss, exists},
 	} {
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, counted(r, u.handler), workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
 			return fmt.Errorf("set update handler %s: %w", u.name, err)
 		}
 	}
@@ -307,6 +312,22 @@ func (r *registry) register(ctx workflow.Context) error {
 		}
 	}
 	return nil
+}
+
+// counted wraps an update handler so that each accepted update counts
+// towards registryWriteLimit.
+func counted(r *registry, h any) any {
+	switch f := h.(type) {
+	case func(workflow.Context, WriteRequest) (webhook.View, error):
+		return func(ctx workflow.Context, req WriteRequest) (webhook.View, error) { r.writes++; return f(ctx, req) }
+	case func(workflow.Context, SetActiveRequest) (webhook.View, error):
+		return func(ctx workflow.Context, req SetActiveRequest) (webhook.View, error) { r.writes++; return f(ctx, req) }
+	case func(workflow.Context, IDRequest) error:
+		return func(ctx workflow.Context, req IDRequest) error { r.writes++; return f(ctx, req) }
+	case func(workflow.Context, IDRequest) (TestResult, error):
+		return func(ctx workflow.Context, req IDRequest) (TestResult, error) { r.writes++; return f(ctx, req) }
+	}
+	panic(fmt.Sprintf("registry: unexpected update handler type %T", h))
 }
 
 // testFire sends one sample delivery to a webhook at once (one attempt, no
