@@ -65,6 +65,8 @@ pids+=($!)
 cat <<MSG
 
 HARi webhooks is running.
+  Settings page:  http://$HTTP_ADDR/settings/webhooks
+  HTTP API:       http://$HTTP_ADDR/api/v1/...
   Web UI:         http://localhost:$UI_PORT
   Publish a demo: make demo-event     (or: HARI_CODEC_KEYS_FILE=$DATA/codec.keys bin/starter publish --file testdata/events/stage_changed.json --wait)
   Stop:           Ctrl-C

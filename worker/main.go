@@ -25,6 +25,7 @@ import (
 	"github.com/hari-crm/webhooks/publisher"
 	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/settings"
 	"github.com/hari-crm/webhooks/tclient"
 	"github.com/hari-crm/webhooks/workflows"
 )
@@ -43,6 +44,7 @@ func run() error {
 	taskQueue := fs.String("task-queue", env("HARI_TASK_QUEUE", workflows.TaskQueue), "task queue to poll (env HARI_TASK_QUEUE)")
 	httpAddr := fs.String("http", env("HARI_HTTP_ADDR", "127.0.0.1:8234"), "address of the HTTP API, codec endpoint and health check (env HARI_HTTP_ADDR)")
 	uiOrigins := fs.String("ui-origin", env("HARI_UI_ORIGIN", "http://localhost:8233,http://127.0.0.1:8233"), "Web UI origins allowed to call the codec endpoint (env HARI_UI_ORIGIN)")
+	uiURL := fs.String("temporal-ui", env("HARI_TEMPORAL_UI", "http://localhost:8233"), "Temporal Web UI base URL, for links from the Settings page (env HARI_TEMPORAL_UI)")
 	limit := fs.Int("workspace-limit", envInt("HARI_WORKSPACE_LIMIT", limiter.DefaultLimit), "maximum concurrent deliveries per workspace (env HARI_WORKSPACE_LIMIT)")
 	level := fs.String("log-level", env("HARI_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env HARI_LOG_LEVEL)")
 	pretty := fs.Bool("log-console", os.Getenv("HARI_LOG_CONSOLE") == "1", "human-readable logs instead of JSON (env HARI_LOG_CONSOLE=1)")
@@ -79,7 +81,7 @@ func run() error {
 
 	srv := &http.Server{
 		Addr:              *httpAddr,
-		Handler:           routes(c, keys, *taskQueue, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN"), os.Getenv("HARI_API_TOKEN")),
+		Handler:           routes(c, keys, *namespace, *taskQueue, *uiURL, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN"), os.Getenv("HARI_API_TOKEN")),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	httpErr := make(chan error, 1)
@@ -108,12 +110,13 @@ func run() error {
 	return err
 }
 
-func routes(c client.Client, keys *codec.Keyring, taskQueue string, origins []string, codecToken, apiToken string) http.Handler {
+func routes(c client.Client, keys *codec.Keyring, namespace, taskQueue, uiURL string, origins []string, codecToken, apiToken string) http.Handler {
 	reg := registry.New(c, keys, taskQueue)
 	pub := publisher.New(c, publisher.Options{TaskQueue: taskQueue, DataConverter: codec.DataConverter(keys), Router: reg})
 	mux := http.NewServeMux()
 	mux.Handle("/codec/", codec.Handler(keys, origins, codecToken))
 	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Token: apiToken}).Handler())
+	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: uiURL, Namespace: namespace, Workspace: "yourcompany"}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()

@@ -1,0 +1,280 @@
+package integration
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"github.com/hari-crm/webhooks/api"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/settings"
+	"github.com/hari-crm/webhooks/signature"
+)
+
+// browser starts headless Chromium (Debian's, or $CHROMIUM_PATH).
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := os.Getenv("CHROMIUM_PATH")
+	if path == "" {
+		path = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("chromium not found at %s (install Debian's chromium, or set CHROMIUM_PATH): %v", path, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1000),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// The first action allocates the browser on this context, which must
+	// not carry a timeout: steps derive their own limits from it.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	root, err := devtest.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "artifacts", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// step runs browser actions with a time limit, saving a screenshot when
+// they fail.
+func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		shot(t, ctx, "failed-"+strings.ReplaceAll(name, " ", "-"))
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// get runs one action that returns a value.
+func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
+	if err != nil {
+		shot(t, ctx, "failed-read")
+		t.Fatalf("read from the page: %v", err)
+	}
+	return v
+}
+
+type css = chromedp.CSS
+
+func TestSettingsPageInBrowser(t *testing.T) {
+	t.Parallel()
+	longBody := strings.Repeat("0123456789", 120) // 1,200 characters
+	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get(signature.HeaderID), "test-") {
+			time.Sleep(800 * time.Millisecond) // long enough to see the button busy
+			_, _ = w.Write([]byte(longBody))
+			return
+		}
+		if r.Header.Get(signature.HeaderAttempt) == "1" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub}).Handler())
+	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	ws := "ui-" + uuid.NewString()[:8]
+	page := site.URL + "/settings/webhooks?workspace=" + ws
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+
+	step(t, ctx, "open the page", chromedp.Navigate(page), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(`#empty`)))
+
+	// The form refuses an http:// URL, with the API's reason next to the field.
+	step(t, ctx, "submit an http URL",
+		chromedp.Click(C(`#new-btn`)),
+		chromedp.WaitVisible(C(`#editor`)),
+		chromedp.SendKeys(C(`#f-name`), "ERP sync"),
+		chromedp.Click(C(`#f-events input[value="stage.changed"]`)),
+		chromedp.Click(C(`#add-cond`)),
+		chromedp.SendKeys(C(`#f-conditions .c-field`), "stage"),
+		chromedp.SetValue(C(`#f-conditions .c-op`), "changed_to"),
+		chromedp.SendKeys(C(`#f-conditions .c-value`), "Closed Won"),
+		chromedp.SendKeys(C(`#f-url`), "http://127.0.0.1/hook"),
+		chromedp.SendKeys(C(`#f-fields`), "name, amount, owner"),
+		chromedp.SendKeys(C(`#f-secret`), "whsec_browser_secret"),
+		chromedp.Click(C(`#save-btn`)),
+		chromedp.WaitVisible(C(`#err-url:not(:empty)`)),
+	)
+	urlErr := get(t, ctx, chromedp.Text(C(`#err-url`)))
+	invalid := get(t, ctx, chromedp.AttributeValue(C(`#f-url`), "aria-invalid"))
+	if !strings.Contains(urlErr, "https") || !invalid.Exists {
+		t.Errorf("http URL: message %q, aria-invalid %v; want the https rule next to the field", urlErr, invalid.Exists)
+	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr.hook').length`)); n != 0 {
+		t.Errorf("a refused form created %d rows", n)
+	}
+	shot(t, ctx, "01-form-http-refused")
+
+	// Fixed: the webhook is created and listed.
+	step(t, ctx, "create the webhook",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#f-url").value = ""`),
+		chromedp.SendKeys(C(`#f-url`), rc.URL+"/hooks"),
+		chromedp.Click(C(`#save-btn`)),
+		chromedp.WaitVisible(C(`tr.hook`)),
+	)
+	row := get(t, ctx, chromedp.Text(C(`tr.hook`)))
+	for _, want := range []string{"ERP sync", rc.URL + "/hooks", `stage changed to "Closed Won"`, "Active", "opportunity: record.updated, stage.changed"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("row %q lacks %q", row, want)
+		}
+	}
+	shot(t, ctx, "02-created")
+
+	// Test fire: busy while running, then status, time and a 500-character preview.
+	step(t, ctx, "test fire", chromedp.Click(C(`tr.hook button[data-action="test"]`)))
+	busyText := get(t, ctx, chromedp.Text(C(`tr.hook button[data-action="test"]`)))
+	disabled := get(t, ctx, chromedp.Evaluate[bool](`document.querySelector('tr.hook button[data-action="test"]').disabled`))
+	if busyText != "Testing…" || !disabled {
+		t.Errorf("while testing the button reads %q (disabled %v), want Testing… and disabled", busyText, disabled)
+	}
+	step(t, ctx, "test result", chromedp.WaitVisible(C(`.panel [data-test="status"]`)))
+	status := get(t, ctx, chromedp.Text(C(`.panel [data-test="status"]`)))
+	timeText := get(t, ctx, chromedp.Text(C(`.panel [data-test="time"]`)))
+	body := get(t, ctx, chromedp.TextContent(C(`.panel [data-test="body"]`)))
+	if !strings.Contains(status, "HTTP 200") || !strings.Contains(timeText, " ms") {
+		t.Errorf("panel: status %q time %q", status, timeText)
+	}
+	if got := len([]rune(strings.TrimSuffix(body, "…"))); got != 500 {
+		t.Errorf("preview shows %d characters, want 500", got)
+	}
+	shot(t, ctx, "03-test-fire-preview")
+	step(t, ctx, "show more", chromedp.Click(C(`.panel button[data-action="more"]`)))
+	if full := get(t, ctx, chromedp.TextContent(C(`.panel [data-test="body"]`))); full != longBody {
+		t.Errorf("Show more revealed %d characters, want the 1,200-character body in full", len(full))
+	}
+	shot(t, ctx, "04-show-more")
+
+	// The panel is the persisted result: it survives a reload.
+	step(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(`.panel [data-test="status"]`)))
+	if status := get(t, ctx, chromedp.Text(C(`.panel [data-test="status"]`))); !strings.Contains(status, "HTTP 200") {
+		t.Errorf("after reload: %q", status)
+	}
+	shot(t, ctx, "05-after-reload")
+
+	// Dismiss removes it, and it stays gone after a reload.
+	step(t, ctx, "dismiss",
+		chromedp.Click(C(`.panel button[data-action="dismiss"]`)),
+		chromedp.WaitNotVisible(C(`tr.panel-row`)),
+		chromedp.Reload(), chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+	)
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr.panel-row:not([hidden])').length`)); n != 0 {
+		t.Errorf("%d panels visible after dismiss and reload, want 0", n)
+	}
+
+	// A closed port: the error shows in red, with words, not colour alone.
+	l, _ := devtest.FreeAddr()
+	step(t, ctx, "closed port webhook",
+		chromedp.Click(C(`#new-btn`)),
+		chromedp.SendKeys(C(`#f-name`), "Closed port"),
+		chromedp.SendKeys(C(`#f-url`), "https://"+l+"/hook"),
+		chromedp.Click(C(`#save-btn`)),
+		chromedp.WaitVisible(C(`tr.hook[data-id]:nth-of-type(4)`)),
+		chromedp.Click(C(`tr.hook:nth-of-type(4) button[data-action="test"]`)),
+		chromedp.WaitVisible(C(`.panel [data-test="error"]`)),
+	)
+	errText := get(t, ctx, chromedp.Text(C(`.panel [data-test="error"]`)))
+	color := get(t, ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.panel [data-test="error"]')).color`))
+	if !strings.HasPrefix(errText, "Error:") || !strings.Contains(errText, "connection_refused") || color != "rgb(179, 38, 30)" {
+		t.Errorf("closed port: text %q colour %s; want an Error: line in red", errText, color)
+	}
+	shot(t, ctx, "06-closed-port-error")
+
+	// The delivery log shows a real delivery's attempts, linked to the Web UI.
+	var receipt struct {
+		EventID string `json:"event_id"`
+	}
+	c := &apiClient{t: t, srv: site, ws: ws}
+	if code, b := c.do("POST", "/api/v1/events", oppEvent(ws, "Closed Won"), &receipt); code != http.StatusAccepted {
+		t.Fatalf("publish: %d %s", code, b)
+	}
+	if _, err := pub.Wait(context.Background(), receipt.EventID); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "delivery log",
+		chromedp.Reload(), chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="log"]`)),
+		chromedp.WaitVisible(C(`.log li.delivery`)),
+	)
+	attempts := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('.log li.delivery tr.attempt').length`))
+	href := get(t, ctx, chromedp.AttributeValue(C(`.log li.delivery a`), "href"))
+	logText := get(t, ctx, chromedp.Text(C(`.log li.delivery`)))
+	if attempts != 2 || !strings.Contains(logText, "HTTP 503") || !strings.Contains(logText, "HTTP 200") || !strings.Contains(logText, "delivered") {
+		t.Errorf("log: %d attempts, text %q; want #1 HTTP 503 and #2 HTTP 200", attempts, logText)
+	}
+	if want := "http://localhost:8233/namespaces/default/workflows/webhook-event-" + receipt.EventID; !strings.HasPrefix(href.Value, want) {
+		t.Errorf("log link %q, want %s...", href.Value, want)
+	}
+	shot(t, ctx, "07-delivery-log")
+
+	// Deactivate; a narrow window; delete with confirmation.
+	step(t, ctx, "deactivate", chromedp.Click(C(`tr.hook button[data-action="toggle"]`)), chromedp.WaitVisible(C(`tr.hook .badge.off`)))
+	if badge := get(t, ctx, chromedp.Text(C(`tr.hook .badge.off`))); badge != "Inactive" {
+		t.Errorf("badge %q, want Inactive", badge)
+	}
+	step(t, ctx, "narrow window", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
+	shot(t, ctx, "08-narrow")
+	step(t, ctx, "delete",
+		chromedp.EmulateViewport(1280, 1000),
+		chromedp.Click(C(`tr.hook button[data-action="delete"]`)),
+		chromedp.WaitVisible(C(`#confirm[open]`)),
+		chromedp.Click(C(`#confirm-ok`)),
+		chromedp.WaitNotPresent(C(`#confirm[open]`)),
+	)
+	deadline := time.Now().Add(5 * time.Second)
+	rows := -1
+	for time.Now().Before(deadline) {
+		if rows = get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr.hook').length`)); rows == 1 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rows != 1 {
+		t.Errorf("%d rows after deleting one of two, want 1", rows)
+	}
+}

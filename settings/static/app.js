@@ -1,0 +1,380 @@
+// Settings > Webhooks. Plain DOM, no framework, no build step. Every value
+// from the server is put in the page with textContent, never as HTML.
+"use strict";
+
+const EVENTS = ["record.created", "record.updated", "record.deleted", "stage.changed", "status.changed", "assignment.changed"];
+const OPS = [["equals", "equals"], ["not_equals", "does not equal"], ["changed", "changed"], ["changed_from", "changed from"], ["changed_to", "changed to"]];
+const PREVIEW = 500;
+
+const state = { ws: "", hooks: [], config: { temporal_ui: "", namespace: "default", workspace: "yourcompany" }, editing: null, busy: new Set(), logs: new Set() };
+const $ = (sel, root = document) => root.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") n.className = v;
+    else if (k === "text") n.textContent = v;
+    else if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
+    else n.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) n.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return n;
+}
+
+async function api(method, path, body) {
+  const opts = { method, headers: {} };
+  if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+  let resp;
+  try { resp = await fetch(path, opts); } catch (e) { throw { code: "network", message: "The webhook service cannot be reached." }; }
+  if (resp.status === 204) return null;
+  let data = null;
+  try { data = await resp.json(); } catch (e) { /* not JSON */ }
+  if (!resp.ok) throw (data && data.error) || { code: "http_" + resp.status, message: "Request failed with HTTP " + resp.status };
+  return data;
+}
+
+const base = () => "/api/v1/workspaces/" + encodeURIComponent(state.ws) + "/webhooks";
+
+function say(msg, isError) {
+  const s = $("#status");
+  s.textContent = msg;
+  s.classList.toggle("error", !!isError);
+}
+
+function ago(iso) {
+  const t = new Date(iso);
+  if (isNaN(t)) return "";
+  const s = Math.round((Date.now() - t) / 1000);
+  if (s < 60) return s + " s ago";
+  if (s < 3600) return Math.round(s / 60) + " min ago";
+  if (s < 86400) return Math.round(s / 3600) + " h ago";
+  return t.toLocaleString();
+}
+
+// ---- list -----------------------------------------------------------------
+
+async function load() {
+  try {
+    const data = await api("GET", base());
+    state.hooks = data.webhooks || [];
+  } catch (e) {
+    say(e.message, true);
+    state.hooks = [];
+  }
+  render();
+  await Promise.all(state.hooks.map(async (h) => {
+    await Promise.all([loadTest(h.id), loadLast(h.id)]);
+    if (state.logs.has(h.id)) await loadLog(h.id);
+  }));
+}
+
+function render() {
+  const tbody = $("#hooks tbody");
+  tbody.replaceChildren();
+  $("#empty").hidden = state.hooks.length > 0;
+  $("#hooks").hidden = state.hooks.length === 0;
+  for (const h of state.hooks) {
+    const testBtn = el("button", { type: "button", class: "test", "data-action": "test", "aria-describedby": "name-" + h.id, onclick: () => testFire(h.id) }, "Test fire");
+    if (state.busy.has(h.id)) { testBtn.disabled = true; testBtn.textContent = "Testing…"; testBtn.setAttribute("aria-busy", "true"); }
+    const row = el("tr", { "data-id": h.id, class: "hook" },
+      el("td", { "data-label": "Name" }, el("span", { id: "name-" + h.id, class: "name", text: h.name })),
+      el("td", { "data-label": "URL" }, el("code", { class: "url", text: h.url })),
+      el("td", { "data-label": "Events" }, el("span", { text: h.entity + ": " + h.events.join(", ") })),
+      el("td", { "data-label": "Conditions", text: h.conditions_text }),
+      el("td", { "data-label": "State" }, el("span", { class: "badge " + (h.active ? "on" : "off"), text: h.active ? "Active" : "Inactive" })),
+      el("td", { "data-label": "Last delivery", class: "last", id: "last-" + h.id, text: "—" }),
+      el("td", { class: "row-actions" },
+        testBtn,
+        el("button", { type: "button", "data-action": "log", "aria-expanded": state.logs.has(h.id) ? "true" : "false", "aria-controls": "log-" + h.id, onclick: () => toggleLog(h.id) }, "Delivery log"),
+        el("button", { type: "button", "data-action": "edit", onclick: () => openEditor(h) }, "Edit"),
+        el("button", { type: "button", "data-action": "toggle", onclick: () => setActive(h, !h.active) }, h.active ? "Deactivate" : "Activate"),
+        el("button", { type: "button", "data-action": "delete", class: "danger", onclick: () => remove(h) }, "Delete")));
+    const panel = el("tr", { class: "panel-row", id: "panel-row-" + h.id, hidden: true }, el("td", { colspan: "7" }, el("div", { class: "panel", id: "panel-" + h.id, role: "region", "aria-label": "Test fire result for " + h.name })));
+    const log = el("tr", { class: "log-row", id: "log-row-" + h.id, hidden: !state.logs.has(h.id) }, el("td", { colspan: "7" }, el("div", { class: "log", id: "log-" + h.id })));
+    tbody.append(row, panel, log);
+  }
+}
+
+async function loadLast(id) {
+  const cell = document.getElementById("last-" + id);
+  try {
+    const data = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=1");
+    const d = data.deliveries[0];
+    if (!cell) return;
+    if (!d) { cell.textContent = "No deliveries yet"; return; }
+    cell.replaceChildren(el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", ago(d.started_at));
+  } catch (e) { if (cell) cell.textContent = "—"; }
+}
+
+// ---- test fire --------------------------------------------------------------
+
+async function loadTest(id) {
+  try {
+    const data = await api("GET", base() + "/" + encodeURIComponent(id) + "/test-result");
+    showTest(id, data.result);
+  } catch (e) { /* the row shows no panel */ }
+}
+
+async function testFire(id) {
+  if (state.busy.has(id)) return;
+  state.busy.add(id);
+  const btn = $(`tr[data-id="${CSS.escape(id)}"] button[data-action="test"]`);
+  if (btn) { btn.disabled = true; btn.textContent = "Testing…"; btn.setAttribute("aria-busy", "true"); }
+  say("Sending a test payload…");
+  try {
+    const res = await api("POST", base() + "/" + encodeURIComponent(id) + "/test-fire");
+    showTest(id, res);
+    say(res.error ? "Test fire failed: " + res.error : "Test fire answered HTTP " + res.status_code + " in " + res.duration_ms + " ms.", !!res.error);
+  } catch (e) {
+    say(e.message, true);
+  } finally {
+    state.busy.delete(id);
+    const b = $(`tr[data-id="${CSS.escape(id)}"] button[data-action="test"]`);
+    if (b) { b.disabled = false; b.textContent = "Test fire"; b.removeAttribute("aria-busy"); }
+  }
+}
+
+function showTest(id, res) {
+  const row = document.getElementById("panel-row-" + id);
+  const panel = document.getElementById("panel-" + id);
+  if (!row || !panel) return;
+  if (!res) { row.hidden = true; panel.replaceChildren(); return; }
+  const failed = !!res.error;
+  const parts = [];
+  const when = el("span", { class: "when", text: "Fired " + new Date(res.fired_at).toLocaleString() });
+  if (res.status_code) {
+    parts.push(el("p", { class: "result-line" },
+      el("span", { class: "code " + (failed ? "bad" : "good"), "data-test": "status" }, (failed ? "✗ " : "✓ ") + "HTTP " + res.status_code),
+      el("span", { "data-test": "time" }, "Response time: " + res.duration_ms + " ms"), when));
+  } else {
+    parts.push(el("p", { class: "result-line" }, el("span", { "data-test": "time" }, "After " + res.duration_ms + " ms"), when));
+  }
+  if (failed) parts.push(el("p", { class: "error-text", "data-test": "error", role: "alert" }, el("strong", {}, "Error: "), res.error));
+  if (res.body) {
+    const full = res.body;
+    const chars = Array.from(full);
+    const long = chars.length > PREVIEW;
+    const pre = el("pre", { class: "body", "data-test": "body", tabindex: "0", "aria-label": "Response body" }, long ? chars.slice(0, PREVIEW).join("") + "…" : full);
+    parts.push(el("p", { class: "label", text: "Response body" + (long ? " (" + chars.length + " characters)" : "") }), pre);
+    if (long) {
+      const more = el("button", { type: "button", class: "link", "data-action": "more", "aria-expanded": "false" }, "Show more");
+      more.addEventListener("click", () => {
+        const open = more.getAttribute("aria-expanded") === "true";
+        pre.textContent = open ? chars.slice(0, PREVIEW).join("") + "…" : full;
+        more.textContent = open ? "Show more" : "Show less";
+        more.setAttribute("aria-expanded", open ? "false" : "true");
+      });
+      parts.push(more);
+    }
+  }
+  parts.push(el("div", { class: "panel-actions" }, el("button", { type: "button", "data-action": "dismiss", onclick: () => dismiss(id) }, "Dismiss")));
+  panel.classList.toggle("failed", failed);
+  panel.replaceChildren(el("h3", { text: "Test fire result" }), ...parts);
+  row.hidden = false;
+}
+
+async function dismiss(id) {
+  try {
+    await api("DELETE", base() + "/" + encodeURIComponent(id) + "/test-result");
+    showTest(id, null);
+    say("Test result dismissed.");
+    const b = $(`tr[data-id="${CSS.escape(id)}"] button[data-action="test"]`);
+    if (b) b.focus();
+  } catch (e) { say(e.message, true); }
+}
+
+// ---- delivery log -------------------------------------------------------------
+
+async function toggleLog(id) {
+  const row = document.getElementById("log-row-" + id);
+  const btn = $(`tr[data-id="${CSS.escape(id)}"] button[data-action="log"]`);
+  if (state.logs.has(id)) {
+    state.logs.delete(id);
+    row.hidden = true;
+    btn.setAttribute("aria-expanded", "false");
+    return;
+  }
+  state.logs.add(id);
+  row.hidden = false;
+  btn.setAttribute("aria-expanded", "true");
+  await loadLog(id);
+}
+
+function workflowLink(wid, run) {
+  if (!state.config.temporal_ui) return null;
+  return state.config.temporal_ui.replace(/\/$/, "") + "/namespaces/" + encodeURIComponent(state.config.namespace) + "/workflows/" + encodeURIComponent(wid) + (run ? "/" + encodeURIComponent(run) + "/history" : "");
+}
+
+async function loadLog(id) {
+  const box = document.getElementById("log-" + id);
+  if (!box) return;
+  box.replaceChildren(el("p", { text: "Loading deliveries…" }));
+  let data;
+  try { data = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=10"); }
+  catch (e) { box.replaceChildren(el("p", { class: "error-text" }, el("strong", {}, "Error: "), e.message)); return; }
+  const ds = data.deliveries || [];
+  if (ds.length === 0) { box.replaceChildren(el("p", { text: "No deliveries yet." })); return; }
+  const list = el("ol", { class: "deliveries" });
+  for (const d of ds) {
+    const href = workflowLink(d.workflow_id, d.run_id);
+    const title = href ? el("a", { href, target: "_blank", rel: "noopener", text: d.event_type + " · " + d.event_id }) : el("span", { text: d.event_type + " · " + d.event_id });
+    const attempts = el("table", { class: "attempts" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Attempt" }), el("th", { scope: "col", text: "Time" }), el("th", { scope: "col", text: "Result" }), el("th", { scope: "col", text: "Duration" }))),
+      el("tbody", {}, (d.delivery.attempts || []).map((a) => el("tr", { class: "attempt" },
+        el("td", { text: "#" + a.attempt }),
+        el("td", { text: a.started_at ? new Date(a.started_at).toLocaleTimeString() : "—" }),
+        el("td", { class: a.error ? "error-text" : "" }, a.error ? "✗ " + a.error : "✓ HTTP " + a.status_code),
+        el("td", { text: a.duration_ms + " ms" })))));
+    list.append(el("li", { class: "delivery" },
+      el("p", {}, title, " ", el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", el("span", { class: "when", text: new Date(d.started_at).toLocaleString() })),
+      attempts));
+  }
+  box.replaceChildren(el("h3", { text: "Recent deliveries" }), list);
+}
+
+// ---- editor ----------------------------------------------------------------------
+
+function conditionRow(c = {}) {
+  const field = el("input", { "aria-label": "Field", placeholder: "stage", value: c.field || "", class: "c-field" });
+  const op = el("select", { "aria-label": "Comparison", class: "c-op" }, OPS.map(([v, t]) => el("option", { value: v, selected: c.op === v }, t)));
+  let shown = "";
+  if (c.value !== undefined && c.value !== null) shown = typeof c.value === "string" ? c.value : JSON.stringify(c.value);
+  const value = el("input", { "aria-label": "Value", placeholder: "Closed Won", value: shown, class: "c-value" });
+  const sync = () => { value.hidden = op.value === "changed"; };
+  op.addEventListener("change", sync);
+  sync();
+  const row = el("div", { class: "cond" }, field, op, value, el("button", { type: "button", "aria-label": "Remove condition", onclick: () => row.remove() }, "Remove"));
+  return row;
+}
+
+function parseValue(s) {
+  try { return JSON.parse(s); } catch (e) { return s; }
+}
+
+function clearErrors() {
+  for (const p of document.querySelectorAll("#hook-form .err")) p.textContent = "";
+  for (const i of document.querySelectorAll("#hook-form [aria-invalid]")) i.removeAttribute("aria-invalid");
+  $("#form-error").hidden = true;
+}
+
+function openEditor(h) {
+  state.editing = h ? h.id : null;
+  clearErrors();
+  $("#editor-title").textContent = h ? "Edit webhook" : "New webhook";
+  $("#f-name").value = h ? h.name : "";
+  $("#f-entity").value = h ? h.entity : "opportunity";
+  for (const cb of document.querySelectorAll("#f-events input")) cb.checked = h ? h.events.includes(cb.value) : cb.value === "record.updated";
+  $("#f-match").value = h && h.match === "any" ? "any" : "all";
+  $("#f-conditions").replaceChildren(...(h ? h.conditions.map(conditionRow) : []));
+  $("#f-url").value = h ? h.url : "";
+  $("#f-fields").value = h ? h.fields.join(", ") : "";
+  $("#f-secret").value = "";
+  $("#f-secret").placeholder = h && h.has_secret ? "Unchanged (" + h.secret + ")" : "";
+  $("#f-active").checked = h ? h.active : true;
+  $("#editor").hidden = false;
+  $("#f-name").focus();
+}
+
+function closeEditor() {
+  $("#editor").hidden = true;
+  state.editing = null;
+  $("#new-btn").focus();
+}
+
+const FIELD_INPUT = { name: "f-name", entity: "f-entity", events: "f-events", conditions: "f-conditions", url: "f-url", fields: "f-fields", secret: "f-secret" };
+
+async function save(ev) {
+  ev.preventDefault();
+  clearErrors();
+  const spec = {
+    name: $("#f-name").value.trim(),
+    entity: $("#f-entity").value,
+    events: Array.from(document.querySelectorAll("#f-events input:checked")).map((c) => c.value),
+    match: $("#f-match").value,
+    conditions: Array.from(document.querySelectorAll("#f-conditions .cond")).map((r) => {
+      const op = $(".c-op", r).value;
+      const c = { field: $(".c-field", r).value.trim(), op };
+      if (op !== "changed") c.value = parseValue($(".c-value", r).value.trim());
+      return c;
+    }),
+    url: $("#f-url").value.trim(),
+    fields: $("#f-fields").value.split(",").map((s) => s.trim()).filter(Boolean),
+    active: $("#f-active").checked,
+  };
+  const secret = $("#f-secret").value;
+  if (secret !== "") spec.secret = secret;
+  const btn = $("#save-btn");
+  btn.disabled = true;
+  try {
+    if (state.editing) await api("PUT", base() + "/" + encodeURIComponent(state.editing), spec);
+    else await api("POST", base(), spec);
+    say(state.editing ? "Webhook saved." : "Webhook created.");
+    $("#editor").hidden = true;
+    state.editing = null;
+    await load();
+    $("#new-btn").focus();
+  } catch (e) {
+    const input = e.field && FIELD_INPUT[e.field] ? document.getElementById(FIELD_INPUT[e.field]) : null;
+    const msg = document.getElementById("err-" + e.field);
+    if (input && msg) {
+      msg.textContent = e.message;
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    } else {
+      const fe = $("#form-error");
+      fe.textContent = e.message;
+      fe.hidden = false;
+    }
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function setActive(h, active) {
+  try {
+    await api("POST", base() + "/" + encodeURIComponent(h.id) + (active ? "/activate" : "/deactivate"));
+    say(h.name + (active ? " activated." : " deactivated."));
+    await load();
+  } catch (e) { say(e.message, true); }
+}
+
+async function remove(h) {
+  const dlg = $("#confirm");
+  $("#confirm-text").textContent = "Delete “" + h.name + "”? Deliveries already under way still finish.";
+  dlg.returnValue = "";
+  dlg.showModal();
+  $("#confirm-ok").focus();
+  await new Promise((resolve) => dlg.addEventListener("close", resolve, { once: true }));
+  if (dlg.returnValue !== "ok") return;
+  try {
+    await api("DELETE", base() + "/" + encodeURIComponent(h.id));
+    say(h.name + " deleted.");
+    await load();
+    $("#new-btn").focus();
+  } catch (e) { say(e.message, true); }
+}
+
+// ---- start -------------------------------------------------------------------------
+
+async function start() {
+  try { state.config = Object.assign(state.config, await api("GET", "/settings/config.json")); } catch (e) { /* defaults */ }
+  const params = new URLSearchParams(location.search);
+  state.ws = params.get("workspace") || state.config.workspace || "yourcompany";
+  $("#ws").value = state.ws;
+  $("#f-events").replaceChildren(...EVENTS.map((e) => el("label", { class: "check" }, el("input", { type: "checkbox", value: e, name: "events" }), e)));
+  $("#ws-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const ws = $("#ws").value.trim();
+    if (!ws) return;
+    location.search = "?workspace=" + encodeURIComponent(ws);
+  });
+  $("#new-btn").addEventListener("click", () => openEditor(null));
+  $("#cancel-btn").addEventListener("click", closeEditor);
+  $("#add-cond").addEventListener("click", () => { const r = conditionRow(); $("#f-conditions").append(r); $(".c-field", r).focus(); });
+  $("#hook-form").addEventListener("submit", save);
+  await load();
+  document.body.dataset.ready = "true";
+}
+
+start();
