@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"syscall"
 	"time"
@@ -26,6 +27,11 @@ type ClientOptions struct {
 	// Control, when set, runs on every address the dialer connects to
 	// (after DNS), and can refuse it: the SSRF guard's hook.
 	Control func(network, address string, c syscall.RawConn) error
+	// Resolver replaces the system's DNS (tests map names to addresses);
+	// the Control hook still checks every resolved address.
+	Resolver interface {
+		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	}
 	// TLS overrides the TLS configuration (tests trust their own CA through
 	// RootCAs). Nil uses the system roots, which honour SSL_CERT_FILE.
 	TLS *tls.Config
@@ -51,9 +57,13 @@ func NewHTTPClient(opts ClientOptions) *http.Client {
 	if perHost <= 0 {
 		perHost = 64
 	}
+	dial := dialer.DialContext
+	if opts.Resolver != nil {
+		dial = resolvingDial(dialer, opts.Resolver)
+	}
 	tr := &http.Transport{
 		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
+		DialContext:            dial,
 		TLSClientConfig:        tlsConf,
 		TLSHandshakeTimeout:    10 * time.Second,
 		ResponseHeaderTimeout:  delivery.AttemptTimeout,
@@ -70,6 +80,39 @@ func NewHTTPClient(opts ClientOptions) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // a 3xx is a failed attempt, never followed
 		},
+	}
+}
+
+// resolvingDial resolves host names with r and dials the addresses in turn.
+func resolvingDial(d *net.Dialer, r interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := netip.ParseAddr(host); err == nil {
+			return d.DialContext(ctx, network, addr)
+		}
+		ips, err := r.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, &net.DNSError{Err: err.Error(), Name: host, IsNotFound: true}
+		}
+		var firstErr error
+		for _, ip := range ips {
+			c, err := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+			if err == nil {
+				return c, nil
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		if firstErr == nil {
+			firstErr = &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
+		}
+		return nil, firstErr
 	}
 }
 

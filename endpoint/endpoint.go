@@ -84,6 +84,15 @@ func (t Target) Validate() error {
 	return nil
 }
 
+// Host returns the host of a URL (without port or brackets), or "".
+func Host(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
 // MaskSecret returns a form of a secret that is safe to show: its length
 // class and last four characters at most.
 func MaskSecret(s string) string {

@@ -63,6 +63,7 @@ func newCLIEnv(t *testing.T, rc *devtest.Receiver) *cliEnv {
 			"HARI_CODEC_KEYS="+srv.KeySpec,
 			"HARI_TASK_QUEUE=cli-"+uuid.NewString()[:8],
 			"SSL_CERT_FILE="+certFile,
+			"HARI_ALLOW_CIDRS=127.0.0.1/32",
 		),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"testing"
 
@@ -15,11 +16,16 @@ import (
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/netguard"
 	"github.com/hari-crm/webhooks/publisher"
 	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/service"
 	"github.com/hari-crm/webhooks/tclient"
 )
+
+// The tests' receivers listen on 127.0.0.1: the one range the guard lets
+// through, as in development.
+var guard = netguard.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
 
 var (
 	srv *devtest.Server
@@ -53,7 +59,7 @@ func runMain(m *testing.M) int {
 	tlsConf := devtest.TLSConfig(rc)
 	probe.Close()
 
-	w, err := service.NewWorker(tc, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf}), Secrets: srv.Keys})
+	w, err := service.NewWorker(tc, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf, Control: guard.Control}), Secrets: srv.Keys})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
@@ -63,7 +69,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer w.Stop()
-	reg = registry.New(tc, srv.Keys, "")
-	pub = publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(srv.Keys), Router: reg})
+	reg = registry.New(tc, registry.Options{Sealer: srv.Keys, Hosts: guard})
+	pub = publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(srv.Keys), Router: reg, Hosts: guard})
 	return m.Run()
 }

@@ -303,3 +303,22 @@ func TestTestFire(t *testing.T) {
 }
 
 func fmtURL(spec, url string) string { return strings.Replace(spec, "%s", url, 1) }
+
+// A URL whose host is a literal internal address is refused when it is
+// configured, through the API and at publish.
+func TestInternalAddressesRefusedAtConfiguration(t *testing.T) {
+	t.Parallel()
+	c := newAPI(t)
+	for _, u := range []string{"https://10.0.0.5/hook", "https://169.254.169.254/latest/meta-data", "https://[::1]:8443/x", "https://127.0.0.2/x"} {
+		var e apiError
+		code, raw := c.do("POST", c.hooks(), fmtURL(closedWon, u), &e)
+		if code != http.StatusBadRequest || e.Error.Field != "url" || !strings.Contains(e.Error.Message, "is in a blocked range") {
+			t.Errorf("%s: got %d %s, want 400 on url naming the blocked range", u, code, raw)
+		}
+	}
+	var e apiError
+	event := strings.Replace(oppEvent(c.ws, "Closed Won"), `"changes"`, `"targets": [{"id": "t", "url": "https://192.168.1.10/x"}], "changes"`, 1)
+	if code, raw := c.do("POST", "/api/v1/events", event, &e); code != http.StatusBadRequest || !strings.Contains(e.Error.Message, "destination 192.168.1.10 is in a blocked range") {
+		t.Errorf("direct target: got %d %s", code, raw)
+	}
+}

@@ -36,6 +36,7 @@ type Publisher struct {
 	dc        converter.DataConverter
 	taskQueue string
 	router    Router
+	hosts     interface{ CheckHost(host string) error }
 }
 
 // Options configure a Publisher.
@@ -48,6 +49,8 @@ type Options struct {
 	// Router routes events published without targets to the workspace's
 	// matching webhooks; nil allows direct mode only.
 	Router Router
+	// Hosts, when set, refuses direct targets aimed at blocked addresses.
+	Hosts interface{ CheckHost(host string) error }
 }
 
 // New returns a Publisher over c.
@@ -58,7 +61,7 @@ func New(c client.Client, opts Options) *Publisher {
 	if opts.DataConverter == nil {
 		opts.DataConverter = converter.GetDefaultDataConverter()
 	}
-	return &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router}
+	return &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, hosts: opts.Hosts}
 }
 
 // Receipt says what a publish did.
@@ -129,6 +132,13 @@ func Validate(in *workflows.EventInput) error {
 func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Receipt, error) {
 	if err := Validate(&in); err != nil {
 		return Receipt{}, err
+	}
+	if p.hosts != nil {
+		for _, t := range in.Targets {
+			if err := p.hosts.CheckHost(endpoint.Host(t.URL)); err != nil {
+				return Receipt{}, fmt.Errorf("%w: target %s: url: %w", endpoint.ErrInvalid, t.ID, err)
+			}
+		}
 	}
 	id := workflows.WorkflowID(in.Event.ID)
 	r := Receipt{EventID: in.Event.ID, WorkflowID: id}

@@ -35,20 +35,35 @@ type Sealer interface {
 	Seal(secret string) (string, error)
 }
 
-// Client manages webhooks.
-type Client struct {
-	c         client.Client
-	sealer    Sealer
-	taskQueue string
+// HostChecker refuses URL hosts that are literal internal addresses
+// (netguard.Guard).
+type HostChecker interface {
+	CheckHost(host string) error
 }
 
-// New returns a registry client. sealer seals secrets before they leave
-// the process; taskQueue "" means workflows.TaskQueue.
-func New(c client.Client, sealer Sealer, taskQueue string) *Client {
-	if taskQueue == "" {
-		taskQueue = workflows.TaskQueue
+// Options configure a Client.
+type Options struct {
+	// Sealer seals secrets before they leave the process (required to set
+	// secrets).
+	Sealer Sealer
+	// TaskQueue "" means workflows.TaskQueue.
+	TaskQueue string
+	// Hosts, when set, refuses webhook URLs aimed at blocked addresses.
+	Hosts HostChecker
+}
+
+// Client manages webhooks.
+type Client struct {
+	c    client.Client
+	opts Options
+}
+
+// New returns a registry client.
+func New(c client.Client, opts Options) *Client {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = workflows.TaskQueue
 	}
-	return &Client{c: c, sealer: sealer, taskQueue: taskQueue}
+	return &Client{c: c, opts: opts}
 }
 
 // ValidateWorkspace checks a workspace name.
@@ -67,7 +82,7 @@ func (r *Client) Create(ctx context.Context, ws string, spec webhook.Spec) (webh
 	}
 	start := r.c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       workflows.RegistryWorkflowID(ws),
-		TaskQueue:                r.taskQueue,
+		TaskQueue:                r.opts.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	}, workflows.RegistryWorkflowName, workflows.RegistryInput{Workspace: ws})
@@ -188,6 +203,11 @@ func (r *Client) writeRequest(ws, id string, spec webhook.Spec) (workflows.Write
 	if err := spec.Config.Validate(); err != nil {
 		return workflows.WriteRequest{}, err
 	}
+	if r.opts.Hosts != nil {
+		if err := r.opts.Hosts.CheckHost(endpoint.Host(spec.URL)); err != nil {
+			return workflows.WriteRequest{}, fmt.Errorf("%w: %w", webhook.ErrInvalid, &webhook.FieldError{Field: "url", Message: err.Error()})
+		}
+	}
 	req := workflows.WriteRequest{ID: id, Config: spec.Config}
 	if spec.Secret != nil {
 		if err := webhook.ValidateSecret(*spec.Secret); err != nil {
@@ -195,7 +215,10 @@ func (r *Client) writeRequest(ws, id string, spec webhook.Spec) (workflows.Write
 		}
 		req.Secret = &workflows.SealedSecret{}
 		if *spec.Secret != "" {
-			sealed, err := r.sealer.Seal(*spec.Secret)
+			if r.opts.Sealer == nil {
+				return workflows.WriteRequest{}, errors.New("seal secret: this client has no key ring")
+			}
+			sealed, err := r.opts.Sealer.Seal(*spec.Secret)
 			if err != nil {
 				return workflows.WriteRequest{}, fmt.Errorf("seal secret: %w", err)
 			}

@@ -20,6 +20,8 @@ if [[ ! -s $DATA/codec.keys ]]; then
   umask 022
 fi
 export HARI_CODEC_KEYS_FILE=$PWD/$DATA/codec.keys
+# The demo receiver is on loopback, which the SSRF guard blocks unless allowed.
+export HARI_ALLOW_CIDRS=${HARI_ALLOW_CIDRS-127.0.0.1/32}
 
 # The demo receiver's self-signed certificate, trusted by the worker
 # through SSL_CERT_FILE next to the system roots.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/limiter"
+	"github.com/hari-crm/webhooks/netguard"
 	"github.com/hari-crm/webhooks/workflows"
 )
 
@@ -48,7 +49,8 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 		opts.StopTimeout = 20 * time.Second
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = activities.NewHTTPClient(activities.ClientOptions{})
+		// Without an explicit client, the SSRF guard with no allow-list.
+		opts.HTTPClient = activities.NewHTTPClient(activities.ClientOptions{Control: netguard.New(nil).Control})
 	}
 	lim := opts.Limiter
 	if lim == nil {

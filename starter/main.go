@@ -23,6 +23,7 @@ import (
 	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/netguard"
 	"github.com/hari-crm/webhooks/publisher"
 	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/tclient"
@@ -123,8 +124,14 @@ func (c conn) clients() (*publisher.Publisher, *registry.Client, func(), error) 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	reg := registry.New(tc, keys, *c.taskQueue)
-	pub := publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys), Router: reg})
+	allow, err := netguard.ParseAllow(os.Getenv("HARI_ALLOW_CIDRS"))
+	if err != nil {
+		tc.Close()
+		return nil, nil, nil, err
+	}
+	guard := netguard.New(allow)
+	reg := registry.New(tc, registry.Options{Sealer: keys, TaskQueue: *c.taskQueue, Hosts: guard})
+	pub := publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
 	return pub, reg, tc.Close, nil
 }
 

@@ -19,9 +19,11 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 
+	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/api"
 	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/limiter"
+	"github.com/hari-crm/webhooks/netguard"
 	"github.com/hari-crm/webhooks/publisher"
 	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/service"
@@ -45,6 +47,7 @@ func run() error {
 	httpAddr := fs.String("http", env("HARI_HTTP_ADDR", "127.0.0.1:8234"), "address of the HTTP API, codec endpoint and health check (env HARI_HTTP_ADDR)")
 	uiOrigins := fs.String("ui-origin", env("HARI_UI_ORIGIN", "http://localhost:8233,http://127.0.0.1:8233"), "Web UI origins allowed to call the codec endpoint (env HARI_UI_ORIGIN)")
 	uiURL := fs.String("temporal-ui", env("HARI_TEMPORAL_UI", "http://localhost:8233"), "Temporal Web UI base URL, for links from the Settings page (env HARI_TEMPORAL_UI)")
+	allowCIDRs := fs.String("allow-cidrs", os.Getenv("HARI_ALLOW_CIDRS"), "internal CIDRs webhooks may reach anyway, for development (env HARI_ALLOW_CIDRS; none in production)")
 	limit := fs.Int("workspace-limit", envInt("HARI_WORKSPACE_LIMIT", limiter.DefaultLimit), "maximum concurrent deliveries per workspace (env HARI_WORKSPACE_LIMIT)")
 	level := fs.String("log-level", env("HARI_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env HARI_LOG_LEVEL)")
 	pretty := fs.Bool("log-console", os.Getenv("HARI_LOG_CONSOLE") == "1", "human-readable logs instead of JSON (env HARI_LOG_CONSOLE=1)")
@@ -61,6 +64,11 @@ func run() error {
 		return err
 	}
 	cfg := tclient.Config{Address: *address, Namespace: *namespace, Keys: keys}
+	allow, err := netguard.ParseAllow(*allowCIDRs)
+	if err != nil {
+		return err
+	}
+	guard := netguard.New(allow)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -74,14 +82,15 @@ func run() error {
 	if err := service.EnsureSearchAttributes(ctx, c, *namespace); err != nil {
 		logger.Warn().Err(err).Msg("search attributes could not be registered; the execution log needs them")
 	}
-	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys})
+	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys,
+		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control})})
 	if err != nil {
 		return err
 	}
 
 	srv := &http.Server{
 		Addr:              *httpAddr,
-		Handler:           routes(c, keys, *namespace, *taskQueue, *uiURL, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN"), os.Getenv("HARI_API_TOKEN")),
+		Handler:           routes(c, keys, guard, *namespace, *taskQueue, *uiURL, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN"), os.Getenv("HARI_API_TOKEN")),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	httpErr := make(chan error, 1)
@@ -95,7 +104,7 @@ func run() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	logger.Info().Str("temporal", *address).Str("namespace", *namespace).Str("task_queue", *taskQueue).
-		Str("http", *httpAddr).Int("workspace_limit", *limit).Str("codec_key", keys.ActiveKeyID()).Msg("worker started")
+		Str("http", *httpAddr).Int("workspace_limit", *limit).Str("codec_key", keys.ActiveKeyID()).Str("allow_cidrs", *allowCIDRs).Msg("worker started")
 
 	select {
 	case <-ctx.Done():
@@ -110,9 +119,9 @@ func run() error {
 	return err
 }
 
-func routes(c client.Client, keys *codec.Keyring, namespace, taskQueue, uiURL string, origins []string, codecToken, apiToken string) http.Handler {
-	reg := registry.New(c, keys, taskQueue)
-	pub := publisher.New(c, publisher.Options{TaskQueue: taskQueue, DataConverter: codec.DataConverter(keys), Router: reg})
+func routes(c client.Client, keys *codec.Keyring, guard *netguard.Guard, namespace, taskQueue, uiURL string, origins []string, codecToken, apiToken string) http.Handler {
+	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: taskQueue, Hosts: guard})
+	pub := publisher.New(c, publisher.Options{TaskQueue: taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
 	mux := http.NewServeMux()
 	mux.Handle("/codec/", codec.Handler(keys, origins, codecToken))
 	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Token: apiToken}).Handler())
