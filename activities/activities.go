@@ -56,7 +56,10 @@ type DeliverInput struct {
 	Secret     string `json:"secret,omitempty"`
 	// SealedSecret is opened just before signing; it wins over Secret.
 	SealedSecret string `json:"sealed_secret,omitempty"`
-	Body         []byte `json:"body"`
+	// PreviousSealedSecret also signs webhook-signature until PreviousUntil.
+	PreviousSealedSecret string    `json:"previous_sealed_secret,omitempty"`
+	PreviousUntil        time.Time `json:"previous_until,omitempty"`
+	Body                 []byte    `json:"body"`
 	// PriorAttempts are attempts made before this activity was scheduled
 	// (the fast first attempt); numbering continues after them.
 	PriorAttempts []delivery.Attempt `json:"prior_attempts,omitempty"`
@@ -178,14 +181,21 @@ func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {
 		}
 		secret = s
 	}
+	var previous string
+	if in.PreviousSealedSecret != "" && time.Now().Before(in.PreviousUntil) && a.Secrets != nil {
+		if s, err := a.Secrets.Open(in.PreviousSealedSecret); err == nil {
+			previous = s
+		}
+	}
 	return Request{
-		URL:        in.URL,
-		Body:       in.Body,
-		Secret:     secret,
-		DeliveryID: in.DeliveryID,
-		EventType:  in.EventType,
-		Attempt:    attempt,
-		Timeout:    a.AttemptTimeout,
+		PreviousSecret: previous,
+		URL:            in.URL,
+		Body:           in.Body,
+		Secret:         secret,
+		DeliveryID:     in.DeliveryID,
+		EventType:      in.EventType,
+		Attempt:        attempt,
+		Timeout:        a.AttemptTimeout,
 	}, nil
 }
 

@@ -118,9 +118,14 @@ func resolvingDial(d *net.Dialer, r interface {
 
 // Request is everything one attempt sends.
 type Request struct {
-	URL        string
-	Body       []byte
-	Secret     string
+	URL    string
+	Body   []byte
+	Secret string
+	// PreviousSecret, during a rotation's grace period, adds a second
+	// webhook-signature.
+	PreviousSecret string
+	// At is the attempt's time for webhook-timestamp; zero means now.
+	At         time.Time
 	DeliveryID string
 	EventType  string
 	Attempt    int
@@ -151,6 +156,15 @@ func NewRequest(ctx context.Context, r Request) (*http.Request, error) {
 	if r.Secret != "" {
 		h.Set(signature.HeaderSecret, r.Secret)
 		h.Set(signature.HeaderSignature, signature.Sign(r.Secret, r.Body))
+		at := r.At
+		if at.IsZero() {
+			at = time.Now()
+		}
+		secrets := []string{r.Secret}
+		if r.PreviousSecret != "" && r.PreviousSecret != r.Secret {
+			secrets = append(secrets, r.PreviousSecret)
+		}
+		signature.StandardHeaders(h, r.DeliveryID, at, r.Body, secrets...)
 	}
 	return req, nil
 }

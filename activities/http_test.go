@@ -136,3 +136,26 @@ func (b neverEnding) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func TestNewRequestStandardWebhooksHeaders(t *testing.T) {
+	body := []byte(`{"event":"record.created"}`)
+	at := time.Unix(1774967400, 0)
+	req, err := NewRequest(context.Background(), Request{URL: "https://h.example/x", Body: body, Secret: "new-secret-1", PreviousSecret: "old-secret-1", DeliveryID: "e1:w1", At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Header.Get("webhook-id") != "e1:w1" || req.Header.Get("webhook-timestamp") != "1774967400" {
+		t.Errorf("headers: %v", req.Header)
+	}
+	if n := len(strings.Fields(req.Header.Get("webhook-signature"))); n != 2 {
+		t.Errorf("%d signatures during a rotation, want 2", n)
+	}
+	for _, s := range []string{"new-secret-1", "old-secret-1"} {
+		if err := signature.VerifyStandard(s, req.Header, body, signature.DefaultTolerance, at.Add(time.Second)); err != nil {
+			t.Errorf("secret %s: %v", s, err)
+		}
+	}
+	if !signature.Verify("new-secret-1", body, req.Header.Get(signature.HeaderSignature)) || req.Header.Get(signature.HeaderSecret) != "new-secret-1" {
+		t.Error("X-Webhook-Signature and X-Webhook-Secret must use the new secret")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Target is one destination of an event: a configured webhook, or a target
@@ -22,6 +23,10 @@ type Target struct {
 	// SealedSecret is the secret sealed with the codec key ring; only the
 	// worker opens it, just before signing.
 	SealedSecret string `json:"sealed_secret,omitempty"`
+	// PreviousSealedSecret also signs (webhook-signature) until
+	// PreviousUntil: the grace period of a secret rotation.
+	PreviousSealedSecret string    `json:"previous_sealed_secret,omitempty"`
+	PreviousUntil        time.Time `json:"previous_until,omitempty"`
 	// Fields selects the record fields of the payload; empty means all.
 	Fields []string `json:"fields,omitempty"`
 }

@@ -55,8 +55,12 @@ type Webhook struct {
 	Active       bool                  `json:"active"`
 	SealedSecret string                `json:"sealed_secret,omitempty"`
 	SecretHint   string                `json:"secret_hint,omitempty"`
-	CreatedAt    time.Time             `json:"created_at"`
-	UpdatedAt    time.Time             `json:"updated_at"`
+	// PreviousSealedSecret keeps signing until PreviousUntil after a
+	// rotation, so receivers can switch secrets at their own pace.
+	PreviousSealedSecret string    `json:"previous_sealed_secret,omitempty"`
+	PreviousUntil        time.Time `json:"previous_until,omitempty"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
 }
 
 // View is what queries, the API and the CLI show: no sealed secret, only
@@ -184,7 +188,23 @@ func (w Webhook) Matches(ev event.Event) bool {
 
 // Target is where a delivery of w goes, with its secret still sealed.
 func (w Webhook) Target() endpoint.Target {
-	return endpoint.Target{ID: w.ID, URL: w.URL, SealedSecret: w.SealedSecret, Fields: w.Fields}
+	return endpoint.Target{ID: w.ID, URL: w.URL, SealedSecret: w.SealedSecret, PreviousSealedSecret: w.PreviousSealedSecret, PreviousUntil: w.PreviousUntil, Fields: w.Fields}
+}
+
+// RotationGrace is how long a replaced secret keeps signing.
+const RotationGrace = 24 * time.Hour
+
+// SetSecret replaces the sealed secret at now; the old one keeps signing
+// for RotationGrace. An empty sealed removes the secret (and any old one).
+func (w *Webhook) SetSecret(sealed, hint string, now time.Time) {
+	switch {
+	case sealed == "":
+		w.PreviousSealedSecret, w.PreviousUntil = "", time.Time{}
+		hint = ""
+	case w.SealedSecret != "" && w.SealedSecret != sealed:
+		w.PreviousSealedSecret, w.PreviousUntil = w.SealedSecret, now.Add(RotationGrace)
+	}
+	w.SealedSecret, w.SecretHint = sealed, hint
 }
 
 // Apply sets the configuration fields of w from c.

@@ -151,15 +151,17 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 		return
 	}
 	in := activities.DeliverInput{
-		DeliveryID:   d.DeliveryID,
-		EventID:      ev.ID,
-		EventType:    string(ev.Type),
-		Workspace:    ev.Workspace,
-		WebhookID:    t.ID,
-		URL:          t.URL,
-		Secret:       t.Secret,
-		SealedSecret: t.SealedSecret,
-		Body:         body,
+		DeliveryID:           d.DeliveryID,
+		EventID:              ev.ID,
+		EventType:            string(ev.Type),
+		Workspace:            ev.Workspace,
+		WebhookID:            t.ID,
+		URL:                  t.URL,
+		Secret:               t.Secret,
+		SealedSecret:         t.SealedSecret,
+		PreviousSealedSecret: t.PreviousSealedSecret,
+		PreviousUntil:        t.PreviousUntil,
+		Body:                 body,
 	}
 
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{

@@ -216,13 +216,11 @@ func (r *registry) register(ctx workflow.Context) error {
 		}
 		w := &r.state.Webhooks[i]
 		w.Apply(req.Config)
+		now := workflow.Now(ctx).UTC()
 		if req.Secret != nil {
-			w.SealedSecret, w.SecretHint = req.Secret.Sealed, req.Secret.Hint
-			if req.Secret.Sealed == "" {
-				w.SecretHint = ""
-			}
+			w.SetSecret(req.Secret.Sealed, req.Secret.Hint, now)
 		}
-		w.UpdatedAt = workflow.Now(ctx).UTC()
+		w.UpdatedAt = now
 		return w.View(), nil
 	}
 	setActive := func(ctx workflow.Context, req SetActiveRequest) (webhook.View, error) {
@@ -355,14 +353,16 @@ func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, er
 	})
 	var att delivery.Attempt
 	err = workflow.ExecuteActivity(actx, a.TestFire, activities.DeliverInput{
-		DeliveryID:   DeliveryID(eventID, w.ID),
-		EventID:      eventID,
-		EventType:    string(ev.Type),
-		Workspace:    w.Workspace,
-		WebhookID:    w.ID,
-		URL:          w.URL,
-		SealedSecret: w.SealedSecret,
-		Body:         body,
+		DeliveryID:           DeliveryID(eventID, w.ID),
+		EventID:              eventID,
+		EventType:            string(ev.Type),
+		Workspace:            w.Workspace,
+		WebhookID:            w.ID,
+		URL:                  w.URL,
+		SealedSecret:         w.SealedSecret,
+		PreviousSealedSecret: w.PreviousSealedSecret,
+		PreviousUntil:        w.PreviousUntil,
+		Body:                 body,
 	}).Get(ctx, &att)
 	if err != nil {
 		res.Error = "test fire failed: " + err.Error()

@@ -1,0 +1,125 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hari-crm/webhooks/condition"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/payload"
+)
+
+func valid() Config {
+	return Config{
+		Name: "ERP", Entity: "opportunity", Events: []event.Type{event.RecordUpdated, event.StageChanged},
+		Conditions: []condition.Condition{{Field: "stage", Op: condition.ChangedTo, Value: json.RawMessage(`"Closed Won"`)}},
+		URL:        "https://erp.example.com/hook", Fields: []string{"name", "amount", "owner"},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name       string
+		edit       func(c *Config)
+		wantField  string
+		wantSubstr string
+	}{
+		{"valid", func(*Config) {}, "", ""},
+		{"no name", func(c *Config) { c.Name = "" }, "name", "required"},
+		{"padded name", func(c *Config) { c.Name = " ERP" }, "name", "spaces"},
+		{"unknown entity", func(c *Config) { c.Entity = "spaceship" }, "entity", `unknown entity "spaceship"`},
+		{"no events", func(c *Config) { c.Events = nil }, "events", "at least one"},
+		{"unknown event", func(c *Config) { c.Events = []event.Type{"record.exploded"} }, "events", "unknown event type"},
+		{"duplicate event", func(c *Config) { c.Events = []event.Type{event.RecordUpdated, event.RecordUpdated} }, "events", "twice"},
+		{"bad condition", func(c *Config) { c.Conditions[0].Op = "becomes" }, "conditions", `unknown op "becomes"`},
+		{"bad match", func(c *Config) { c.Match = "some" }, "conditions", "match must be"},
+		{"http url", func(c *Config) { c.URL = "http://erp.example.com" }, "url", "https"},
+		{"duplicate field", func(c *Config) { c.Fields = []string{"name", "name"} }, "fields", "twice"},
+	}
+	for _, tt := range tests {
+		c := valid()
+		c.Conditions = append([]condition.Condition(nil), c.Conditions...)
+		tt.edit(&c)
+		err := c.Validate()
+		if tt.wantField == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.wantField || !strings.Contains(fe.Message, tt.wantSubstr) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want %s: ...%s", tt.name, err, tt.wantField, tt.wantSubstr)
+		}
+	}
+	if err := ValidateSecret("short"); err == nil {
+		t.Error("a 5-character secret was accepted")
+	}
+}
+
+func TestMatches(t *testing.T) {
+	w := Webhook{Active: true}
+	w.Apply(valid())
+	won := event.Event{Type: event.StageChanged, Entity: "opportunity", Record: event.Values(map[string]any{"id": "o"}), Changes: map[string]event.Change{"stage": event.ChangeOf("A", "Closed Won")}}
+	tests := []struct {
+		name string
+		edit func(e *event.Event, w *Webhook)
+		want bool
+	}{
+		{"matching", func(*event.Event, *Webhook) {}, true},
+		{"inactive", func(_ *event.Event, w *Webhook) { w.Active = false }, false},
+		{"other entity", func(e *event.Event, _ *Webhook) { e.Entity = "contact" }, false},
+		{"other event type", func(e *event.Event, _ *Webhook) { e.Type = event.StatusChanged }, false},
+		{"condition fails", func(e *event.Event, _ *Webhook) { e.Changes = map[string]event.Change{"stage": event.ChangeOf("A", "Lost")} }, false},
+	}
+	for _, tt := range tests {
+		e, ww := won, w
+		tt.edit(&e, &ww)
+		if got := ww.Matches(e); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSampleSatisfiesTheWebhook(t *testing.T) {
+	w := Webhook{ID: "wh", Workspace: "acme", Active: true}
+	w.Apply(valid())
+	ev := Sample(w, "test-1", time.Date(2026, 3, 31, 14, 30, 0, 0, time.UTC))
+	if err := ev.Validate(); err != nil {
+		t.Fatalf("sample event is invalid: %v", err)
+	}
+	if !w.Matches(ev) {
+		t.Errorf("the sample event does not match its own webhook: %+v", ev)
+	}
+	body, err := payload.Build(ev, w.Fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"event":"record.updated","entity":"opportunity","timestamp":"2026-03-31T14:30:00Z","workspace":"acme","record":{"id":"sample-opportunity-0001","name":"Jane Smith","amount":48000,"owner":"Vincent"},"changes":{}}`
+	if string(body) != want {
+		t.Errorf("sample body\n got %s\nwant %s", body, want)
+	}
+}
+
+func TestSetSecretRotation(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var w Webhook
+	w.SetSecret("sealed:a", "****aaaa", now)
+	if w.PreviousSealedSecret != "" {
+		t.Error("a first secret left a previous one")
+	}
+	w.SetSecret("sealed:b", "****bbbb", now)
+	if w.SealedSecret != "sealed:b" || w.PreviousSealedSecret != "sealed:a" || !w.PreviousUntil.Equal(now.Add(RotationGrace)) {
+		t.Errorf("rotation: %+v", w)
+	}
+	w.SetSecret("", "", now)
+	if w.SealedSecret != "" || w.PreviousSealedSecret != "" || w.SecretHint != "" {
+		t.Errorf("removal: %+v", w)
+	}
+	if v := (Webhook{SealedSecret: "sealed:x", SecretHint: "****"}).View(); !v.HasSecret || v.Secret != "****" {
+		t.Errorf("view: %+v", v)
+	}
+}
