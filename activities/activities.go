@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -42,6 +44,15 @@ type Activities struct {
 	// AttemptTimeout bounds each HTTP attempt; zero means the spec's 15 s.
 	// Tests shorten it.
 	AttemptTimeout time.Duration
+	// SlotWait bounds how long DeliverWebhook waits for a workspace slot
+	// (default 20 s) and MaxWaiters how many of its activities may wait per
+	// workspace in this process (default 100), so that one workspace's
+	// backlog never fills the worker's activity slots. Beyond either, the
+	// activity returns ErrTypeWorkspaceBusy without making an attempt.
+	SlotWait   time.Duration
+	MaxWaiters int
+
+	waiting sync.Map // workspace -> *atomic.Int32
 }
 
 // DeliverInput is one delivery: the body made once by the workflow, and
@@ -146,9 +157,11 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 	}
 
 	if a.Limiter != nil {
-		release, err := a.Limiter.Acquire(ctx, in.Workspace)
+		release, err := a.waitForSlot(ctx, in.Workspace)
 		if err != nil {
-			return DeliverResult{}, temporal.NewApplicationErrorWithCause("no delivery slot", delivery.ErrTypeRetryable, err, log)
+			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeWorkspaceBusy, temporal.ApplicationErrorOptions{
+				NonRetryable: true, Cause: err, Details: []any{log},
+			})
 		}
 		defer release()
 	}
@@ -167,6 +180,35 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 		NonRetryable: !att.Retryable(),
 		Details:      []any{log},
 	})
+}
+
+// waitForSlot takes a workspace slot, waiting at most SlotWait and only if
+// fewer than MaxWaiters activities of the workspace already wait here.
+func (a *Activities) waitForSlot(ctx context.Context, ws string) (func(), error) {
+	if rel, ok, err := a.Limiter.TryAcquire(ctx, ws); err != nil || ok {
+		return rel, err
+	}
+	maxWaiters, wait := a.MaxWaiters, a.SlotWait
+	if maxWaiters <= 0 {
+		maxWaiters = 100
+	}
+	if wait <= 0 {
+		wait = 20 * time.Second
+	}
+	v, _ := a.waiting.LoadOrStore(ws, new(atomic.Int32))
+	n := v.(*atomic.Int32)
+	if n.Add(1) > int32(maxWaiters) {
+		n.Add(-1)
+		return nil, fmt.Errorf("workspace %s is at its delivery limit and %d deliveries already wait in this worker", ws, maxWaiters)
+	}
+	defer n.Add(-1)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	rel, err := a.Limiter.Acquire(wctx, ws)
+	if err != nil {
+		return nil, fmt.Errorf("workspace %s stayed at its delivery limit for %s: %w", ws, wait, err)
+	}
+	return rel, nil
 }
 
 func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {

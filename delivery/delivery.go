@@ -67,10 +67,14 @@ const (
 	ErrTypeInvalidTarget = "WebhookInvalidTarget"
 	// ErrTypeSecret is a sealed secret this worker cannot open.
 	ErrTypeSecret = "WebhookSecretUnavailable"
+	// ErrTypeWorkspaceBusy means no attempt was made: the workspace was at
+	// its concurrency limit for longer than the activity waits. The
+	// workflow waits on a timer and tries again, spending no attempt.
+	ErrTypeWorkspaceBusy = "WebhookWorkspaceBusy"
 )
 
 // NonRetryableErrorTypes are the error types the retry policy never retries.
-var NonRetryableErrorTypes = []string{ErrTypeRejected, ErrTypeInvalidTarget, ErrTypeSecret}
+var NonRetryableErrorTypes = []string{ErrTypeRejected, ErrTypeInvalidTarget, ErrTypeSecret, ErrTypeWorkspaceBusy}
 
 // Attempt is the record of one HTTP attempt.
 type Attempt struct {

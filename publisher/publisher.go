@@ -8,12 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/endpoint"
@@ -165,6 +167,9 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		EnableEagerStart:                         true,
 		TypedSearchAttributes:                    workflows.SearchAttributes(in, workflows.StatusPending),
+		// Task-queue fairness: one workspace's backlog does not queue up
+		// another's deliveries (with matching.enableFairness on the server).
+		Priority: temporal.Priority{FairnessKey: workflows.FairnessKey(in.Event.Workspace)},
 	}, workflows.EventWorkflowName, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -243,7 +248,12 @@ func (p *Publisher) Show(ctx context.Context, eventID string) (Outcome, error) {
 		if err := p.dc.FromPayloads(details, &log); err != nil {
 			return Outcome{}, fmt.Errorf("decode attempt log of %s: %w", pa.GetActivityId(), err)
 		}
-		pending[pa.GetActivityId()] = log
+		// "deliver/<webhook>" or, after a wait for a slot, ".../busy-N".
+		id := pa.GetActivityId()
+		if i := strings.Index(id, "/busy-"); i > 0 {
+			id = id[:i]
+		}
+		pending[id] = log
 	}
 	for i, d := range res.Deliveries {
 		if log := pending[workflows.DeliverActivityID(d.WebhookID)]; len(log) > len(d.Attempts) {

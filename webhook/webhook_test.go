@@ -73,7 +73,9 @@ func TestMatches(t *testing.T) {
 		{"inactive", func(_ *event.Event, w *Webhook) { w.Active = false }, false},
 		{"other entity", func(e *event.Event, _ *Webhook) { e.Entity = "contact" }, false},
 		{"other event type", func(e *event.Event, _ *Webhook) { e.Type = event.StatusChanged }, false},
-		{"condition fails", func(e *event.Event, _ *Webhook) { e.Changes = map[string]event.Change{"stage": event.ChangeOf("A", "Lost")} }, false},
+		{"condition fails", func(e *event.Event, _ *Webhook) {
+			e.Changes = map[string]event.Change{"stage": event.ChangeOf("A", "Lost")}
+		}, false},
 	}
 	for _, tt := range tests {
 		e, ww := won, w

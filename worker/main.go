@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 
@@ -48,6 +49,8 @@ func run() error {
 	uiOrigins := fs.String("ui-origin", env("HARI_UI_ORIGIN", "http://localhost:8233,http://127.0.0.1:8233"), "Web UI origins allowed to call the codec endpoint (env HARI_UI_ORIGIN)")
 	uiURL := fs.String("temporal-ui", env("HARI_TEMPORAL_UI", "http://localhost:8233"), "Temporal Web UI base URL, for links from the Settings page (env HARI_TEMPORAL_UI)")
 	allowCIDRs := fs.String("allow-cidrs", os.Getenv("HARI_ALLOW_CIDRS"), "internal CIDRs webhooks may reach anyway, for development (env HARI_ALLOW_CIDRS; none in production)")
+	redisAddr := fs.String("redis", os.Getenv("HARI_REDIS_ADDR"), "Redis host:port for the limit shared by all workers (env HARI_REDIS_ADDR; empty: an in-process limit, for one worker)")
+	lease := fs.Duration("lease", envDuration("HARI_LEASE", limiter.DefaultLease), "how long a dead worker's slots stay taken (env HARI_LEASE)")
 	limit := fs.Int("workspace-limit", envInt("HARI_WORKSPACE_LIMIT", limiter.DefaultLimit), "maximum concurrent deliveries per workspace (env HARI_WORKSPACE_LIMIT)")
 	level := fs.String("log-level", env("HARI_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env HARI_LOG_LEVEL)")
 	pretty := fs.Bool("log-console", os.Getenv("HARI_LOG_CONSOLE") == "1", "human-readable logs instead of JSON (env HARI_LOG_CONSOLE=1)")
@@ -82,7 +85,16 @@ func run() error {
 	if err := service.EnsureSearchAttributes(ctx, c, *namespace); err != nil {
 		logger.Warn().Err(err).Msg("search attributes could not be registered; the execution log needs them")
 	}
-	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys,
+	var shared activities.Limiter
+	if *redisAddr != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, Password: os.Getenv("HARI_REDIS_PASSWORD"), PoolSize: 200})
+		defer rdb.Close()
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("connect to redis at %s: %w", *redisAddr, err)
+		}
+		shared = limiter.NewRedis(rdb, *limit, *lease)
+	}
+	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys, Limiter: shared,
 		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control})})
 	if err != nil {
 		return err
@@ -104,7 +116,7 @@ func run() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	logger.Info().Str("temporal", *address).Str("namespace", *namespace).Str("task_queue", *taskQueue).
-		Str("http", *httpAddr).Int("workspace_limit", *limit).Str("codec_key", keys.ActiveKeyID()).Str("allow_cidrs", *allowCIDRs).Msg("worker started")
+		Str("http", *httpAddr).Int("workspace_limit", *limit).Str("codec_key", keys.ActiveKeyID()).Str("allow_cidrs", *allowCIDRs).Str("redis", *redisAddr).Msg("worker started")
 
 	select {
 	case <-ctx.Done():
@@ -156,6 +168,13 @@ func newLogger(level string, pretty bool) (zerolog.Logger, error) {
 
 func env(key, def string) string {
 	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(key)); err == nil {
 		return v
 	}
 	return def

@@ -80,8 +80,9 @@ var a *activities.Activities
 // 2 s, 4 s from the start) and the attempts add up to delivery.MaxAttempts.
 // 4xx responses other than 408 and 429 are never retried.
 func RetryPolicy(done int) *temporal.RetryPolicy {
+	next := delivery.Schedule[min(done, len(delivery.Schedule)-1)]
 	return &temporal.RetryPolicy{
-		InitialInterval:        delivery.Schedule[done],
+		InitialInterval:        next,
 		BackoffCoefficient:     delivery.BackoffCoefficient,
 		MaximumInterval:        delivery.Schedule[len(delivery.Schedule)-1],
 		MaximumAttempts:        int32(delivery.MaxAttempts - done),
@@ -202,27 +203,54 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 			return
 		}
 	}
-	in.PriorAttempts = d.Attempts
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		ActivityID:          DeliverActivityID(t.ID),
-		StartToCloseTimeout: activityTimeout,
-		RetryPolicy:         RetryPolicy(done),
-	})
-	var out activities.DeliverResult
-	err = workflow.ExecuteActivity(actx, a.DeliverWebhook, in).Get(ctx, &out)
-	if err == nil {
-		d.Attempts = out.Attempts
-		d.Status = StatusDelivered
-		return
-	}
-	d.Status, d.Error = StatusFailed, err.Error()
-	if errors.As(err, &appErr) && appErr.HasDetails() {
-		var log []delivery.Attempt
-		if derr := appErr.Details(&log); derr == nil && len(log) >= len(d.Attempts) {
-			d.Attempts = log
-			if n := len(log); n > 0 {
-				d.Error = log[n-1].Summary()
+	for busy := 0; ; busy++ {
+		in.PriorAttempts = d.Attempts
+		activityID := DeliverActivityID(t.ID)
+		if busy > 0 {
+			activityID += fmt.Sprintf("/busy-%d", busy)
+		}
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			ActivityID:          activityID,
+			StartToCloseTimeout: activityTimeout,
+			RetryPolicy:         RetryPolicy(len(d.Attempts)),
+		})
+		var out activities.DeliverResult
+		err = workflow.ExecuteActivity(actx, a.DeliverWebhook, in).Get(ctx, &out)
+		if err == nil {
+			d.Attempts = out.Attempts
+			d.Status = StatusDelivered
+			return
+		}
+		d.Status, d.Error = StatusFailed, err.Error()
+		if errors.As(err, &appErr) && appErr.HasDetails() {
+			var log []delivery.Attempt
+			if derr := appErr.Details(&log); derr == nil && len(log) >= len(d.Attempts) {
+				d.Attempts = log
+				if n := len(log); n > 0 {
+					d.Error = log[n-1].Summary()
+				}
 			}
 		}
+		if !errors.As(err, &appErr) || appErr.Type() != delivery.ErrTypeWorkspaceBusy || len(d.Attempts) >= delivery.MaxAttempts {
+			return
+		}
+		// The workspace stayed at its limit: no attempt was spent. Wait
+		// (1 to 2 s, spread per delivery) and queue up again.
+		d.Status, d.Error = StatusPending, ""
+		jitter := time.Duration(fnv32(d.DeliveryID, busy)%1000) * time.Millisecond
+		if err := workflow.Sleep(ctx, time.Second+jitter); err != nil {
+			d.Status, d.Error = StatusFailed, fmt.Sprintf("wait for a slot: %v", err)
+			return
+		}
 	}
+}
+
+// fnv32 is a deterministic spread for retry jitter.
+func fnv32(s string, n int) uint32 {
+	h := uint32(2166136261)
+	for _, c := range []byte(fmt.Sprintf("%s/%d", s, n)) {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
 }

@@ -290,3 +290,43 @@ func (f *fullLimiter) Acquire(ctx context.Context, ws string) (func(), error) {
 	f.waits++
 	return func() {}, nil
 }
+
+// busyLimiter refuses every TryAcquire and the first n Acquire calls.
+type busyLimiter struct {
+	mu    sync.Mutex
+	n     int
+	calls int
+}
+
+func (b *busyLimiter) TryAcquire(context.Context, string) (func(), bool, error) {
+	return nil, false, nil
+}
+
+func (b *busyLimiter) Acquire(ctx context.Context, ws string) (func(), error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	if b.calls <= b.n {
+		return nil, context.DeadlineExceeded
+	}
+	return func() {}, nil
+}
+
+// A workspace that stays at its limit makes the delivery wait on timers,
+// without spending any of its four attempts.
+func TestEventWorkflowBusyWorkspaceSpendsNoAttempts(t *testing.T) {
+	rc := newScripted(t, 500, 200)
+	lim := &busyLimiter{n: 3}
+	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Limiter: lim, SlotWait: 10 * time.Millisecond}
+	res, _ := run(t, acts, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	d := res.Deliveries[0]
+	if d.Status != StatusDelivered || len(d.Attempts) != 2 || rc.calls() != 2 {
+		t.Fatalf("got %s with %d attempts and %d calls, want delivered after 2 attempts", d.Status, len(d.Attempts), rc.calls())
+	}
+	if d.Attempts[0].Number != 1 || d.Attempts[1].Number != 2 {
+		t.Errorf("attempt numbers %d, %d", d.Attempts[0].Number, d.Attempts[1].Number)
+	}
+	if lim.calls != 5 {
+		t.Errorf("limiter asked %d times, want 3 busy + 2 granted", lim.calls)
+	}
+}

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -13,6 +14,15 @@ var (
 	SearchEventType  = temporal.NewSearchAttributeKeyKeyword("HariEventType")
 	SearchStatus     = temporal.NewSearchAttributeKeyKeyword("HariDeliveryStatus")
 )
+
+// FairnessKey is a workspace's key for Temporal's task-queue fairness
+// (at most 64 bytes).
+func FairnessKey(workspace string) string {
+	if len(workspace) <= 64 {
+		return workspace
+	}
+	return workspace[:48] + fmt.Sprintf("~%08x", fnv32(workspace, 0))
+}
 
 // Event-level outcomes in SearchStatus (StatusPending while running).
 const (

@@ -106,7 +106,7 @@ func NewServer(ctx context.Context, dbFile string, extraArgs ...string) (*Server
 		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default"},
 		DBFilename:    dbFile,
 		LogLevel:      "error",
-		ExtraArgs:     extraArgs,
+		ExtraArgs:     append([]string{"--dynamic-config-value", "matching.enableFairness=true"}, extraArgs...),
 		Stdout:        io.Discard,
 		Stderr:        io.Discard,
 	})

@@ -1,0 +1,117 @@
+package limiter_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hari-crm/webhooks/internal/redistest"
+	"github.com/hari-crm/webhooks/limiter"
+)
+
+// Two limiters over one Redis (two workers) never exceed the limit
+// together, and reach it.
+func TestRedisLimitIsGlobal(t *testing.T) {
+	srv := redistest.Start(t)
+	a := limiter.NewRedis(srv.Client(t), 5, 0)
+	b := limiter.NewRedis(srv.Client(t), 5, 0)
+	var inFlight, peak atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 60; i++ {
+		l := a
+		if i%2 == 1 {
+			l = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rel, err := l.Acquire(context.Background(), "ws-a")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inFlight.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(20 * time.Millisecond)
+			inFlight.Add(-1)
+			rel()
+		}()
+	}
+	// Another workspace is not held back.
+	rel, ok, err := b.TryAcquire(context.Background(), "ws-b")
+	if err != nil || !ok {
+		t.Errorf("workspace b refused while a is busy: %v", err)
+	} else {
+		rel()
+	}
+	wg.Wait()
+	if p := peak.Load(); p != 5 {
+		t.Errorf("peak in flight across two limiters %d, want exactly 5", p)
+	}
+	if n, _ := a.InFlight(context.Background(), "ws-a"); n != 0 {
+		t.Errorf("%d leases left after all released", n)
+	}
+}
+
+// A released slot is taken up at once by a waiter in another process,
+// through pub/sub, not after the poll interval.
+func TestRedisWakesWaitersPromptly(t *testing.T) {
+	srv := redistest.Start(t)
+	a := limiter.NewRedis(srv.Client(t), 1, 0)
+	b := limiter.NewRedis(srv.Client(t), 1, 0)
+	b.PollInterval = 10 * time.Second
+	rel, ok, _ := a.TryAcquire(context.Background(), "ws")
+	if !ok {
+		t.Fatal("first slot refused")
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		r, err := b.Acquire(context.Background(), "ws")
+		if err == nil {
+			got <- time.Now()
+			r()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	released := time.Now()
+	rel()
+	select {
+	case at := <-got:
+		if d := at.Sub(released); d > 100*time.Millisecond {
+			t.Errorf("the waiter took the slot %s after release, want under 100 ms", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the waiter was not woken")
+	}
+}
+
+// A worker that dies holding slots gives them back by lease expiry.
+func TestRedisLeasesExpire(t *testing.T) {
+	srv := redistest.Start(t)
+	dead := limiter.NewRedis(srv.Client(t), 2, 500*time.Millisecond)
+	for i := 0; i < 2; i++ {
+		if _, ok, _ := dead.TryAcquire(context.Background(), "ws"); !ok {
+			t.Fatal("slot refused")
+		}
+	}
+	// The holder "crashes": it never releases.
+	alive := limiter.NewRedis(srv.Client(t), 2, 500*time.Millisecond)
+	alive.PollInterval = 50 * time.Millisecond
+	if _, ok, _ := alive.TryAcquire(context.Background(), "ws"); ok {
+		t.Fatal("a slot beyond the limit was granted")
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	rel, err := alive.Acquire(ctx, "ws")
+	if err != nil {
+		t.Fatalf("the dead worker's slot never came back: %v", err)
+	}
+	rel()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("slot came back after %s, want within the 500 ms lease (+ poll)", d)
+	}
+}
