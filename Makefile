@@ -6,7 +6,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL := bin/temporal
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run test unit integration temporal lint fmt demo-event clean
+.PHONY: run test unit integration temporal lint fmt demo-event clean bench
 
 ## run: Temporal dev server (file-backed, Web UI on :8233), worker and demo receiver
 run: $(TEMPORAL)
@@ -38,3 +38,7 @@ demo-event:
 
 clean:
 	rm -rf bin .data artifacts
+
+## bench: the delivery benchmark (real dev server with file persistence, Redis, HTTPS receivers); about 6 minutes
+bench: $(TEMPORAL)
+	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go run ./bench

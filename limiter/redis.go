@@ -57,10 +57,12 @@ type Redis struct {
 	subs map[string]*wakeup
 }
 
+// wakeup is one workspace's subscription, shared by the waiters of this
+// process. Each release message wakes one waiter, the longest waiting: a
+// freed slot is taken up at once, without a stampede of every waiter.
 type wakeup struct {
-	ch      chan struct{} // closed and replaced on every message
-	waiters int
-	cancel  context.CancelFunc
+	queue  []chan struct{}
+	cancel context.CancelFunc
 }
 
 // NewRedis returns a shared limiter; lease 0 means DefaultLease.
@@ -114,19 +116,22 @@ func (r *Redis) TryAcquire(ctx context.Context, ws string) (func(), bool, error)
 	}, true, nil
 }
 
-// Acquire waits for a slot until ctx ends. It wakes on the release of any
-// slot of the workspace, and re-checks every PollInterval in any case.
+// Acquire waits for a slot until ctx ends. It wakes when a slot of the
+// workspace is released (one waiter per release, oldest first), and
+// re-checks every PollInterval in any case (for slots that come back by
+// lease expiry).
 func (r *Redis) Acquire(ctx context.Context, ws string) (func(), error) {
 	if rel, ok, err := r.TryAcquire(ctx, ws); err != nil || ok {
 		return rel, err
 	}
-	wake := r.subscribe(ws)
-	defer r.unsubscribe(ws)
+	me := make(chan struct{}, 1)
+	r.subscribe(ws, me)
+	defer r.unsubscribe(ws, me)
 	for {
-		r.mu.Lock()
-		ch := wake.ch
-		r.mu.Unlock()
 		if rel, ok, err := r.TryAcquire(ctx, ws); err != nil || ok {
+			if ok {
+				r.wakeNext(ws, me) // a message meant for us may have been spent
+			}
 			return rel, err
 		}
 		t := time.NewTimer(r.PollInterval)
@@ -134,28 +139,30 @@ func (r *Redis) Acquire(ctx context.Context, ws string) (func(), error) {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("wait for a delivery slot of workspace %s: %w", ws, ctx.Err())
-		case <-ch:
+		case <-me:
 		case <-t.C:
 		}
 		t.Stop()
 	}
 }
 
-// subscribe shares one pub/sub subscription per workspace among the
-// process's waiters.
-func (r *Redis) subscribe(ws string) *wakeup {
+// subscribe queues a waiter, starting the workspace's subscription if it
+// is the first.
+func (r *Redis) subscribe(ws string, me chan struct{}) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if w, ok := r.subs[ws]; ok {
-		w.waiters++
-		return w
+		w.queue = append(w.queue, me)
+		r.mu.Unlock()
+		return
 	}
-	_, channel := r.keys(ws)
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &wakeup{ch: make(chan struct{}), waiters: 1, cancel: cancel}
+	w := &wakeup{queue: []chan struct{}{me}, cancel: cancel}
 	r.subs[ws] = w
+	r.mu.Unlock()
+
+	_, channel := r.keys(ws)
 	ps := r.rdb.Subscribe(ctx, channel)
-	// Wait for the subscription to be active, so no release after this
+	// Wait until the subscription is active, so that no release after this
 	// point is missed (the caller re-checks once more afterwards).
 	rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
 	_, _ = ps.Receive(rctx)
@@ -171,24 +178,46 @@ func (r *Redis) subscribe(ws string) *wakeup {
 				if !ok {
 					return
 				}
-				r.mu.Lock()
-				close(w.ch)
-				w.ch = make(chan struct{})
-				r.mu.Unlock()
+				r.wakeNext(ws, nil)
 			}
 		}
 	}()
-	return w
 }
 
-func (r *Redis) unsubscribe(ws string) {
+// wakeNext signals the oldest waiter of the workspace other than skip.
+func (r *Redis) wakeNext(ws string, skip chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w := r.subs[ws]
 	if w == nil {
 		return
 	}
-	if w.waiters--; w.waiters == 0 {
+	for _, ch := range w.queue {
+		if ch == skip {
+			continue
+		}
+		select {
+		case ch <- struct{}{}:
+			return
+		default: // already signalled and about to try: signal the next
+		}
+	}
+}
+
+func (r *Redis) unsubscribe(ws string, me chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.subs[ws]
+	if w == nil {
+		return
+	}
+	for i, ch := range w.queue {
+		if ch == me {
+			w.queue = append(w.queue[:i:i], w.queue[i+1:]...)
+			break
+		}
+	}
+	if len(w.queue) == 0 {
 		w.cancel()
 		delete(r.subs, ws)
 	}
