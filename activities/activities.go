@@ -32,8 +32,17 @@ type SecretOpener interface {
 	Open(sealed string) (string, error)
 }
 
+// Recorder receives delivery metrics (metrics.Metrics).
+type Recorder interface {
+	Attempt(statusCode int, class string, d time.Duration)
+	InFlight(workspace string, delta float64)
+	Wait(outcome string, d time.Duration)
+}
+
 // Activities holds the dependencies of the delivery activities.
 type Activities struct {
+	// Metrics, when set, records attempts, in-flight counts and waits.
+	Metrics Recorder
 	// Secrets opens sealed webhook secrets; nil means only direct-mode
 	// plaintext secrets can be used.
 	Secrets SecretOpener
@@ -51,8 +60,15 @@ type Activities struct {
 	// activity returns ErrTypeWorkspaceBusy without making an attempt.
 	SlotWait   time.Duration
 	MaxWaiters int
+	// FirstWait bounds how long the fast first attempt waits for a slot
+	// (default 2 s) and FirstWaiters how many first attempts of a workspace
+	// may wait at once (default 50). Short bursts above the limit are
+	// absorbed here, cheaply; beyond, the delivery goes to DeliverWebhook.
+	FirstWait    time.Duration
+	FirstWaiters int
 
-	waiting sync.Map // workspace -> *atomic.Int32
+	waiting      sync.Map // workspace -> *atomic.Int32 (DeliverWebhook)
+	firstWaiting sync.Map // workspace -> *atomic.Int32 (FirstAttempt)
 }
 
 // DeliverInput is one delivery: the body made once by the workflow, and
@@ -96,11 +112,11 @@ type FirstResult struct {
 // decides what follows.
 func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (FirstResult, error) {
 	if a.Limiter != nil {
-		release, ok, err := a.Limiter.TryAcquire(ctx, in.Workspace)
+		release, err := a.firstSlot(ctx, in.Workspace)
 		if err != nil {
 			return FirstResult{}, fmt.Errorf("acquire a delivery slot: %w", err)
 		}
-		if !ok {
+		if release == nil {
 			return FirstResult{Limited: true}, nil
 		}
 		defer release()
@@ -109,7 +125,7 @@ func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (FirstRe
 	if err != nil {
 		return FirstResult{}, temporal.NewNonRetryableApplicationError(err.Error(), delivery.ErrTypeSecret, nil)
 	}
-	att := Send(ctx, a.Client, req)
+	att := a.send(ctx, in.Workspace, req)
 	activity.GetLogger(ctx).Info("webhook attempt", logFields(in, att)...)
 	return FirstResult{Attempt: &att}, nil
 }
@@ -126,7 +142,7 @@ func (a *Activities) TestFire(ctx context.Context, in DeliverInput) (delivery.At
 		return delivery.Attempt{}, temporal.NewNonRetryableApplicationError(err.Error(), delivery.ErrTypeSecret, nil)
 	}
 	req.KeepBody = TestBodyKeep
-	att := Send(ctx, a.Client, req)
+	att := a.send(ctx, in.Workspace, req)
 	activity.GetLogger(ctx).Info("webhook test fire", logFields(in, att)...)
 	return att, nil
 }
@@ -169,7 +185,7 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 	if err != nil {
 		return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeSecret, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{log}})
 	}
-	att := Send(ctx, a.Client, req)
+	att := a.send(ctx, in.Workspace, req)
 	log = append(log, att)
 	activity.GetLogger(ctx).Info("webhook attempt", logFields(in, att)...)
 	if att.Succeeded() {
@@ -180,6 +196,59 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 		NonRetryable: !att.Retryable(),
 		Details:      []any{log},
 	})
+}
+
+// firstSlot takes a slot for the first attempt, waiting briefly if few
+// first attempts of the workspace wait already; nil means none was free.
+func (a *Activities) firstSlot(ctx context.Context, ws string) (func(), error) {
+	rel, ok, err := a.Limiter.TryAcquire(ctx, ws)
+	if err != nil || ok {
+		return rel, err
+	}
+	limit, wait := a.FirstWaiters, a.FirstWait
+	if limit <= 0 {
+		limit = 50
+	}
+	if wait <= 0 {
+		wait = 2 * time.Second
+	}
+	v, _ := a.firstWaiting.LoadOrStore(ws, new(atomic.Int32))
+	n := v.(*atomic.Int32)
+	if n.Add(1) > int32(limit) {
+		n.Add(-1)
+		return nil, nil
+	}
+	defer n.Add(-1)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	start := time.Now()
+	rel, err = a.Limiter.Acquire(wctx, ws)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if a.Metrics != nil {
+			a.Metrics.Wait("handed_on", time.Since(start))
+		}
+		return nil, nil // still at the limit: DeliverWebhook takes over
+	}
+	if a.Metrics != nil {
+		a.Metrics.Wait("acquired", time.Since(start))
+	}
+	return rel, nil
+}
+
+// send makes the attempt and records its metrics.
+func (a *Activities) send(ctx context.Context, ws string, req Request) delivery.Attempt {
+	if a.Metrics != nil {
+		a.Metrics.InFlight(ws, 1)
+		defer a.Metrics.InFlight(ws, -1)
+	}
+	att := Send(ctx, a.Client, req)
+	if a.Metrics != nil {
+		a.Metrics.Attempt(att.StatusCode, string(att.Class), time.Duration(att.DurationMS)*time.Millisecond)
+	}
+	return att
 }
 
 // waitForSlot takes a workspace slot, waiting at most SlotWait and only if
@@ -199,14 +268,24 @@ func (a *Activities) waitForSlot(ctx context.Context, ws string) (func(), error)
 	n := v.(*atomic.Int32)
 	if n.Add(1) > int32(maxWaiters) {
 		n.Add(-1)
+		if a.Metrics != nil {
+			a.Metrics.Wait("busy", 0)
+		}
 		return nil, fmt.Errorf("workspace %s is at its delivery limit and %d deliveries already wait in this worker", ws, maxWaiters)
 	}
 	defer n.Add(-1)
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	start := time.Now()
 	rel, err := a.Limiter.Acquire(wctx, ws)
 	if err != nil {
+		if a.Metrics != nil {
+			a.Metrics.Wait("busy", time.Since(start))
+		}
 		return nil, fmt.Errorf("workspace %s stayed at its delivery limit for %s: %w", ws, wait, err)
+	}
+	if a.Metrics != nil {
+		a.Metrics.Wait("acquired", time.Since(start))
 	}
 	return rel, nil
 }

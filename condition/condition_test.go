@@ -2,6 +2,7 @@ package condition
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -111,4 +112,34 @@ func TestDescribe(t *testing.T) {
 	if got := DescribeAll(Any, nil); got != "always" {
 		t.Errorf("no conditions: got %q", got)
 	}
+}
+
+func FuzzConditions(f *testing.F) {
+	f.Add([]byte(`[{"field":"stage","op":"changed_to","value":"Closed Won"}]`), []byte(`{"stage":{"old":"a","new":"Closed Won"}}`))
+	f.Add([]byte(`[{"field":"amount","op":"equals","value":48000.0}]`), []byte(`{}`))
+	f.Add([]byte(`[{"field":"x","op":"changed"},{"field":"y","op":"not_equals","value":[1,{"a":null}]}]`), []byte(`{"x":{"old":1,"new":2}}`))
+	f.Add([]byte(`[{"field":"","op":""}]`), []byte(`null`))
+	f.Fuzz(func(t *testing.T, conds, changes []byte) {
+		var cs []Condition
+		if err := event.StrictUnmarshal(conds, &cs); err != nil {
+			if !errors.Is(err, event.ErrInvalid) {
+				t.Fatalf("decode error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if err := ValidateAll(All, cs); err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("validation error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		var ch map[string]event.Change
+		_ = json.Unmarshal(changes, &ch)
+		ev := event.Event{Type: event.RecordUpdated, Record: event.Values(map[string]any{"id": "r", "stage": "Closed Won", "amount": 48000}), Changes: ch}
+		all, anyOf := EvalAll(All, cs, ev), EvalAll(Any, cs, ev)
+		if len(cs) > 0 && all && !anyOf {
+			t.Fatal("all conditions hold but none does")
+		}
+		_ = DescribeAll(All, cs)
+	})
 }

@@ -242,11 +242,15 @@ func Parse(data []byte) (Event, error) {
 	return e, nil
 }
 
-// StrictUnmarshal decodes exactly one JSON value into v, rejecting unknown
-// fields and trailing data, with errors wrapping ErrInvalid.
+// StrictUnmarshal decodes exactly one JSON value into v, rejecting invalid
+// UTF-8, duplicate keys, unknown fields and trailing data, with errors
+// wrapping ErrInvalid.
 func StrictUnmarshal(data []byte, v any) error {
 	if !utf8.Valid(data) {
 		return invalid("json", "is not valid UTF-8")
+	}
+	if err := checkDuplicateKeys(data); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -92,4 +93,54 @@ func TestModificationTypes(t *testing.T) {
 			t.Errorf("%s.IsModification() = %v, want %v", typ, !mod, mod)
 		}
 	}
+}
+
+func TestDuplicateKeysRejected(t *testing.T) {
+	for _, doc := range []string{
+		`{"event":"record.created","event":"record.deleted"}`,
+		strings.Replace(valid, `"name":"Deal"`, `"name":"Deal","name":"Other"`, 1),
+		`{"record":{"a":[{"x":1,"x":2}]}}`,
+	} {
+		_, err := Parse([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), "duplicate key") {
+			t.Errorf("%s: got %v, want a duplicate key error", doc, err)
+		}
+	}
+	// The same key in sibling objects is fine.
+	ok := strings.Replace(valid, `"changes":{"stage":{"old":"qualification","new":"proposal"}}`, `"changes":{"stage":{"old":"a","new":"b"},"owner":{"old":"a","new":"b"}}`, 1)
+	if _, err := Parse([]byte(ok)); err != nil {
+		t.Errorf("sibling objects with the same keys: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(valid))
+	f.Add([]byte(`{"event":"record.created","entity":"contact","timestamp":"2026-03-31T14:30:00Z","workspace":"w","record":{"id":"x"}}`))
+	f.Add([]byte(`{"event":`))
+	f.Add([]byte(`{"event":"record.created","event":"x"}`))
+	f.Add([]byte("{\"record\":{\"id\":\"\u202e\u0000\"}}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := Parse(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field == "" || fe.Message == "" {
+				t.Fatalf("error %v names no field", err)
+			}
+			return
+		}
+		// Whatever is accepted is valid and survives a round trip.
+		if err := ev.Validate(); err != nil {
+			t.Fatalf("accepted an invalid event: %v", err)
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(b); err != nil {
+			t.Fatalf("re-parse of %s: %v", b, err)
+		}
+	})
 }

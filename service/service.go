@@ -32,6 +32,8 @@ type Options struct {
 	StopTimeout time.Duration
 	// Secrets opens sealed webhook secrets (the codec key ring).
 	Secrets activities.SecretOpener
+	// Metrics records delivery metrics; nil records none.
+	Metrics activities.Recorder
 	// AttemptTimeout overrides the 15 s attempt timeout (tests only).
 	AttemptTimeout time.Duration
 }
@@ -59,13 +61,13 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 	w := worker.New(c, opts.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize:      1000,
 		MaxConcurrentLocalActivityExecutionSize: 1000,
-		MaxConcurrentWorkflowTaskExecutionSize:  200,
+		MaxConcurrentWorkflowTaskExecutionSize:  500,
 		MaxConcurrentWorkflowTaskPollers:        8,
 		MaxConcurrentActivityTaskPollers:        8,
 		WorkerStopTimeout:                       opts.StopTimeout,
 	})
 	w.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.RegistryWorkflow, workflow.RegisterOptions{Name: workflows.RegistryWorkflowName})
-	w.RegisterActivity(&activities.Activities{Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, AttemptTimeout: opts.AttemptTimeout})
+	w.RegisterActivity(&activities.Activities{Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout})
 	return w, nil
 }

@@ -27,6 +27,8 @@ type Config struct {
 	// Keys seals payloads; nil sends them in plaintext (never in
 	// production: secrets and record fields would sit in history).
 	Keys *codec.Keyring
+	// Metrics receives the SDK's metrics; nil drops them.
+	Metrics client.MetricsHandler
 }
 
 // FromEnv reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the codec keys
@@ -47,6 +49,9 @@ func (cfg Config) Options(logger zerolog.Logger) client.Options {
 		HostPort:  cfg.Address,
 		Namespace: cfg.Namespace,
 		Logger:    Logger(logger),
+	}
+	if cfg.Metrics != nil {
+		opts.MetricsHandler = cfg.Metrics
 	}
 	if cfg.Keys != nil {
 		dc := codec.DataConverter(cfg.Keys)

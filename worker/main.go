@@ -24,6 +24,7 @@ import (
 	"github.com/hari-crm/webhooks/api"
 	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/limiter"
+	"github.com/hari-crm/webhooks/metrics"
 	"github.com/hari-crm/webhooks/netguard"
 	"github.com/hari-crm/webhooks/publisher"
 	"github.com/hari-crm/webhooks/registry"
@@ -66,7 +67,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	cfg := tclient.Config{Address: *address, Namespace: *namespace, Keys: keys}
+	m := metrics.New()
+	cfg := tclient.Config{Address: *address, Namespace: *namespace, Keys: keys, Metrics: m.SDKHandler()}
 	allow, err := netguard.ParseAllow(*allowCIDRs)
 	if err != nil {
 		return err
@@ -94,7 +96,7 @@ func run() error {
 		}
 		shared = limiter.NewRedis(rdb, *limit, *lease)
 	}
-	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys, Limiter: shared,
+	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys, Limiter: shared, Metrics: m,
 		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control})})
 	if err != nil {
 		return err
@@ -102,7 +104,7 @@ func run() error {
 
 	srv := &http.Server{
 		Addr:              *httpAddr,
-		Handler:           routes(c, keys, guard, *namespace, *taskQueue, *uiURL, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN"), os.Getenv("HARI_API_TOKEN")),
+		Handler:           routes(c, keys, m, guard, *namespace, *taskQueue, *uiURL, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN"), os.Getenv("HARI_API_TOKEN")),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	httpErr := make(chan error, 1)
@@ -131,11 +133,12 @@ func run() error {
 	return err
 }
 
-func routes(c client.Client, keys *codec.Keyring, guard *netguard.Guard, namespace, taskQueue, uiURL string, origins []string, codecToken, apiToken string) http.Handler {
+func routes(c client.Client, keys *codec.Keyring, m *metrics.Metrics, guard *netguard.Guard, namespace, taskQueue, uiURL string, origins []string, codecToken, apiToken string) http.Handler {
 	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: taskQueue, Hosts: guard})
 	pub := publisher.New(c, publisher.Options{TaskQueue: taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
 	mux := http.NewServeMux()
 	mux.Handle("/codec/", codec.Handler(keys, origins, codecToken))
+	mux.Handle("GET /metrics", m.Handler())
 	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Token: apiToken}).Handler())
 	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: uiURL, Namespace: namespace, Workspace: "yourcompany"}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -127,6 +127,9 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		})
 	}
 	wg.Wait(ctx)
+	for _, d := range res.Deliveries {
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": d.Status}).Counter("hari_webhook_deliveries_total").Inc(1)
+	}
 	// One upsert, in the final workflow task, records the outcome for the
 	// execution log (and sets the other attributes when the starter did not).
 	updates := searchUpdates(in, eventStatus(res.Deliveries))
