@@ -197,6 +197,7 @@ func percentiles(d []time.Duration) (time.Duration, time.Duration) {
 }
 
 type env struct {
+	runs      int
 	dir       string
 	srv       *devtest.Server
 	tc        client.Client
@@ -216,17 +217,6 @@ func run() error {
 
 	fmt.Println("HARi webhooks benchmark")
 	fmt.Printf("machine: %d CPUs; Temporal dev server with file persistence (SQLite WAL, synchronous=normal), as `make run`\n\n", numCPU())
-	srv, err := devtest.NewServer(ctx, filepath.Join(dir, "temporal.db"),
-		"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
-	if err != nil {
-		return err
-	}
-	defer srv.Dev.Stop()
-	tc, err := tclient.Dial(tclient.Config{Address: srv.HostPort, Namespace: "default", Keys: srv.Keys}, zerolog.Nop())
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
 	rs, err := redistest.StartProcess()
 	if err != nil {
 		return err
@@ -248,7 +238,8 @@ func run() error {
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("build worker: %v\n%s", err, out)
 	}
-	e := &env{dir: dir, srv: srv, tc: tc, rcv: rcv, redis: rs, workerBin: workerBin, certFile: certFile}
+	e := &env{dir: dir, rcv: rcv, redis: rs, workerBin: workerBin, certFile: certFile}
+	defer e.close()
 
 	if strings.Contains(*only, "a") {
 		if err := scenarioA(ctx, e); err != nil {
@@ -271,6 +262,36 @@ func run() error {
 		}
 	}
 	return nil
+}
+
+// fresh replaces the dev server with a new one on a new database file, so
+// that every measurement starts from the same state.
+func (e *env) fresh(ctx context.Context) error {
+	e.close()
+	e.runs++
+	srv, err := devtest.NewServer(ctx, filepath.Join(e.dir, fmt.Sprintf("temporal-%d.db", e.runs)),
+		"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
+	if err != nil {
+		return err
+	}
+	tc, err := tclient.Dial(tclient.Config{Address: srv.HostPort, Namespace: "default", Keys: srv.Keys}, zerolog.Nop())
+	if err != nil {
+		_ = srv.Dev.Stop()
+		return err
+	}
+	e.srv, e.tc = srv, tc
+	return nil
+}
+
+func (e *env) close() {
+	if e.tc != nil {
+		e.tc.Close()
+		e.tc = nil
+	}
+	if e.srv != nil {
+		_ = e.srv.Dev.Stop()
+		e.srv = nil
+	}
 }
 
 // workerProc is a worker binary run as its own process.
@@ -432,6 +453,9 @@ func (e *env) oursPublisher(queue string) *publisher.Publisher {
 }
 
 func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Duration, workerEnv ...string) (result, error) {
+	if err := e.fresh(ctx); err != nil {
+		return result{}, err
+	}
 	queue := "bench-" + uuid.NewString()[:8]
 	w, err := e.startWorker(queue, workerEnv...)
 	if err != nil {
@@ -470,6 +494,9 @@ func naiveWorkflow(ctx workflow.Context, in naiveInput) error {
 }
 
 func (e *env) runNaive(ctx context.Context, ws string, n int, delay time.Duration) (result, error) {
+	if err := e.fresh(ctx); err != nil {
+		return result{}, err
+	}
 	queue := "naive-" + uuid.NewString()[:8]
 	pool := x509.NewCertPool()
 	pool.AddCert(e.rcv.srv.Certificate())
@@ -565,6 +592,9 @@ func scenarioA(ctx context.Context, e *env) error {
 
 func scenarioB(ctx context.Context, e *env) error {
 	fmt.Printf("(b) bulk import: workspace A publishes %d events to a 200 ms receiver while workspace B publishes %d\n", *nBulk, *nB)
+	if err := e.fresh(ctx); err != nil {
+		return err
+	}
 	queue := "bench-" + uuid.NewString()[:8]
 	w, err := e.startWorker(queue, "HARI_REDIS_ADDR="+e.redis.Addr)
 	if err != nil {
@@ -610,6 +640,9 @@ func scenarioB(ctx context.Context, e *env) error {
 
 func scenarioC(ctx context.Context, e *env) error {
 	fmt.Printf("(c) two worker processes sharing the Redis limiter (limit 50), %d events to a receiver answering in 2 s\n", *nC)
+	if err := e.fresh(ctx); err != nil {
+		return err
+	}
 	queue := "bench-" + uuid.NewString()[:8]
 	var ws []*workerProc
 	for range 2 {
@@ -674,6 +707,9 @@ func scenarioC(ctx context.Context, e *env) error {
 
 func scenarioD(ctx context.Context, e *env) error {
 	fmt.Printf("(d) light load: 10 events/s for %d s\n", *lightSec)
+	if err := e.fresh(ctx); err != nil {
+		return err
+	}
 	queue := "bench-" + uuid.NewString()[:8]
 	w, err := e.startWorker(queue, "HARI_REDIS_ADDR="+e.redis.Addr)
 	if err != nil {
