@@ -6,7 +6,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL := bin/temporal
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run test unit integration temporal lint fmt demo-event clean bench
+.PHONY: run test unit integration temporal lint fmt demo-event clean bench soak fuzz
 
 ## run: Temporal dev server (file-backed, Web UI on :8233), worker and demo receiver
 run: $(TEMPORAL)
@@ -42,3 +42,14 @@ clean:
 ## bench: the delivery benchmark (real dev server with file persistence, Redis, HTTPS receivers); about 6 minutes
 bench: $(TEMPORAL)
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go run ./bench
+
+## soak: 10,000 events as fast as they can be published, then reconciliation (publisher, receiver, Temporal)
+soak: $(TEMPORAL)
+	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go run ./bench -only L -load 10000
+
+## fuzz: each fuzz target for FUZZTIME (default 30s); new findings land in the package's testdata/fuzz
+FUZZTIME ?= 30s
+fuzz:
+	go test ./event -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	go test ./condition -run '^$$' -fuzz FuzzConditions -fuzztime $(FUZZTIME)
+	go test ./api -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME)

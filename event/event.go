@@ -273,7 +273,14 @@ func describeJSONError(err error) error {
 	case errors.As(err, &syn):
 		return &FieldError{Field: "json", Message: fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)}
 	case errors.As(err, &typ):
-		field := typ.Field
+		// Drop the Go names of embedded structs ("Config.entity" -> "entity").
+		var parts []string
+		for _, p := range strings.Split(typ.Field, ".") {
+			if p != "" && !(p[0] >= 'A' && p[0] <= 'Z') {
+				parts = append(parts, p)
+			}
+		}
+		field := strings.Join(parts, ".")
 		if field == "" {
 			field = "json"
 		}

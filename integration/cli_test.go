@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 // proc is a built command of this module, run as a separate process.
 type proc struct {
 	cmd    *exec.Cmd
+	addr   string // the worker's HTTP address
 	mu     sync.Mutex
 	stderr bytes.Buffer
 }
@@ -74,7 +76,7 @@ func (e *cliEnv) startWorker() *proc {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	p := &proc{}
+	p := &proc{addr: addr}
 	p.cmd = exec.Command(e.worker, "-http", addr)
 	p.cmd.Env = e.env
 	p.cmd.Stderr = p
@@ -201,6 +203,26 @@ func TestStarterAndWorkerProcesses(t *testing.T) {
 	}
 	if len(rc.Hits()) != 1 {
 		t.Errorf("receiver got %d requests, want 1", len(rc.Hits()))
+	}
+	// Operators: the worker's metrics show the delivery, its attempt and
+	// the SDK's own metrics.
+	resp, err := http.Get("http://" + worker.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`hari_webhook_attempts_total{result="2xx"} 1`,
+		`hari_webhook_deliveries_total{`,
+		`outcome="delivered"`,
+		`hari_webhook_attempt_duration_seconds_count{result="2xx"} 1`,
+		`temporal_workflow_completed`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	time.Sleep(200 * time.Millisecond)
 	for _, logs := range []string{worker.logs(), stdout} {

@@ -85,15 +85,7 @@ func StartServer(t testing.TB, extraArgs ...string) *Server {
 
 // NewServer starts a dev server; dbFile "" keeps it in memory.
 func NewServer(ctx context.Context, dbFile string, extraArgs ...string) (*Server, error) {
-	path, err := TemporalPath()
-	if err != nil {
-		return nil, err
-	}
 	spec, err := codec.NewKeySpec("test1")
-	if err != nil {
-		return nil, err
-	}
-	keys, err := codec.ParseKeys(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -101,9 +93,25 @@ func NewServer(ctx context.Context, dbFile string, extraArgs ...string) (*Server
 	if err != nil {
 		return nil, err
 	}
+	return StartServerAt(ctx, hostPort, dbFile, spec, extraArgs...)
+}
+
+// StartServerAt starts a dev server on hostPort with the codec key list
+// keySpec: with the same dbFile, a stopped server starts again with its
+// state (restart tests).
+func StartServerAt(ctx context.Context, hostPort, dbFile, keySpec string, extraArgs ...string) (*Server, error) {
+	path, err := TemporalPath()
+	if err != nil {
+		return nil, err
+	}
+	spec := keySpec
+	keys, err := codec.ParseKeys(spec)
+	if err != nil {
+		return nil, err
+	}
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  path,
-		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default"},
+		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default", Logger: tclient.Logger(zerolog.Nop())},
 		DBFilename:    dbFile,
 		LogLevel:      "error",
 		ExtraArgs:     append([]string{"--dynamic-config-value", "matching.enableFairness=true"}, extraArgs...),
