@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -39,6 +40,33 @@ type Publisher struct {
 	taskQueue string
 	router    Router
 	hosts     interface{ CheckHost(host string) error }
+	gates     *gates
+}
+
+// gates bounds concurrent publishes per workspace.
+type gates struct {
+	n  int
+	mu sync.Mutex
+	by map[string]chan struct{}
+}
+
+func (g *gates) enter(ctx context.Context, ws string) (func(), error) {
+	if g == nil {
+		return func() {}, nil
+	}
+	g.mu.Lock()
+	ch, ok := g.by[ws]
+	if !ok {
+		ch = make(chan struct{}, g.n)
+		g.by[ws] = ch
+	}
+	g.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("publish: %w", ctx.Err())
+	}
 }
 
 // Options configure a Publisher.
@@ -53,6 +81,10 @@ type Options struct {
 	Router Router
 	// Hosts, when set, refuses direct targets aimed at blocked addresses.
 	Hosts interface{ CheckHost(host string) error }
+	// PerWorkspace bounds the concurrent publish calls of one workspace
+	// from this process (default 8; negative: no bound), so that a bulk
+	// import cannot take every connection to Temporal from the others.
+	PerWorkspace int
 }
 
 // New returns a Publisher over c.
@@ -63,7 +95,14 @@ func New(c client.Client, opts Options) *Publisher {
 	if opts.DataConverter == nil {
 		opts.DataConverter = converter.GetDefaultDataConverter()
 	}
-	return &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, hosts: opts.Hosts}
+	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, hosts: opts.Hosts}
+	if opts.PerWorkspace == 0 {
+		opts.PerWorkspace = 8
+	}
+	if opts.PerWorkspace > 0 {
+		p.gates = &gates{n: opts.PerWorkspace, by: map[string]chan struct{}{}}
+	}
+	return p
 }
 
 // Receipt says what a publish did.
@@ -142,6 +181,11 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 			}
 		}
 	}
+	leave, err := p.gates.enter(ctx, in.Event.Workspace)
+	if err != nil {
+		return Receipt{}, err
+	}
+	defer leave()
 	id := workflows.WorkflowID(in.Event.ID)
 	r := Receipt{EventID: in.Event.ID, WorkflowID: id}
 	if len(in.Targets) == 0 {
