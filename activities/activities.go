@@ -114,7 +114,10 @@ func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (FirstRe
 	if a.Limiter != nil {
 		release, err := a.firstSlot(ctx, in.Workspace)
 		if err != nil {
-			return FirstResult{}, fmt.Errorf("acquire a delivery slot: %w", err)
+			// The limiter is unreachable: no attempt was made; the
+			// delivery goes to DeliverWebhook, which waits for it.
+			activity.GetLogger(ctx).Warn("delivery limiter unavailable", "workspace", in.Workspace, "error", err)
+			return FirstResult{Limited: true}, nil
 		}
 		if release == nil {
 			return FirstResult{Limited: true}, nil
@@ -130,8 +133,9 @@ func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (FirstRe
 	return FirstResult{Attempt: &att}, nil
 }
 
-// TestBodyKeep is how much of a Test fire's response body is kept.
-const TestBodyKeep = 16 << 10
+// TestBodyKeep is how much of a Test fire's response body is kept (the
+// registry holds the last result of up to 200 webhooks in its state).
+const TestBodyKeep = 4 << 10
 
 // TestFire makes one attempt with a sample payload, exactly as a delivery
 // would (same headers and signature), and returns its record. It is never

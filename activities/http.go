@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"syscall"
 	"time"
@@ -193,6 +195,12 @@ func Send(ctx context.Context, client *http.Client, r Request) delivery.Attempt 
 	resp, err := client.Do(req)
 	if err != nil {
 		a.Class = delivery.Classify(err)
+		// The URL can hold a token (hooks.slack.com/services/...): keep
+		// only the transport error, never the URL, in logs and history.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		a.Error = describe(a.Class, timeout, err)
 		return done()
 	}

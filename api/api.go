@@ -8,11 +8,14 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +56,9 @@ type Server struct {
 	Token string
 	// MaxBody bounds request bodies (default event.MaxSize).
 	MaxBody int64
+	// Hosts, when set, lists the host names the API answers to; any other
+	// Host header is refused (a defence against DNS rebinding).
+	Hosts []string
 }
 
 // Handler returns the API's routes under /api/v1/.
@@ -86,13 +92,52 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				writeError(w, http.StatusInternalServerError, "internal", "internal error", "")
 			}
 		}()
-		if s.Token != "" && r.Header.Get("Authorization") != "Bearer "+s.Token {
+		if len(s.Hosts) > 0 && !hostAllowed(s.Hosts, r.Host) {
+			writeError(w, http.StatusMisdirectedRequest, "unknown_host", "this API does not answer to host "+r.Host, "")
+			return
+		}
+		if s.Token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.Token)) != 1 {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required", "")
 			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Writes come from the Settings page (same origin) or from
+			// services (no Origin): never from another site's page.
+			if r.Header.Get("Sec-Fetch-Site") == "cross-site" || !sameOrigin(r) {
+				writeError(w, http.StatusForbidden, "cross_origin", "requests from other sites are refused", "")
+				return
+			}
+			if r.ContentLength != 0 && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+				writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send JSON with Content-Type: application/json", "")
+				return
+			}
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
+}
+
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func hostAllowed(hosts []string, hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	for _, h := range hosts {
+		if strings.EqualFold(strings.Trim(h, "[]"), host) {
+			return true
+		}
+	}
+	return false
 }
 
 // Error is the API's one error shape.
@@ -136,7 +181,8 @@ func fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		writeError(w, http.StatusGatewayTimeout, "timeout", "the webhook service did not answer in time", "")
 	default:
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "the webhook service is unavailable: "+err.Error(), "")
+		// Internal error text (hosts, ports) stays out of answers.
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the webhook service is unavailable; try again", "")
 	}
 }
 

@@ -74,7 +74,9 @@ func (fakePublisher) Deliveries(context.Context, string, string, int) ([]publish
 func serve(t testing.TB, s *Server, method, path, body string) (int, map[string]map[string]string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	s.Handler().ServeHTTP(rec, req)
 	var out map[string]map[string]string
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
 	if ct := rec.Header().Get("Content-Type"); rec.Code != http.StatusNoContent && ct != "application/json" {
@@ -142,6 +144,7 @@ func FuzzAPI(f *testing.F) {
 		if err != nil {
 			return
 		}
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 {
@@ -156,4 +159,40 @@ func FuzzAPI(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCrossSiteWritesAndForeignHostsRefused(t *testing.T) {
+	s := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}, Hosts: []string{"localhost", "127.0.0.1"}}
+	hook := `{"name":"A","entity":"contact","events":["record.created"],"url":"https://h.example/x"}`
+	send := func(host, origin, site, ctype string) int {
+		req := httptest.NewRequest("POST", "/api/v1/workspaces/acme/webhooks", strings.NewReader(hook))
+		req.Host = host
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		if site != "" {
+			req.Header.Set("Sec-Fetch-Site", site)
+		}
+		req.Header.Set("Content-Type", ctype)
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	tests := []struct {
+		name                      string
+		host, origin, site, ctype string
+		want                      int
+	}{
+		{"service call", "127.0.0.1:8234", "", "", "application/json", 201},
+		{"the Settings page", "localhost:8234", "http://localhost:8234", "same-origin", "application/json", 201},
+		{"another site's page", "localhost:8234", "https://evil.example", "cross-site", "text/plain", 403},
+		{"another site, no fetch metadata", "localhost:8234", "https://evil.example", "", "application/json", 403},
+		{"a form post", "localhost:8234", "", "", "text/plain", 415},
+		{"DNS rebinding", "evil.example:8234", "http://evil.example:8234", "same-origin", "application/json", 421},
+	}
+	for _, tt := range tests {
+		if got := send(tt.host, tt.origin, tt.site, tt.ctype); got != tt.want {
+			t.Errorf("%s: got %d, want %d", tt.name, got, tt.want)
+		}
+	}
 }

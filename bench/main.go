@@ -477,7 +477,7 @@ func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Du
 	}
 	start := time.Now()
 	sent, errs := publish(evs, *pubConc, 0, func(ev event.Event) error {
-		_, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "t", URL: url, Secret: "whsec_bench_secret"}}})
+		_, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "t", URL: url, Secret: "bench-secret-2026"}}})
 		return err
 	})
 	res, err := e.measure(name, evs, sent, start, errs, 10*time.Minute)

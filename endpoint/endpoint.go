@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/hari-crm/webhooks/signature"
 )
 
 // Target is one destination of an event: a configured webhook, or a target
@@ -81,6 +83,9 @@ func (t Target) Validate() error {
 	if err := ValidateURL(t.URL); err != nil {
 		return fmt.Errorf("target %s: %w", t.ID, err)
 	}
+	if err := signature.CheckSecret(t.Secret); err != nil {
+		return fmt.Errorf("%w: target %s: secret: %v", ErrInvalid, t.ID, err)
+	}
 	for _, f := range t.Fields {
 		if strings.TrimSpace(f) == "" {
 			return fmt.Errorf("%w: target %s: field names must not be empty", ErrInvalid, t.ID)
@@ -98,14 +103,15 @@ func Host(raw string) string {
 	return u.Hostname()
 }
 
-// MaskSecret returns a form of a secret that is safe to show: its length
-// class and last four characters at most.
+// MaskSecret returns a form of a secret that is safe to show: the last
+// four characters of a secret of 16 or more, nothing of a shorter one.
 func MaskSecret(s string) string {
 	if s == "" {
 		return ""
 	}
-	if len(s) <= 8 {
+	r := []rune(s)
+	if len(r) < 16 { // too short to show any of it
 		return "********"
 	}
-	return "********" + s[len(s)-4:]
+	return "********" + string(r[len(r)-4:])
 }

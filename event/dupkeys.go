@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 )
 
 // checkDuplicateKeys rejects an object with the same key twice at any
-// depth. encoding/json would silently keep the last value, so a payload
-// could say one thing to one parser and another to the next.
+// depth, ignoring case. encoding/json would silently keep the last value
+// (and matches struct fields ignoring case), so a payload could say one
+// thing to one parser and another to the next.
 func checkDuplicateKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	type frame struct {
@@ -48,10 +50,11 @@ func checkDuplicateKeys(data []byte) error {
 			}
 		case string:
 			if top != nil && top.isObject && top.wantKey {
-				if top.keys[t] {
-					return invalid("json", "duplicate key %q", t)
+				k := strings.ToLower(t)
+				if top.keys[k] {
+					return invalid("json", "duplicate key %q (keys are compared ignoring case)", t)
 				}
-				top.keys[t] = true
+				top.keys[k] = true
 				top.wantKey = false
 				continue
 			}

@@ -187,6 +187,14 @@ func (e Event) Validate() error {
 	return nil
 }
 
+// ValidateID checks the event's ID alone.
+func (e Event) ValidateID() error {
+	if e.ID == "" {
+		return invalid("id", "is required")
+	}
+	return validateID(e.ID)
+}
+
 func validateID(id string) error {
 	if len(id) > maxIDLen {
 		return invalid("id", "is longer than %d bytes", maxIDLen)

@@ -137,7 +137,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		chromedp.SendKeys(C(`#f-conditions .c-value`), "Closed Won"),
 		chromedp.SendKeys(C(`#f-url`), "http://127.0.0.1/hook"),
 		chromedp.SendKeys(C(`#f-fields`), "name, amount, owner"),
-		chromedp.SendKeys(C(`#f-secret`), "whsec_browser_secret"),
+		chromedp.SendKeys(C(`#f-secret`), "hari_browser_secret"),
 		chromedp.Click(C(`#save-btn`)),
 		chromedp.WaitVisible(C(`#err-url:not(:empty)`)),
 	)

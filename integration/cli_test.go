@@ -291,7 +291,7 @@ func TestStarterWebhookCommands(t *testing.T) {
 	ws := "cli-" + uuid.NewString()[:8]
 	spec := `{"name": "ERP", "entity": "opportunity", "events": ["stage.changed"],
 	  "conditions": [{"field": "stage", "op": "changed_to", "value": "Closed Won"}],
-	  "url": "` + rc.URL + `", "secret": "whsec_cli_secret_1", "fields": ["name", "amount", "owner"]}`
+	  "url": "` + rc.URL + `", "secret": "hari_cli_secret_1", "fields": ["name", "amount", "owner"]}`
 
 	stdout, stderr, code := e.starterRun(spec, "webhooks", "create", "--workspace", ws, "--file", "-", "--json")
 	var v struct {
@@ -302,7 +302,7 @@ func TestStarterWebhookCommands(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || v.ID == "" || !v.Active {
 		t.Fatalf("create: exit %d, %s %s", code, stdout, stderr)
 	}
-	if strings.Contains(stdout, "whsec_cli_secret_1") || v.Secret != "********et_1" {
+	if strings.Contains(stdout, "hari_cli_secret_1") || v.Secret != "********et_1" {
 		t.Errorf("create prints the secret unmasked: %s", stdout)
 	}
 	_, stderr, code = e.starterRun(strings.Replace(spec, "https://", "http://", 1), "webhooks", "create", "--workspace", ws, "--file", "-")

@@ -27,7 +27,7 @@ import (
 	"github.com/hari-crm/webhooks/workflows"
 )
 
-const secret = "whsec_integration_secret_value"
+const secret = "hari_integration_secret_value"
 
 func newEvent() event.Event {
 	return event.Event{

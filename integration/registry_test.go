@@ -71,7 +71,7 @@ type view struct {
 
 const closedWon = `{"name": "Closed Won to ERP", "entity": "opportunity", "events": ["record.updated", "stage.changed"],
  "conditions": [{"field": "stage", "op": "changed_to", "value": "Closed Won"}],
- "url": "%s", "secret": "whsec_registry_secret", "fields": ["name", "amount", "owner"]}`
+ "url": "%s", "secret": "hari_registry_secret", "fields": ["name", "amount", "owner"]}`
 
 func oppEvent(ws, newStage string) string {
 	return `{"event": "stage.changed", "entity": "opportunity", "timestamp": "2026-03-31T14:30:00Z", "workspace": "` + ws + `",
@@ -89,7 +89,7 @@ func TestWebhookRegistryRoutingAndFieldSelection(t *testing.T) {
 	if code != http.StatusCreated || wh.ID == "" {
 		t.Fatalf("create: %d %s", code, body)
 	}
-	if strings.Contains(body, "whsec_registry_secret") || strings.Contains(body, "sealed:") || !wh.HasSecret || wh.Secret != "********cret" {
+	if strings.Contains(body, "hari_registry_secret") || strings.Contains(body, "sealed:") || !wh.HasSecret || wh.Secret != "********cret" {
 		t.Errorf("create answer exposes or mangles the secret: %s", body)
 	}
 	if wh.ConditionsText != `stage changed to "Closed Won"` || !wh.Active {
@@ -148,7 +148,7 @@ func TestWebhookRegistryRoutingAndFieldSelection(t *testing.T) {
 			t.Errorf("record.%s: got %v, want %v", k, got.Record[k], v)
 		}
 	}
-	if !signature.VerifyRequest("whsec_registry_secret", hits[0].Header, hits[0].Body) {
+	if !signature.VerifyRequest("hari_registry_secret", hits[0].Header, hits[0].Body) {
 		t.Error("the delivery's signature does not verify with the configured secret")
 	}
 	if hits[0].Header.Get(signature.HeaderID) != won["event_id"].(string)+":"+wh.ID {
@@ -254,7 +254,7 @@ func TestTestFire(t *testing.T) {
 		t.Errorf("200 with 2 KB: got %+v", res)
 	}
 	h := ok.Hits()
-	if len(h) != 1 || !signature.VerifyRequest("whsec_registry_secret", h[0].Header, h[0].Body) || h[0].Header.Get(signature.HeaderAttempt) != "1" {
+	if len(h) != 1 || !signature.VerifyRequest("hari_registry_secret", h[0].Header, h[0].Body) || h[0].Header.Get(signature.HeaderAttempt) != "1" {
 		t.Fatalf("the test request lacks a real delivery's headers and signature")
 	}
 	var sample map[string]any

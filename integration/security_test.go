@@ -29,7 +29,7 @@ func TestSecretRotationAndReplayProtection(t *testing.T) {
 	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL), &wh); code != 201 {
 		t.Fatalf("create: %d %s", code, body)
 	}
-	rotated := strings.Replace(fmtURL(closedWon, rc.URL), "whsec_registry_secret", "whsec_rotated_secret", 1)
+	rotated := strings.Replace(fmtURL(closedWon, rc.URL), "hari_registry_secret", "hari_rotated_secret", 1)
 	if code, body := c.do("PUT", c.hooks()+"/"+wh.ID, rotated, &wh); code != 200 || wh.Secret != "********cret" {
 		t.Fatalf("rotate: %d %s", code, body)
 	}
@@ -37,11 +37,11 @@ func TestSecretRotationAndReplayProtection(t *testing.T) {
 	c.do("POST", "/api/v1/events", oppEvent(c.ws, "Closed Won"), &r)
 	h := rc.WaitHits(t, 1, 10*time.Second)[0]
 
-	if !signature.VerifyRequest("whsec_rotated_secret", h.Header, h.Body) {
+	if !signature.VerifyRequest("hari_rotated_secret", h.Header, h.Body) {
 		t.Error("X-Webhook-Signature does not verify with the new secret")
 	}
 	now := time.Now()
-	for _, s := range []string{"whsec_rotated_secret", "whsec_registry_secret"} {
+	for _, s := range []string{"hari_rotated_secret", "hari_registry_secret"} {
 		if err := signature.VerifyStandard(s, h.Header, h.Body, signature.DefaultTolerance, now); err != nil {
 			t.Errorf("webhook-signature with %s: %v", s, err)
 		}
@@ -49,7 +49,7 @@ func TestSecretRotationAndReplayProtection(t *testing.T) {
 	if h.Header.Get("webhook-id") != h.Header.Get(signature.HeaderID) {
 		t.Errorf("webhook-id %q differs from X-Webhook-Id %q", h.Header.Get("webhook-id"), h.Header.Get(signature.HeaderID))
 	}
-	if err := signature.VerifyStandard("whsec_rotated_secret", h.Header, h.Body, signature.DefaultTolerance, now.Add(6*time.Minute)); err == nil {
+	if err := signature.VerifyStandard("hari_rotated_secret", h.Header, h.Body, signature.DefaultTolerance, now.Add(6*time.Minute)); err == nil {
 		t.Error("a request replayed six minutes later still verifies")
 	}
 }

@@ -100,6 +100,11 @@ func (r *Redis) TryAcquire(ctx context.Context, ws string) (func(), bool, error)
 	id := newLeaseID()
 	got, err := acquireScript.Run(ctx, r.rdb, []string{key}, r.limit, r.lease.Milliseconds(), id).Int()
 	if err != nil {
+		// The script may have run before the error (a deadline on the way
+		// back): give the lease back rather than leave it until it expires.
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = releaseScript.Run(rctx, r.rdb, []string{key, channel}, id).Err()
+		cancel()
 		return nil, false, fmt.Errorf("acquire a slot of workspace %s: %w", ws, err)
 	}
 	if got != 1 {

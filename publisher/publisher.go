@@ -155,6 +155,9 @@ func Validate(in *workflows.EventInput) error {
 	if err := in.Event.Validate(); err != nil {
 		return err
 	}
+	if len(in.Targets) > MaxTargets {
+		return fmt.Errorf("%w: targets: at most %d per event, got %d", endpoint.ErrInvalid, MaxTargets, len(in.Targets))
+	}
 	seen := map[string]bool{}
 	for _, t := range in.Targets {
 		if err := t.Validate(); err != nil {
@@ -167,6 +170,9 @@ func Validate(in *workflows.EventInput) error {
 	}
 	return nil
 }
+
+// MaxTargets bounds the direct targets of one event.
+const MaxTargets = 50
 
 // Publish validates in and starts its workflow. Bad input returns an error
 // wrapping event.ErrInvalid or endpoint.ErrInvalid and starts nothing.
@@ -234,7 +240,10 @@ type Outcome struct {
 	WorkflowID string `json:"workflow_id"`
 	Duplicate  bool   `json:"duplicate"`
 	// Done is true once every delivery has its final outcome.
-	Done       bool                       `json:"done"`
+	Done bool `json:"done"`
+	// Error is set when the event's workflow ended without delivering (an
+	// input the worker refused, or a workflow ended by an operator).
+	Error      string                     `json:"error,omitempty"`
 	Deliveries []workflows.DeliveryResult `json:"deliveries"`
 }
 
@@ -257,6 +266,9 @@ func (p *Publisher) Wait(ctx context.Context, eventID string) (Outcome, error) {
 // gives the outcomes it knows, and the pending DeliverWebhook activities'
 // heartbeat details give the attempts made since.
 func (p *Publisher) Show(ctx context.Context, eventID string) (Outcome, error) {
+	if err := (event.Event{ID: eventID}).ValidateID(); err != nil {
+		return Outcome{}, err
+	}
 	id := workflows.WorkflowID(eventID)
 	desc, err := p.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
@@ -270,7 +282,9 @@ func (p *Publisher) Show(ctx context.Context, eventID string) (Outcome, error) {
 	status := desc.GetWorkflowExecutionInfo().GetStatus()
 	if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		if status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-			return Outcome{}, fmt.Errorf("workflow %s ended %s", id, status)
+			out.Done, out.Deliveries = true, []workflows.DeliveryResult{}
+			out.Error = "the event's workflow ended " + strings.ToLower(strings.TrimPrefix(status.String(), "WORKFLOW_EXECUTION_STATUS_")) + " without delivering"
+			return out, nil
 		}
 		return p.Wait(ctx, eventID)
 	}

@@ -3,7 +3,7 @@
 // uses a self-signed certificate that it creates on first use; give that
 // certificate to the worker through SSL_CERT_FILE.
 //
-//	receiver -addr 127.0.0.1:9443 -secret whsec_demo -cert .data/receiver
+//	receiver -addr 127.0.0.1:9443 -secret demo-secret-2026 -cert .data/receiver
 package main
 
 import (

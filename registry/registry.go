@@ -84,7 +84,9 @@ func (r *Client) Create(ctx context.Context, ws string, spec webhook.Spec) (webh
 		ID:                       workflows.RegistryWorkflowID(ws),
 		TaskQueue:                r.opts.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// A registry never ends on its own (it continues as new). If one was
+		// ended by hand, refuse to start an empty one in its place.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, workflows.RegistryWorkflowName, workflows.RegistryInput{Workspace: ws})
 	h, err := r.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,

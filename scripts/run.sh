@@ -56,8 +56,8 @@ done
 "$TEMPORAL" operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" >/dev/null \
   || { echo "Temporal did not start; see $DATA/temporal.log"; exit 1; }
 
-echo "starting demo receiver on https://127.0.0.1:9443 (secret whsec_demo)"
-bin/receiver -addr 127.0.0.1:9443 -secret whsec_demo -cert "$DATA/receiver" &
+echo "starting demo receiver on https://127.0.0.1:9443 (secret demo-secret-2026)"
+bin/receiver -addr 127.0.0.1:9443 -secret demo-secret-2026 -cert "$DATA/receiver" &
 pids+=($!)
 
 echo "starting worker (codec endpoint and health on http://$HTTP_ADDR)"

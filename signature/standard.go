@@ -42,6 +42,18 @@ func StandardKey(secret string) []byte {
 	return []byte(secret)
 }
 
+// CheckSecret refuses a "whsec_" secret whose rest is not standard base64
+// of at least 16 bytes: Standard Webhooks libraries would derive another
+// key from it than this package does, and every signature would fail.
+func CheckSecret(secret string) error {
+	if rest, ok := strings.CutPrefix(secret, "whsec_"); ok {
+		if k, err := base64.StdEncoding.DecodeString(rest); err != nil || len(k) < 16 {
+			return errors.New("a whsec_ secret must be whsec_ followed by standard base64 of at least 16 bytes (the Standard Webhooks form); or use a secret without that prefix")
+		}
+	}
+	return nil
+}
+
 // SignStandard returns one "v1,<base64>" signature of id.timestamp.body.
 func SignStandard(secret, id string, timestamp int64, body []byte) string {
 	mac := hmac.New(sha256.New, StandardKey(secret))

@@ -16,6 +16,7 @@ import (
 	"github.com/hari-crm/webhooks/condition"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/signature"
 )
 
 // Entities are the record types a webhook can trigger on.
@@ -175,6 +176,9 @@ func ValidateSecret(s string) error {
 	}
 	if len(s) < 8 || len(s) > 256 {
 		return invalid("secret", "must be 8 to 256 characters")
+	}
+	if err := signature.CheckSecret(s); err != nil {
+		return invalid("secret", "%s", err.Error())
 	}
 	return nil
 }

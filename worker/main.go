@@ -139,7 +139,8 @@ func routes(c client.Client, keys *codec.Keyring, m *metrics.Metrics, guard *net
 	mux := http.NewServeMux()
 	mux.Handle("/codec/", codec.Handler(keys, origins, codecToken))
 	mux.Handle("GET /metrics", m.Handler())
-	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Token: apiToken}).Handler())
+	hosts := strings.Split(env("HARI_API_HOSTS", "localhost,127.0.0.1,::1"), ",")
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Token: apiToken, Hosts: hosts}).Handler())
 	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: uiURL, Namespace: namespace, Workspace: "yourcompany"}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -147,7 +148,7 @@ func routes(c client.Client, keys *codec.Keyring, m *metrics.Metrics, guard *net
 		w.Header().Set("Content-Type", "application/json")
 		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, `{"status":"unavailable","temporal":%q}`+"\n", err.Error())
+			fmt.Fprintln(w, `{"status":"unavailable","temporal":"unreachable"}`)
 			return
 		}
 		fmt.Fprintln(w, `{"status":"ok"}`)

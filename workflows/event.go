@@ -110,6 +110,13 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	if in.Event.ID == "" {
 		return EventResult{}, temporal.NewNonRetryableApplicationError("event id is required", "InvalidEvent", nil)
 	}
+	seen := map[string]bool{}
+	for _, t := range in.Targets {
+		if seen[t.ID] {
+			return EventResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("target id %q appears twice", t.ID), "InvalidEvent", nil)
+		}
+		seen[t.ID] = true
+	}
 	res := EventResult{EventID: in.Event.ID, Deliveries: make([]DeliveryResult, len(in.Targets))}
 	for i, t := range in.Targets {
 		res.Deliveries[i] = DeliveryResult{WebhookID: t.ID, DeliveryID: DeliveryID(in.Event.ID, t.ID), URL: t.URL, Status: StatusPending, Attempts: []delivery.Attempt{}}
@@ -237,6 +244,10 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 		if !errors.As(err, &appErr) || appErr.Type() != delivery.ErrTypeWorkspaceBusy || len(d.Attempts) >= delivery.MaxAttempts {
 			return
 		}
+		if busy >= maxBusyRounds {
+			d.Error = fmt.Sprintf("workspace %s stayed at its delivery limit (or the limiter was unreachable) for over %d rounds of waiting; %d attempts were made", ev.Workspace, maxBusyRounds, len(d.Attempts))
+			return
+		}
 		// The workspace stayed at its limit: no attempt was spent. Wait
 		// (1 to 2 s, spread per delivery) and queue up again.
 		d.Status, d.Error = StatusPending, ""
@@ -247,6 +258,12 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 		}
 	}
 }
+
+// maxBusyRounds bounds how often a delivery goes back to wait for a slot
+// (each round waits up to 20 s in the activity and 1-2 s on a timer):
+// about two hours, after which the delivery fails visibly rather than
+// growing its history without end.
+const maxBusyRounds = 300
 
 // fnv32 is a deterministic spread for retry jitter.
 func fnv32(s string, n int) uint32 {

@@ -365,7 +365,8 @@ func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, er
 		Body:                 body,
 	}).Get(ctx, &att)
 	if err != nil {
-		res.Error = "test fire failed: " + err.Error()
+		// The root cause only: the activity error's text names worker hosts.
+		res.Error = "test fire failed: " + rootMessage(err)
 	} else {
 		res.StatusCode, res.DurationMS, res.Body = att.StatusCode, att.DurationMS, att.ResponseBody
 		res.BodyTruncated = len([]rune(att.ResponseBody)) > TestBodyPreview
@@ -374,6 +375,20 @@ func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, er
 			res.Error = att.Error
 		}
 	}
-	r.state.Tests[w.ID] = res
+	if _, err := r.find(w.ID); err == nil { // deleted while it fired: keep nothing
+		r.state.Tests[w.ID] = res
+	}
 	return res, nil
+}
+
+func rootMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var to *temporal.TimeoutError
+	if errors.As(err, &to) {
+		return "the attempt timed out"
+	}
+	return "the attempt could not be made"
 }

@@ -34,10 +34,21 @@ func SearchAttributes(in EventInput, status string) temporal.SearchAttributes {
 	return temporal.NewSearchAttributes(searchUpdates(in, status)...)
 }
 
+// maxSearchIDsBytes keeps HariWebhookIDs under Temporal's 2 KB limit per
+// search attribute: an event that matches more webhooks than fit lists the
+// first ones (its deliveries still happen; the execution log of the others
+// does not show it).
+const maxSearchIDsBytes = 1800
+
 func searchUpdates(in EventInput, status string) []temporal.SearchAttributeUpdate {
-	ids := make([]string, len(in.Targets))
-	for i, t := range in.Targets {
-		ids[i] = t.ID
+	ids := make([]string, 0, len(in.Targets))
+	size := 0
+	for _, t := range in.Targets {
+		if size+len(t.ID)+3 > maxSearchIDsBytes {
+			break
+		}
+		size += len(t.ID) + 3
+		ids = append(ids, t.ID)
 	}
 	return []temporal.SearchAttributeUpdate{
 		SearchStatus.ValueSet(status),
