@@ -202,44 +202,69 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 	})
 }
 
-// firstSlot takes a slot for the first attempt, waiting briefly if few
-// first attempts of the workspace wait already; nil means none was free.
-func (a *Activities) firstSlot(ctx context.Context, ws string) (func(), error) {
-	rel, ok, err := a.Limiter.TryAcquire(ctx, ws)
-	if err != nil || ok {
+// errNoSlot means the bounded wait for a workspace slot ended without one.
+var errNoSlot = errors.New("no delivery slot")
+
+// boundedWait takes a workspace slot, waiting at most wait, and only if
+// fewer than maxWaiters callers sharing waiting wait for the same
+// workspace already. It reports errNoSlot (wrapped) when it gives up, and
+// records how the wait ended under outcomeOnGiveUp.
+func (a *Activities) boundedWait(ctx context.Context, ws string, waiting *sync.Map, maxWaiters int, wait time.Duration, outcomeOnGiveUp string) (func(), error) {
+	if rel, ok, err := a.Limiter.TryAcquire(ctx, ws); err != nil || ok {
 		return rel, err
 	}
-	limit, wait := a.FirstWaiters, a.FirstWait
-	if limit <= 0 {
-		limit = 50
-	}
-	if wait <= 0 {
-		wait = 2 * time.Second
-	}
-	v, _ := a.firstWaiting.LoadOrStore(ws, new(atomic.Int32))
+	v, _ := waiting.LoadOrStore(ws, new(atomic.Int32))
 	n := v.(*atomic.Int32)
-	if n.Add(1) > int32(limit) {
+	if n.Add(1) > int32(maxWaiters) {
 		n.Add(-1)
-		return nil, nil
+		a.recordWait(outcomeOnGiveUp, 0)
+		return nil, fmt.Errorf("%w: workspace %s is at its delivery limit and %d deliveries already wait in this worker", errNoSlot, ws, maxWaiters)
 	}
 	defer n.Add(-1)
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	start := time.Now()
-	rel, err = a.Limiter.Acquire(wctx, ws)
+	rel, err := a.Limiter.Acquire(wctx, ws)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if a.Metrics != nil {
-			a.Metrics.Wait("handed_on", time.Since(start))
-		}
-		return nil, nil // still at the limit: DeliverWebhook takes over
+		a.recordWait(outcomeOnGiveUp, time.Since(start))
+		return nil, fmt.Errorf("%w: workspace %s stayed at its delivery limit for %s: %v", errNoSlot, ws, wait, err)
 	}
-	if a.Metrics != nil {
-		a.Metrics.Wait("acquired", time.Since(start))
-	}
+	a.recordWait("acquired", time.Since(start))
 	return rel, nil
+}
+
+func (a *Activities) recordWait(outcome string, d time.Duration) {
+	if a.Metrics != nil {
+		a.Metrics.Wait(outcome, d)
+	}
+}
+
+// firstSlot takes a slot for the first attempt, waiting briefly (FirstWait)
+// if few first attempts of the workspace wait already; a nil release means
+// none was free and DeliverWebhook takes over.
+func (a *Activities) firstSlot(ctx context.Context, ws string) (func(), error) {
+	rel, err := a.boundedWait(ctx, ws, &a.firstWaiting, orDefault(a.FirstWaiters, 50), orDefault(a.FirstWait, 2*time.Second), "handed_on")
+	if errors.Is(err, errNoSlot) {
+		return nil, nil
+	}
+	return rel, err
+}
+
+// waitForSlot takes a workspace slot for DeliverWebhook, waiting at most
+// SlotWait and only if fewer than MaxWaiters activities of the workspace
+// already wait here.
+func (a *Activities) waitForSlot(ctx context.Context, ws string) (func(), error) {
+	return a.boundedWait(ctx, ws, &a.waiting, orDefault(a.MaxWaiters, 100), orDefault(a.SlotWait, 20*time.Second), "busy")
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // send makes the attempt and records its metrics.
@@ -253,45 +278,6 @@ func (a *Activities) send(ctx context.Context, ws string, req Request) delivery.
 		a.Metrics.Attempt(att.StatusCode, string(att.Class), time.Duration(att.DurationMS)*time.Millisecond)
 	}
 	return att
-}
-
-// waitForSlot takes a workspace slot, waiting at most SlotWait and only if
-// fewer than MaxWaiters activities of the workspace already wait here.
-func (a *Activities) waitForSlot(ctx context.Context, ws string) (func(), error) {
-	if rel, ok, err := a.Limiter.TryAcquire(ctx, ws); err != nil || ok {
-		return rel, err
-	}
-	maxWaiters, wait := a.MaxWaiters, a.SlotWait
-	if maxWaiters <= 0 {
-		maxWaiters = 100
-	}
-	if wait <= 0 {
-		wait = 20 * time.Second
-	}
-	v, _ := a.waiting.LoadOrStore(ws, new(atomic.Int32))
-	n := v.(*atomic.Int32)
-	if n.Add(1) > int32(maxWaiters) {
-		n.Add(-1)
-		if a.Metrics != nil {
-			a.Metrics.Wait("busy", 0)
-		}
-		return nil, fmt.Errorf("workspace %s is at its delivery limit and %d deliveries already wait in this worker", ws, maxWaiters)
-	}
-	defer n.Add(-1)
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	start := time.Now()
-	rel, err := a.Limiter.Acquire(wctx, ws)
-	if err != nil {
-		if a.Metrics != nil {
-			a.Metrics.Wait("busy", time.Since(start))
-		}
-		return nil, fmt.Errorf("workspace %s stayed at its delivery limit for %s: %w", ws, wait, err)
-	}
-	if a.Metrics != nil {
-		a.Metrics.Wait("acquired", time.Since(start))
-	}
-	return rel, nil
 }
 
 func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {

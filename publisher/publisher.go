@@ -82,7 +82,7 @@ type Options struct {
 	// Hosts, when set, refuses direct targets aimed at blocked addresses.
 	Hosts interface{ CheckHost(host string) error }
 	// PerWorkspace bounds the concurrent publish calls of one workspace
-	// from this process (default 8; negative: no bound), so that a bulk
+	// from this process (default 16; negative: no bound), so that a bulk
 	// import cannot take every connection to Temporal from the others.
 	PerWorkspace int
 }
@@ -97,7 +97,7 @@ func New(c client.Client, opts Options) *Publisher {
 	}
 	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, hosts: opts.Hosts}
 	if opts.PerWorkspace == 0 {
-		opts.PerWorkspace = 8
+		opts.PerWorkspace = 16
 	}
 	if opts.PerWorkspace > 0 {
 		p.gates = &gates{n: opts.PerWorkspace, by: map[string]chan struct{}{}}
