@@ -13,9 +13,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
@@ -302,7 +304,38 @@ func (e *env) close() {
 
 // workerProc is a worker binary run as its own process.
 type workerProc struct {
-	cmd *exec.Cmd
+	cmd  *exec.Cmd
+	addr string
+}
+
+var apiClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+
+// publishAPI publishes through the worker's HTTP API: the worker's own
+// client starts the workflow, with eager workflow start (the first
+// workflow task comes back with the start, skipping the task queue).
+func (w *workerProc) publishAPI(ctx context.Context, ev event.Event, targets []endpoint.Target) error {
+	body, err := json.Marshal(struct {
+		event.Event
+		Targets []endpoint.Target `json:"targets"`
+	}{ev, targets})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+w.addr+"/api/v1/events", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("publish through the API: HTTP %d %s", resp.StatusCode, b)
+	}
+	return nil
 }
 
 func (e *env) startWorker(queue string, extra ...string) (*workerProc, error) {
@@ -324,7 +357,7 @@ func (e *env) startWorker(queue string, extra ...string) (*workerProc, error) {
 		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return &workerProc{cmd: cmd}, nil
+				return &workerProc{cmd: cmd, addr: addr}, nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -458,7 +491,7 @@ func (e *env) oursPublisher(queue string) *publisher.Publisher {
 	return publisher.New(e.tc, publisher.Options{TaskQueue: queue, DataConverter: codec.DataConverter(e.srv.Keys)})
 }
 
-func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Duration, workerEnv ...string) (result, error) {
+func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Duration, viaAPI bool, workerEnv ...string) (result, error) {
 	if err := e.fresh(ctx); err != nil {
 		return result{}, err
 	}
@@ -476,8 +509,12 @@ func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Du
 		evs[i] = benchEvent(ws, i, queue)
 	}
 	start := time.Now()
+	targets := []endpoint.Target{{ID: "t", URL: url, Secret: "bench-secret-2026"}}
 	sent, errs := publish(evs, *pubConc, 0, func(ev event.Event) error {
-		_, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "t", URL: url, Secret: "bench-secret-2026"}}})
+		if viaAPI {
+			return w.publishAPI(ctx, ev, targets)
+		}
+		_, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: targets})
 		return err
 	})
 	res, err := e.measure(name, evs, sent, start, errs, 10*time.Minute)
@@ -571,16 +608,21 @@ func (e *env) runBare(ws string, n int, delay time.Duration) (result, error) {
 func scenarioA(ctx context.Context, e *env) error {
 	fmt.Printf("(a) one workspace, %d events, receiver answers in 50 ms\n", *nA)
 	redisEnv := []string{"HARI_REDIS_ADDR=" + e.redis.Addr}
-	ours, err := e.runOurs(ctx, "ours (Redis limiter)", "wsa", *nA, 50*time.Millisecond, redisEnv...)
+	ours, err := e.runOurs(ctx, "ours via API (Redis limiter)", "wsa", *nA, 50*time.Millisecond, true, redisEnv...)
 	if err != nil {
 		return err
 	}
 	fmt.Println("   ", ours)
-	nolimit, err := e.runOurs(ctx, "ours, no limiter", "wsa", *nA, 50*time.Millisecond, "HARI_WORKSPACE_LIMIT=1000000")
+	nolimit, err := e.runOurs(ctx, "ours via API, no limiter", "wsa", *nA, 50*time.Millisecond, true, "HARI_WORKSPACE_LIMIT=1000000")
 	if err != nil {
 		return err
 	}
 	fmt.Println("   ", nolimit)
+	remote, err := e.runOurs(ctx, "ours via Go client (Redis)", "wsa", *nA, 50*time.Millisecond, false, redisEnv...)
+	if err != nil {
+		return err
+	}
+	fmt.Println("   ", remote)
 	naive, err := e.runNaive(ctx, "wsa", *nA, 50*time.Millisecond)
 	if err != nil {
 		return err
@@ -591,13 +633,13 @@ func scenarioA(ctx context.Context, e *env) error {
 		return err
 	}
 	fmt.Println("   ", bare)
-	fmt.Printf("    ratios: ours/naive %.2f   ours/bare %.3f   limiter cost %.1f%% of throughput (ours vs no limiter)\n\n",
-		ours.rate()/naive.rate(), ours.rate()/bare.rate(), 100*(1-ours.rate()/nolimit.rate()))
+	fmt.Printf("    ratios: ours/naive %.2f (ours via Go client/naive %.2f)   ours/bare %.3f   limiter cost %.1f%% of throughput (ours vs no limiter)\n\n",
+		ours.rate()/naive.rate(), remote.rate()/naive.rate(), ours.rate()/bare.rate(), 100*(1-ours.rate()/nolimit.rate()))
 	return nil
 }
 
 func scenarioB(ctx context.Context, e *env) error {
-	fmt.Printf("(b) bulk import: workspace A publishes %d events to a 200 ms receiver while workspace B publishes %d\n", *nBulk, *nB)
+	fmt.Printf("(b) bulk import: workspace A publishes %d events to a 200 ms receiver while workspace B publishes %d (both through the worker's HTTP API)\n", *nBulk, *nB)
 	if err := e.fresh(ctx); err != nil {
 		return err
 	}
@@ -620,9 +662,10 @@ func scenarioB(ctx context.Context, e *env) error {
 	}
 	var pmu sync.Mutex
 	var publishB []time.Duration
+	_ = p
 	pub := func(ev event.Event) error {
 		t0 := time.Now()
-		_, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "t", URL: url}}})
+		err := w.publishAPI(ctx, ev, []endpoint.Target{{ID: "t", URL: url}})
 		if strings.HasPrefix(ev.ID, "wssmall.") {
 			pmu.Lock()
 			publishB = append(publishB, time.Since(t0))
@@ -740,11 +783,11 @@ func scenarioD(ctx context.Context, e *env) error {
 		evs[i] = benchEvent("wsd", i, queue)
 	}
 	start := time.Now()
+	_ = p
 	sent, errs := publish(evs, 0, 100*time.Millisecond, func(ev event.Event) error {
-		_, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "t", URL: url}}})
-		return err
+		return w.publishAPI(ctx, ev, []endpoint.Target{{ID: "t", URL: url}})
 	})
-	res, err := e.measure("ours, light load", evs, sent, start, errs, 5*time.Minute)
+	res, err := e.measure("ours via API, light load", evs, sent, start, errs, 5*time.Minute)
 	if err != nil {
 		return err
 	}
