@@ -147,8 +147,8 @@ func TestKilledWorkerSlotsComeBack(t *testing.T) {
 	more := publishN(t, p, ws, rc.URL, 3)
 	rc.WaitHits(t, 4, 20*time.Second)
 	first := rc.Hits()[3].At
-	if d := first.Sub(killed); d > 6*time.Second {
-		t.Errorf("the first new delivery started %s after the kill, want within the 3 s lease (+ start-up)", d)
+	if d := first.Sub(killed); d > 10*time.Second {
+		t.Errorf("the first new delivery started %s after the kill, want within the 3 s lease (+ worker start-up and CI slack)", d)
 	}
 	waitAll(t, p, append(ids, more...), 60*time.Second)
 	if got := cc.peak.Load(); got > 3 {

@@ -80,8 +80,8 @@ func TestRedisWakesWaitersPromptly(t *testing.T) {
 	rel()
 	select {
 	case at := <-got:
-		if d := at.Sub(released); d > 100*time.Millisecond {
-			t.Errorf("the waiter took the slot %s after release, want under 100 ms", d)
+		if d := at.Sub(released); d > 250*time.Millisecond {
+			t.Errorf("the waiter took the slot %s after release, want well under the 10 s poll interval (250 ms)", d)
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("the waiter was not woken")
@@ -111,7 +111,7 @@ func TestRedisLeasesExpire(t *testing.T) {
 		t.Fatalf("the dead worker's slot never came back: %v", err)
 	}
 	rel()
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Errorf("slot came back after %s, want within the 500 ms lease (+ poll)", d)
 	}
 }
