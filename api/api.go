@@ -78,7 +78,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+wh+"/{id}/deliveries", s.deliveries)
 	mux.HandleFunc("POST /api/v1/events", s.publish)
 	mux.HandleFunc("GET /api/v1/events/{id}", s.showEvent)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path, "")
 	})
 	return s.guard(mux)

@@ -296,7 +296,11 @@ func describeJSONError(err error) error {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &FieldError{Field: "json", Message: "malformed JSON: unexpected end of input"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return &FieldError{Field: strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), Message: "unknown field"}
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if name == "" {
+			return &FieldError{Field: "json", Message: `unknown field ""`}
+		}
+		return &FieldError{Field: name, Message: "unknown field"}
 	}
 	return &FieldError{Field: "json", Message: err.Error()}
 }
