@@ -219,11 +219,16 @@ func Send(ctx context.Context, client *http.Client, r Request) delivery.Attempt 
 			a.Error += " (redirect to " + truncateUTF8([]byte(loc), 200) + " not followed)"
 		}
 	}
-	if readErr != nil {
+	if readErr != nil || ctx.Err() != nil {
 		// The status line decides the outcome; a body that broke off (a
 		// trickling receiver cut at the deadline, a reset) is only noted.
-		a.ResponseBody += "\n[response body cut: " + string(delivery.Classify(readErr)) + "]"
+		class := delivery.ClassTimeout
+		if readErr != nil && ctx.Err() == nil {
+			class = delivery.Classify(readErr)
+		}
+		a.ResponseBody += "\n[response body cut: " + string(class) + "]"
 	}
+
 	return done()
 }
 
