@@ -164,8 +164,8 @@ func TestHugeBodyReadUpToTheCap(t *testing.T) {
 		t.Errorf("reading the response allocated %d MiB, want flat memory (under 8 MiB)", alloc>>20)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if w := written.Load(); w > 20<<20 {
-		t.Errorf("the server wrote %d MiB before the client hung up, want the read stopped near the 64 KiB cap", w>>20)
+	if w := written.Load(); w > 20<<20 { // loopback socket buffers hold several MiB
+		t.Errorf("the server wrote %d MiB before the client hung up, want the read stopped long before the 100 MiB", w>>20)
 	}
 }
 

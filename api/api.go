@@ -123,7 +123,26 @@ func sameOrigin(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return err == nil && strings.EqualFold(u.Host, r.Host) && u.Scheme == scheme
+}
+
+// HostGuard answers 421 to any Host header not in hosts, against DNS
+// rebinding: the API, the codec endpoint (it decodes payloads) and the
+// page. /healthz and /metrics stay open to probes and scrapers, which
+// address a worker by its IP.
+func HostGuard(hosts []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		open := r.URL.Path == "/healthz" || r.URL.Path == "/metrics"
+		if len(hosts) > 0 && !open && !hostAllowed(hosts, r.Host) {
+			writeError(w, http.StatusMisdirectedRequest, "unknown_host", "this service does not answer to host "+r.Host, "")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func hostAllowed(hosts []string, hostport string) bool {

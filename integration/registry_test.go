@@ -188,6 +188,12 @@ func TestWebhookRegistryRoutingAndFieldSelection(t *testing.T) {
 	if r["no_match"] != true {
 		t.Errorf("publish to a deactivated webhook: %v, want no_match", r)
 	}
+	// The event delivered before, published again: a duplicate, not a no-match.
+	again := strings.Replace(oppEvent(c.ws, "Closed Won"), `{"event"`, `{"id": "`+won["event_id"].(string)+`", "event"`, 1)
+	var dup map[string]any
+	if code, body := c.do("POST", "/api/v1/events", again, &dup); code != http.StatusOK || dup["duplicate"] != true || dup["no_match"] == true {
+		t.Errorf("republish after deactivation: %d %s, want a duplicate", code, body)
+	}
 	c.do("POST", c.hooks()+"/"+wh.ID+"/activate", "", &wh)
 
 	// Update: a new URL takes effect for the next event.

@@ -63,7 +63,14 @@ func (g *gates) enter(ctx context.Context, ws string) (func(), error) {
 	g.mu.Unlock()
 	select {
 	case ch <- struct{}{}:
-		return func() { <-ch }, nil
+		return func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			<-ch
+			if len(ch) == 0 && g.by[ws] == ch {
+				delete(g.by, ws) // no entry left behind per workspace name
+			}
+		}, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("publish: %w", ctx.Err())
 	}
@@ -203,6 +210,12 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 			return Receipt{}, fmt.Errorf("route event %s: %w", in.Event.ID, err)
 		}
 		if len(targets) == 0 {
+			// A republished event whose webhook was since deactivated is
+			// still a duplicate, not a no-match.
+			if _, err := p.c.DescribeWorkflowExecution(ctx, id, ""); err == nil {
+				r.Duplicate = true
+				return r, nil
+			}
 			r.NoMatch, r.WorkflowID = true, ""
 			return r, nil
 		}
@@ -282,8 +295,16 @@ func (p *Publisher) Show(ctx context.Context, eventID string) (Outcome, error) {
 	status := desc.GetWorkflowExecutionInfo().GetStatus()
 	if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		if status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			// Ended otherwise (terminated by an operator, refused input):
+			// the query still answers on a closed workflow with what it had.
 			out.Done, out.Deliveries = true, []workflows.DeliveryResult{}
-			out.Error = "the event's workflow ended " + strings.ToLower(strings.TrimPrefix(status.String(), "WORKFLOW_EXECUTION_STATUS_")) + " without delivering"
+			out.Error = "the event's workflow ended " + strings.ToLower(strings.TrimPrefix(status.String(), "WORKFLOW_EXECUTION_STATUS_")) + " before every delivery had its outcome"
+			if val, err := p.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus); err == nil {
+				var res workflows.EventResult
+				if val.Get(&res) == nil && res.Deliveries != nil {
+					out.Deliveries = res.Deliveries
+				}
+			}
 			return out, nil
 		}
 		return p.Wait(ctx, eventID)

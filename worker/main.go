@@ -140,7 +140,7 @@ func routes(c client.Client, keys *codec.Keyring, m *metrics.Metrics, guard *net
 	mux.Handle("/codec/", codec.Handler(keys, origins, codecToken))
 	mux.Handle("GET /metrics", m.Handler())
 	hosts := strings.Split(env("HARI_API_HOSTS", "localhost,127.0.0.1,::1"), ",")
-	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Token: apiToken, Hosts: hosts}).Handler())
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Token: apiToken}).Handler())
 	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: uiURL, Namespace: namespace, Workspace: "yourcompany"}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -153,7 +153,7 @@ func routes(c client.Client, keys *codec.Keyring, m *metrics.Metrics, guard *net
 		}
 		fmt.Fprintln(w, `{"status":"ok"}`)
 	})
-	return mux
+	return api.HostGuard(hosts, mux)
 }
 
 func newLogger(level string, pretty bool) (zerolog.Logger, error) {

@@ -213,6 +213,7 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 			return
 		}
 	}
+	var busySince time.Time
 	for busy := 0; ; busy++ {
 		in.PriorAttempts = d.Attempts
 		activityID := DeliverActivityID(t.ID)
@@ -244,26 +245,37 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 		if !errors.As(err, &appErr) || appErr.Type() != delivery.ErrTypeWorkspaceBusy || len(d.Attempts) >= delivery.MaxAttempts {
 			return
 		}
-		if busy >= maxBusyRounds {
-			d.Error = fmt.Sprintf("workspace %s stayed at its delivery limit (or the limiter was unreachable) for over %d rounds of waiting; %d attempts were made", ev.Workspace, maxBusyRounds, len(d.Attempts))
+		now := workflow.Now(ctx)
+		if busySince.IsZero() {
+			busySince = now
+		}
+		if now.Sub(busySince) >= maxBusyWait {
+			d.Error = fmt.Sprintf("workspace %s stayed at its delivery limit (or the limiter was unreachable) for %s; %d attempts were made", ev.Workspace, maxBusyWait, len(d.Attempts))
 			return
 		}
 		// The workspace stayed at its limit: no attempt was spent. Wait
 		// (1 to 2 s, spread per delivery) and queue up again.
 		d.Status, d.Error = StatusPending, ""
-		jitter := time.Duration(fnv32(d.DeliveryID, busy)%1000) * time.Millisecond
-		if err := workflow.Sleep(ctx, time.Second+jitter); err != nil {
+		if err := workflow.Sleep(ctx, busyBackoff(d.DeliveryID, busy)); err != nil {
 			d.Status, d.Error = StatusFailed, fmt.Sprintf("wait for a slot: %v", err)
 			return
 		}
 	}
 }
 
-// maxBusyRounds bounds how often a delivery goes back to wait for a slot
-// (each round waits up to 20 s in the activity and 1-2 s on a timer):
-// about two hours, after which the delivery fails visibly rather than
-// growing its history without end.
-const maxBusyRounds = 300
+// maxBusyWait bounds how long a delivery keeps going back to wait for a
+// slot (a workspace at its limit, or the shared limiter unreachable): it
+// then fails visibly rather than growing its history without end.
+const maxBusyWait = 2 * time.Hour
+
+// busyBackoff is the timer before round n+1 of waiting for a slot: 1 s
+// doubling to 30 s, with a deterministic spread of up to a second so that
+// a backlog does not come back all at once.
+func busyBackoff(deliveryID string, n int) time.Duration {
+	d := time.Second << min(n, 5)
+	d = min(d, 30*time.Second)
+	return d + time.Duration(fnv32(deliveryID, n)%1000)*time.Millisecond
+}
 
 // fnv32 is a deterministic spread for retry jitter.
 func fnv32(s string, n int) uint32 {

@@ -256,25 +256,45 @@ func TestEventWorkflowRejectsInvalidEvent(t *testing.T) {
 	}
 }
 
+// At the limit, attempt 1 is not made by the local activity: the
+// delivery waits for a slot in DeliverWebhook, and its attempts are still
+// numbered from 1 with none spent on waiting.
 func TestEventWorkflowWaitsForSlotWithoutSpendingAttempts(t *testing.T) {
-	rcv := newScripted(t, 500, 200)
-	full := &fullLimiter{}
-	acts := &activities.Activities{Client: tlsClient(t, rcv.srv), Limiter: full}
-	res, env := run(t, acts, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rcv.srv.URL}}})
-	_ = env
+	rc := newScripted(t, 500, 200)
+	full := &fullLimiter{refuseFirst: 1}
+	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Limiter: full}
+	res, _ := run(t, acts, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
 	d := res.Deliveries[0]
-	if d.Status != StatusDelivered || len(d.Attempts) != 2 {
-		t.Fatalf("got %s with %d attempts, want delivered with 2", d.Status, len(d.Attempts))
+	if d.Status != StatusDelivered || len(d.Attempts) != 2 || rc.calls() != 2 {
+		t.Fatalf("got %s with %d attempts and %d calls, want delivered after 2 attempts", d.Status, len(d.Attempts), rc.calls())
 	}
-	if full.tries == 0 || full.waits == 0 {
-		t.Errorf("limiter: got %d tries and %d waits, want the fast attempt refused and the activity to wait", full.tries, full.waits)
+	if d.Attempts[0].Number != 1 || d.Attempts[0].StatusCode != 500 || d.Attempts[1].Number != 2 {
+		t.Errorf("attempts %+v, want #1 500 and #2 200", d.Attempts)
+	}
+	if full.tries == 0 || full.waits < 2 {
+		t.Errorf("limiter: %d tries, %d waits; want the first attempt's wait refused, then slots granted", full.tries, full.waits)
 	}
 }
 
-// fullLimiter refuses every TryAcquire and grants every Acquire.
+// A workspace that never frees a slot fails the delivery after the
+// bounded wait, visibly, without a single request.
+func TestEventWorkflowGivesUpAfterTheBusyWait(t *testing.T) {
+	rc := newScripted(t, 200)
+	lim := &busyLimiter{n: 1 << 30}
+	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Limiter: lim, SlotWait: time.Millisecond}
+	res, _ := run(t, acts, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	d := res.Deliveries[0]
+	if d.Status != StatusFailed || len(d.Attempts) != 0 || rc.calls() != 0 || !strings.Contains(d.Error, "stayed at its delivery limit") {
+		t.Errorf("got %s, %d attempts, %d calls, error %q", d.Status, len(d.Attempts), rc.calls(), d.Error)
+	}
+}
+
+// fullLimiter refuses every TryAcquire and the first refuseFirst Acquire
+// calls, and grants the rest.
 type fullLimiter struct {
 	mu           sync.Mutex
 	tries, waits int
+	refuseFirst  int
 }
 
 func (f *fullLimiter) TryAcquire(ctx context.Context, ws string) (func(), bool, error) {
@@ -288,6 +308,9 @@ func (f *fullLimiter) Acquire(ctx context.Context, ws string) (func(), error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.waits++
+	if f.waits <= f.refuseFirst {
+		return nil, context.DeadlineExceeded
+	}
 	return func() {}, nil
 }
 
