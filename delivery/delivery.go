@@ -77,14 +77,16 @@ const (
 var NonRetryableErrorTypes = []string{ErrTypeRejected, ErrTypeInvalidTarget, ErrTypeSecret, ErrTypeWorkspaceBusy}
 
 // Attempt is the record of one HTTP attempt.
+// Every key is always present in JSON (0 or "" when it does not apply), so
+// consumers of the CLI and API see one shape.
 type Attempt struct {
 	Number       int       `json:"attempt"`
 	StartedAt    time.Time `json:"started_at"`
 	DurationMS   int64     `json:"duration_ms"`
-	StatusCode   int       `json:"status_code,omitempty"`
-	Class        Class     `json:"error_class,omitempty"`
-	Error        string    `json:"error,omitempty"`
-	ResponseBody string    `json:"response_body,omitempty"`
+	StatusCode   int       `json:"status_code"`
+	Class        Class     `json:"error_class"`
+	Error        string    `json:"error"`
+	ResponseBody string    `json:"response_body"`
 }
 
 // Succeeded reports whether the attempt got a 2xx response.

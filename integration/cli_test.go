@@ -174,6 +174,18 @@ func TestStarterAndWorkerProcesses(t *testing.T) {
 	if a.Attempt != 1 || a.StatusCode != 200 || a.StartedAt.IsZero() || a.DurationMS == nil || a.ResponseBody != `{"thanks":true}` {
 		t.Errorf("attempt: %+v", a)
 	}
+	// The documented shape: every key present, even when empty.
+	var raw struct {
+		Deliveries []struct {
+			Attempts []map[string]any `json:"attempts"`
+		} `json:"deliveries"`
+	}
+	_ = json.Unmarshal([]byte(stdout), &raw)
+	for _, k := range []string{"attempt", "started_at", "duration_ms", "status_code", "error", "response_body"} {
+		if _, ok := raw.Deliveries[0].Attempts[0][k]; !ok {
+			t.Errorf("attempt JSON lacks %q: %s", k, stdout)
+		}
+	}
 	if h := rc.Hits(); len(h) != 1 || h[0].Header.Get("X-Webhook-Signature") == "" {
 		t.Fatalf("receiver: %d hits", len(h))
 	}
