@@ -200,6 +200,7 @@ func percentiles(d []time.Duration) (time.Duration, time.Duration) {
 }
 
 type env struct {
+	run       string // the current measurement's id, part of its event ids
 	runs      int
 	dir       string
 	srv       *devtest.Server
@@ -487,26 +488,36 @@ func (e *env) measure(name string, evs []event.Event, sent map[string]time.Time,
 	return result{name: name, n: len(ids), elapsed: last.Sub(start), p50: p50, p99: p99, peak: peak, publishErrs: errs}, nil
 }
 
+// setup gives a measurement a fresh server, a worker on its own task
+// queue, a publisher for that queue and the receiver's URL, answering
+// after delay.
+func (e *env) setup(ctx context.Context, delay time.Duration, workerEnv ...string) (*workerProc, *publisher.Publisher, string, error) {
+	if err := e.fresh(ctx); err != nil {
+		return nil, nil, "", err
+	}
+	queue := "bench-" + uuid.NewString()[:8]
+	e.run = queue
+	w, err := e.startWorker(queue, workerEnv...)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	e.rcv.reset(delay)
+	return w, e.oursPublisher(queue), e.rcv.srv.URL + "/hook", nil
+}
+
 func (e *env) oursPublisher(queue string) *publisher.Publisher {
 	return publisher.New(e.tc, publisher.Options{TaskQueue: queue, DataConverter: codec.DataConverter(e.srv.Keys)})
 }
 
 func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Duration, viaAPI bool, workerEnv ...string) (result, error) {
-	if err := e.fresh(ctx); err != nil {
-		return result{}, err
-	}
-	queue := "bench-" + uuid.NewString()[:8]
-	w, err := e.startWorker(queue, workerEnv...)
+	w, p, url, err := e.setup(ctx, delay, workerEnv...)
 	if err != nil {
 		return result{}, err
 	}
 	defer w.stop()
-	e.rcv.reset(delay)
-	p := e.oursPublisher(queue)
-	url := e.rcv.srv.URL + "/hook"
 	evs := make([]event.Event, n)
 	for i := range evs {
-		evs[i] = benchEvent(ws, i, queue)
+		evs[i] = benchEvent(ws, i, e.run)
 	}
 	start := time.Now()
 	targets := []endpoint.Target{{ID: "t", URL: url, Secret: "bench-secret-2026"}}
@@ -640,25 +651,18 @@ func scenarioA(ctx context.Context, e *env) error {
 
 func scenarioB(ctx context.Context, e *env) error {
 	fmt.Printf("(b) bulk import: workspace A publishes %d events to a 200 ms receiver while workspace B publishes %d (both through the worker's HTTP API)\n", *nBulk, *nB)
-	if err := e.fresh(ctx); err != nil {
-		return err
-	}
-	queue := "bench-" + uuid.NewString()[:8]
-	w, err := e.startWorker(queue, "HARI_REDIS_ADDR="+e.redis.Addr)
+	w, p, url, err := e.setup(ctx, 200*time.Millisecond, "HARI_REDIS_ADDR="+e.redis.Addr)
 	if err != nil {
 		return err
 	}
 	defer w.stop()
-	e.rcv.reset(200 * time.Millisecond)
-	p := e.oursPublisher(queue)
-	url := e.rcv.srv.URL + "/hook"
 	bulk := make([]event.Event, *nBulk)
 	for i := range bulk {
-		bulk[i] = benchEvent("wsbulk", i, queue)
+		bulk[i] = benchEvent("wsbulk", i, e.run)
 	}
 	small := make([]event.Event, *nB)
 	for i := range small {
-		small[i] = benchEvent("wssmall", i, queue)
+		small[i] = benchEvent("wssmall", i, e.run)
 	}
 	var pmu sync.Mutex
 	var publishB []time.Duration
@@ -766,21 +770,14 @@ func scenarioC(ctx context.Context, e *env) error {
 
 func scenarioD(ctx context.Context, e *env) error {
 	fmt.Printf("(d) light load: 10 events/s for %d s\n", *lightSec)
-	if err := e.fresh(ctx); err != nil {
-		return err
-	}
-	queue := "bench-" + uuid.NewString()[:8]
-	w, err := e.startWorker(queue, "HARI_REDIS_ADDR="+e.redis.Addr)
+	w, p, url, err := e.setup(ctx, 0, "HARI_REDIS_ADDR="+e.redis.Addr)
 	if err != nil {
 		return err
 	}
 	defer w.stop()
-	e.rcv.reset(0)
-	p := e.oursPublisher(queue)
-	url := e.rcv.srv.URL + "/hook"
 	evs := make([]event.Event, 10**lightSec)
 	for i := range evs {
-		evs[i] = benchEvent("wsd", i, queue)
+		evs[i] = benchEvent("wsd", i, e.run)
 	}
 	start := time.Now()
 	_ = p
@@ -817,21 +814,14 @@ func envOr(k, def string) string {
 // Temporal says happened, and reports every difference.
 func scenarioLoad(ctx context.Context, e *env) error {
 	fmt.Printf("(L) load: %d events over 10 workspaces, published as fast as %d publishers can; then reconciliation\n", *nLoad, *pubConc)
-	if err := e.fresh(ctx); err != nil {
-		return err
-	}
-	queue := "bench-" + uuid.NewString()[:8]
-	w, err := e.startWorker(queue, "HARI_REDIS_ADDR="+e.redis.Addr)
+	w, p, url, err := e.setup(ctx, 0, "HARI_REDIS_ADDR="+e.redis.Addr)
 	if err != nil {
 		return err
 	}
 	defer w.stop()
-	e.rcv.reset(0)
-	p := e.oursPublisher(queue)
-	url := e.rcv.srv.URL + "/hook"
 	evs := make([]event.Event, *nLoad)
 	for i := range evs {
-		evs[i] = benchEvent(fmt.Sprintf("wsload%d", i%10), i, queue)
+		evs[i] = benchEvent(fmt.Sprintf("wsload%d", i%10), i, e.run)
 	}
 	start := time.Now()
 	sent, errs := publish(evs, *pubConc, 0, func(ev event.Event) error {
