@@ -94,8 +94,21 @@ func (r *Redis) InFlight(ctx context.Context, ws string) (int, error) {
 	return int(n), err
 }
 
-// TryAcquire takes a slot if one is free now.
+// TryAcquire takes a slot if one is free now and no caller of this
+// process already waits for one of the workspace (first come, first
+// served, as the in-process limiter).
 func (r *Redis) TryAcquire(ctx context.Context, ws string) (func(), bool, error) {
+	r.mu.Lock()
+	w := r.subs[ws]
+	queued := w != nil && len(w.queue) > 0
+	r.mu.Unlock()
+	if queued {
+		return nil, false, nil
+	}
+	return r.tryAcquire(ctx, ws)
+}
+
+func (r *Redis) tryAcquire(ctx context.Context, ws string) (func(), bool, error) {
 	key, channel := r.keys(ws)
 	id := newLeaseID()
 	got, err := acquireScript.Run(ctx, r.rdb, []string{key}, r.limit, r.lease.Milliseconds(), id).Int()
@@ -129,11 +142,12 @@ func (r *Redis) Acquire(ctx context.Context, ws string) (func(), error) {
 	if rel, ok, err := r.TryAcquire(ctx, ws); err != nil || ok {
 		return rel, err
 	}
+	// From here on this caller is in the queue and tries for itself.
 	me := make(chan struct{}, 1)
 	r.subscribe(ws, me)
 	defer r.unsubscribe(ws, me)
 	for {
-		if rel, ok, err := r.TryAcquire(ctx, ws); err != nil || ok {
+		if rel, ok, err := r.tryAcquire(ctx, ws); err != nil || ok {
 			if ok {
 				r.wakeNext(ws, me) // a message meant for us may have been spent
 			}

@@ -115,3 +115,32 @@ func TestRedisLeasesExpire(t *testing.T) {
 		t.Errorf("slot came back after %s, want within the 500 ms lease (+ poll)", d)
 	}
 }
+
+// While a caller waits, a newcomer of the same worker does not take the
+// next freed slot ahead of it.
+func TestRedisWaitersGoFirst(t *testing.T) {
+	srv := redistest.Start(t)
+	l := limiter.NewRedis(srv.Client(t), 1, 0)
+	rel, ok, _ := l.TryAcquire(context.Background(), "ws")
+	if !ok {
+		t.Fatal("first slot refused")
+	}
+	got := make(chan func(), 1)
+	go func() {
+		r, err := l.Acquire(context.Background(), "ws")
+		if err == nil {
+			got <- r
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // the waiter is queued
+	rel()
+	if _, ok, _ := l.TryAcquire(context.Background(), "ws"); ok {
+		t.Error("a newcomer took the freed slot ahead of the waiter")
+	}
+	select {
+	case r := <-got:
+		r()
+	case <-time.After(3 * time.Second):
+		t.Fatal("the waiter did not get the slot")
+	}
+}
