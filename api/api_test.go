@@ -162,7 +162,8 @@ func FuzzAPI(f *testing.F) {
 }
 
 func TestCrossSiteWritesAndForeignHostsRefused(t *testing.T) {
-	s := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}, Hosts: []string{"localhost", "127.0.0.1"}}
+	s := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}}
+	h := HostGuard([]string{"localhost", "127.0.0.1"}, s.Handler())
 	hook := `{"name":"A","entity":"contact","events":["record.created"],"url":"https://h.example/x"}`
 	send := func(host, origin, site, ctype string) int {
 		req := httptest.NewRequest("POST", "/api/v1/workspaces/acme/webhooks", strings.NewReader(hook))
@@ -175,7 +176,7 @@ func TestCrossSiteWritesAndForeignHostsRefused(t *testing.T) {
 		}
 		req.Header.Set("Content-Type", ctype)
 		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, req)
+		h.ServeHTTP(rec, req)
 		return rec.Code
 	}
 	tests := []struct {

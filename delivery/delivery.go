@@ -140,7 +140,6 @@ func RetryableStatus(code int) bool {
 }
 
 // Classify names the class of a transport error returned by an HTTP client.
-// deadline tells whether the attempt's own deadline had passed.
 func Classify(err error) Class {
 	if err == nil {
 		return ClassNone

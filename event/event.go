@@ -207,6 +207,9 @@ func validateID(id string) error {
 	return nil
 }
 
+// ValidateWorkspace checks a workspace name by the rules of an event's.
+func ValidateWorkspace(ws string) error { return validateName("workspace", ws) }
+
 func validateName(field, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return invalid(field, "is required")

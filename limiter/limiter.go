@@ -30,9 +30,6 @@ func NewLocal(limit int) *Local {
 	return &Local{limit: limit, used: map[string]int{}, waiters: map[string][]chan struct{}{}}
 }
 
-// Limit returns the per-workspace limit.
-func (l *Local) Limit() int { return l.limit }
-
 // InFlight returns how many slots of workspace are held.
 func (l *Local) InFlight(workspace string) int {
 	l.mu.Lock()

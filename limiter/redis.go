@@ -76,9 +76,6 @@ func NewRedis(rdb *redis.Client, limit int, lease time.Duration) *Redis {
 	return &Redis{rdb: rdb, limit: limit, lease: lease, prefix: "hari:inflight:", PollInterval: time.Second, subs: map[string]*wakeup{}}
 }
 
-// Limit returns the per-workspace limit.
-func (r *Redis) Limit() int { return r.limit }
-
 func (r *Redis) keys(ws string) (string, string) {
 	return r.prefix + "{" + ws + "}", r.prefix + "{" + ws + "}:free"
 }

@@ -67,10 +67,7 @@ func New(c client.Client, opts Options) *Client {
 }
 
 // ValidateWorkspace checks a workspace name.
-func ValidateWorkspace(ws string) error {
-	ev := event.Event{Type: event.RecordCreated, Entity: "x", Workspace: ws, Timestamp: "2026-01-01T00:00:00Z", Record: event.Record{"id": []byte(`"x"`)}}
-	return ev.Validate()
-}
+func ValidateWorkspace(ws string) error { return event.ValidateWorkspace(ws) }
 
 // Create validates spec, seals its secret and adds the webhook (active
 // unless spec says otherwise) to the workspace, starting the workspace's

@@ -71,7 +71,7 @@ HARi webhooks is running.
   Settings page:  http://$HTTP_ADDR/settings/webhooks
   HTTP API:       http://$HTTP_ADDR/api/v1/...
   Web UI:         http://localhost:$UI_PORT
-  Publish a demo: make demo-event     (or: HARI_CODEC_KEYS_FILE=$DATA/codec.keys bin/starter publish --file testdata/events/stage_changed.json --wait)
+  Publish a demo: make demo-event     (or: HARI_CODEC_KEYS_FILE=$DATA/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 bin/starter publish --file testdata/events/stage_changed.json --wait)
   Stop:           Ctrl-C
 MSG
 wait -n "${pids[@]}"

@@ -5,7 +5,6 @@ package tclient
 import (
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
@@ -29,18 +28,6 @@ type Config struct {
 	Keys *codec.Keyring
 	// Metrics receives the SDK's metrics; nil drops them.
 	Metrics client.MetricsHandler
-}
-
-// FromEnv reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the codec keys
-// (HARI_CODEC_KEYS or HARI_CODEC_KEYS_FILE).
-func FromEnv() (Config, error) {
-	cfg := Config{Address: env("TEMPORAL_ADDRESS", DefaultAddress), Namespace: env("TEMPORAL_NAMESPACE", DefaultNamespace)}
-	keys, err := codec.LoadKeys()
-	if err != nil {
-		return Config{}, err
-	}
-	cfg.Keys = keys
-	return cfg, nil
 }
 
 // Options returns client options for cfg, logging through logger.
@@ -73,11 +60,4 @@ func Dial(cfg Config, logger zerolog.Logger) (client.Client, error) {
 // Logger adapts zerolog to Temporal's logger.
 func Logger(l zerolog.Logger) tlog.Logger {
 	return tlog.NewStructuredLogger(slog.New(zerolog.NewSlogHandler(l)))
-}
-
-func env(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
