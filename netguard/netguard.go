@@ -28,8 +28,10 @@ func mustRanges(pairs ...string) []blockedRange {
 	return out
 }
 
-// blocked lists every range a webhook may not reach. IPv6 forms that embed
-// an IPv4 address (mapped, NAT64, 6to4) are unwrapped and checked as IPv4.
+// blocked lists every range a webhook may not reach: the non-global
+// entries of IANA's IPv4 and IPv6 special-purpose address registries, and
+// cloud platform addresses. IPv6 forms that embed an IPv4 address (mapped,
+// compatible, translated, NAT64, 6to4) are unwrapped and checked as IPv4.
 var blocked = mustRanges(
 	"0.0.0.0/8", "unspecified (this network)",
 	"10.0.0.0/8", "private (RFC 1918)",
@@ -42,6 +44,7 @@ var blocked = mustRanges(
 	"192.88.99.0/24", "6to4 relay anycast",
 	"192.168.0.0/16", "private (RFC 1918)",
 	"198.18.0.0/15", "benchmarking",
+	"168.63.129.16/32", "cloud platform address (Azure WireServer)",
 	"198.51.100.0/24", "documentation (TEST-NET-2)",
 	"203.0.113.0/24", "documentation (TEST-NET-3)",
 	"224.0.0.0/4", "multicast",
@@ -50,7 +53,12 @@ var blocked = mustRanges(
 	"::1/128", "loopback",
 	"100::/64", "discard-only",
 	"2001::/32", "Teredo",
+	"2001:2::/48", "benchmarking",
+	"2001:10::/28", "ORCHID (deprecated)",
+	"2001:20::/28", "ORCHIDv2",
 	"2001:db8::/32", "documentation",
+	"3fff::/20", "documentation",
+	"5f00::/16", "SRv6 SIDs",
 	"64:ff9b:1::/48", "local-use NAT64",
 	"fc00::/7", "unique-local",
 	"fe80::/10", "link-local",
@@ -59,9 +67,11 @@ var blocked = mustRanges(
 )
 
 var (
-	mapped = netip.MustParsePrefix("::ffff:0:0/96")
-	nat64  = netip.MustParsePrefix("64:ff9b::/96")
-	sixTo4 = netip.MustParsePrefix("2002::/16")
+	mapped     = netip.MustParsePrefix("::ffff:0:0/96")
+	compatible = netip.MustParsePrefix("::/96")           // ::a.b.c.d (RFC 4291, deprecated)
+	translated = netip.MustParsePrefix("::ffff:0:0:0/96") // ::ffff:0:a.b.c.d (RFC 2765 SIIT)
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	sixTo4     = netip.MustParsePrefix("2002::/16")
 )
 
 // Guard decides which destination addresses may be dialled.
@@ -111,12 +121,19 @@ func (g *Guard) Check(addr netip.Addr) error {
 }
 
 func classify(addr netip.Addr) (string, bool) {
+	if addr.Is6() && (addr == netip.IPv6Unspecified() || addr == netip.IPv6Loopback()) {
+		return blockedWhy(addr) // inside ::/96, but named for what they are
+	}
 	if embedded, via, ok := embeddedIPv4(addr); ok {
 		if why, bad := classify(embedded); bad {
 			return why + " via " + via, true
 		}
 		return "", false
 	}
+	return blockedWhy(addr)
+}
+
+func blockedWhy(addr netip.Addr) (string, bool) {
 	for _, r := range blocked {
 		if r.prefix.Contains(addr) {
 			return r.why, true
@@ -128,8 +145,8 @@ func classify(addr netip.Addr) (string, bool) {
 	return "", false
 }
 
-// embeddedIPv4 unwraps the IPv4 address inside IPv4-mapped, NAT64 and 6to4
-// IPv6 addresses.
+// embeddedIPv4 unwraps the IPv4 address inside IPv4-mapped, IPv4-compatible,
+// IPv4-translated, NAT64 and 6to4 IPv6 addresses.
 func embeddedIPv4(addr netip.Addr) (netip.Addr, string, bool) {
 	if !addr.Is6() {
 		return netip.Addr{}, "", false
@@ -138,6 +155,10 @@ func embeddedIPv4(addr netip.Addr) (netip.Addr, string, bool) {
 	switch {
 	case mapped.Contains(addr):
 		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), "IPv4-mapped", true
+	case translated.Contains(addr):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), "IPv4-translated", true
+	case compatible.Contains(addr):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), "IPv4-compatible", true
 	case nat64.Contains(addr):
 		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), "NAT64", true
 	case sixTo4.Contains(addr):

@@ -41,6 +41,26 @@ func TestCheck(t *testing.T) {
 		"2002:7f00:0001::":    "loopback via 6to4",
 		"2001:0:4136:e378::1": "Teredo",
 		"64:ff9b:1::1":        "local-use NAT64",
+		// IPv4 inside the other IPv6 forms (issue 11, finding 7).
+		"::127.0.0.1":            "loopback via IPv4-compatible",
+		"::169.254.169.254":      "link-local (cloud metadata) via IPv4-compatible",
+		"::10.0.0.5":             "private (RFC 1918) via IPv4-compatible",
+		"::ffff:0:127.0.0.1":     "loopback via IPv4-translated",
+		"::ffff:0:a9fe:a9fe":     "link-local (cloud metadata) via IPv4-translated",
+		"::ffff:0:192.168.0.1":   "private (RFC 1918) via IPv4-translated",
+		"3fff::1":                "documentation",
+		"3fff:fff:ffff::1":       "documentation",
+		"2001:2::1":              "benchmarking",
+		"2001:2:0:ffff::1":       "benchmarking",
+		"2001:10::1":             "ORCHID (deprecated)",
+		"2001:1f::1":             "ORCHID (deprecated)",
+		"2001:20::1":             "ORCHIDv2",
+		"2001:2f:ffff::1":        "ORCHIDv2",
+		"5f00::1":                "SRv6 SIDs",
+		"5f00:ffff::1":           "SRv6 SIDs",
+		"168.63.129.16":          "cloud platform address (Azure WireServer)",
+		"::ffff:168.63.129.16":   "cloud platform address (Azure WireServer) via IPv4-mapped",
+		"::ffff:0:168.63.129.16": "cloud platform address (Azure WireServer) via IPv4-translated",
 	}
 	for ip, why := range blocked {
 		err := g.Check(netip.MustParseAddr(ip))
@@ -52,7 +72,9 @@ func TestCheck(t *testing.T) {
 	if err := g.Check(netip.MustParseAddr("10.0.0.5")); err == nil || err.Error() != "destination 10.0.0.5 is in a blocked range (private (RFC 1918))" {
 		t.Errorf("message: %v", err)
 	}
-	for _, ip := range []string{"93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:0808:0808::1", "172.32.0.1", "100.128.0.1"} {
+	for _, ip := range []string{"93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:0808:0808::1", "172.32.0.1", "100.128.0.1",
+		// Neighbours of the new ranges stay reachable.
+		"168.63.129.15", "168.63.129.17", "::8.8.8.8", "::ffff:0:8.8.8.8", "3fff:1000::1", "2001:3::1", "2001:30::1", "5f01::1"} {
 		if err := g.Check(netip.MustParseAddr(ip)); err != nil {
 			t.Errorf("%s: public address refused: %v", ip, err)
 		}
