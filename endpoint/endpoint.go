@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	wurl "github.com/nlnwa/whatwg-url/url"
+
 	"github.com/hari-crm/webhooks/signature"
 )
 
@@ -40,35 +42,50 @@ var ErrInvalid = errors.New("invalid target")
 const MaxURLLen = 2048
 
 // ValidateURL checks that raw is an absolute https:// URL with a host and no
-// credentials or fragment.
+// credentials or fragment, whose host browsers read as valid and which is
+// no IPv4 address in disguise (see host.go).
 func ValidateURL(raw string) error {
+	u, b, err := parseURL(raw)
+	if err != nil {
+		return err
+	}
+	return checkDisguise(u.Hostname(), b)
+}
+
+// parseURL makes every check of ValidateURL but the one for IPv4
+// addresses in disguise, and returns the URL as Go and as browsers read it.
+func parseURL(raw string) (*url.URL, *wurl.Url, error) {
 	if strings.TrimSpace(raw) == "" {
-		return fmt.Errorf("%w: url is required", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: url is required", ErrInvalid)
 	}
 	if len(raw) > MaxURLLen {
-		return fmt.Errorf("%w: url is longer than %d bytes", ErrInvalid, MaxURLLen)
+		return nil, nil, fmt.Errorf("%w: url is longer than %d bytes", ErrInvalid, MaxURLLen)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%w: url %q does not parse: %v", ErrInvalid, raw, err)
+		return nil, nil, fmt.Errorf("%w: url %q does not parse: %v", ErrInvalid, raw, err)
 	}
 	if !strings.EqualFold(u.Scheme, "https") {
 		scheme := u.Scheme
 		if scheme == "" {
 			scheme = "none"
 		}
-		return fmt.Errorf("%w: url must use https (got scheme %s); plain HTTP endpoints are rejected for security", ErrInvalid, scheme)
+		return nil, nil, fmt.Errorf("%w: url must use https (got scheme %s); plain HTTP endpoints are rejected for security", ErrInvalid, scheme)
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("%w: url %q has no host", ErrInvalid, raw)
+		return nil, nil, fmt.Errorf("%w: url %q has no host", ErrInvalid, raw)
 	}
 	if u.User != nil {
-		return fmt.Errorf("%w: url must not carry credentials; use a secret instead", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: url must not carry credentials; use a secret instead", ErrInvalid)
 	}
 	if u.Fragment != "" {
-		return fmt.Errorf("%w: url must not have a fragment", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: url must not have a fragment", ErrInvalid)
 	}
-	return nil
+	b, err := browserURL(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, b, nil
 }
 
 // Validate checks the whole target.
@@ -92,15 +109,6 @@ func (t Target) Validate() error {
 		}
 	}
 	return nil
-}
-
-// Host returns the host of a URL (without port or brackets), or "".
-func Host(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Hostname()
 }
 
 // MaskSecret returns a form of a secret that is safe to show: the last

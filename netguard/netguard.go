@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/endpoint"
 )
 
 type blockedRange struct {
@@ -167,15 +168,26 @@ func embeddedIPv4(addr netip.Addr) (netip.Addr, string, bool) {
 	return netip.Addr{}, "", false
 }
 
-// CheckHost refuses a URL host that is a literal blocked IP (configuration
-// time). Host names pass: they are checked when dialled.
+// CheckHost refuses a URL host that is, as browsers read it, a blocked IP
+// address (configuration time): a literal, or a number in disguise such as
+// 2130706433, 0x7f.1, 127.1 or ①②⑦.0.0.1 (endpoint.NormalizeHost). Host
+// names pass: they are checked when dialled, which stays the enforcement.
 func (g *Guard) CheckHost(host string) error {
-	host = strings.Trim(host, "[]")
-	addr, err := netip.ParseAddr(host)
+	norm, err := endpoint.NormalizeHost(host)
+	if err != nil {
+		return err
+	}
+	addr, err := netip.ParseAddr(norm)
 	if err != nil {
 		return nil
 	}
-	return g.Check(addr)
+	if err := g.Check(addr); err != nil {
+		if plain := strings.Trim(host, "[]"); plain != norm && plain != addr.String() {
+			return fmt.Errorf("host %q is %s: %w", host, norm, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // Control is a net.Dialer Control hook: it runs after DNS on the address

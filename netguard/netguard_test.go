@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -99,9 +100,19 @@ func TestAllowList(t *testing.T) {
 
 func TestCheckHost(t *testing.T) {
 	g := New(nil)
-	for host, bad := range map[string]bool{"10.0.0.5": true, "[::1]": true, "::1": true, "169.254.169.254": true, "hooks.example.com": false, "8.8.8.8": false} {
+	for host, bad := range map[string]bool{"10.0.0.5": true, "[::1]": true, "::1": true, "169.254.169.254": true, "hooks.example.com": false, "8.8.8.8": false,
+		"[::127.0.0.1]": true, "[::ffff:0:7f00:1]": true, "[3fff::1]": true, "168.63.129.16": true, "134744072": false} {
 		if err := g.CheckHost(host); (err != nil) != bad {
 			t.Errorf("%s: got %v, want blocked=%v", host, err, bad)
+		}
+	}
+	// Hosts that browsers (and Go's IDNA mapping or resolver) read as an
+	// internal address are refused, naming the address they stand for.
+	for _, host := range []string{"2130706433", "0x7f.1", "0177.0.0.1", "127.1", "127\uff0e0\u30020\uff611", "\u2460\u2461\u2466.0.0.1"} {
+		err := g.CheckHost(host)
+		want := "host " + strconv.Quote(host) + " is 127.0.0.1: destination 127.0.0.1 is in a blocked range (loopback)"
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: got %v, want %s", host, err, want)
 		}
 	}
 }
