@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -80,13 +81,32 @@ func LoadKeys() (*Keyring, error) {
 		return ParseKeys(spec)
 	}
 	if path := os.Getenv("HARI_CODEC_KEYS_FILE"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("%w: read %s: %v", ErrKey, path, err)
-		}
-		return ParseKeys(string(b))
+		return LoadKeyFile(path)
 	}
 	return nil, fmt.Errorf("%w: set HARI_CODEC_KEYS (id:base64-32-byte-key) or HARI_CODEC_KEYS_FILE", ErrKey)
+}
+
+// LoadKeyFile reads a key list from a file that only its owner may read
+// or write: a key file with any permission for group or others is
+// refused, with the fix (chmod 600) in the error.
+func LoadKeyFile(path string) (*Keyring, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %v", ErrKey, path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: stat %s: %v", ErrKey, path, err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: key file %s has mode %04o, which lets group or others read or change it; run: chmod 600 %s", ErrKey, path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %v", ErrKey, path, err)
+	}
+	return ParseKeys(string(b))
 }
 
 // NewKeySpec returns a fresh key list entry "id:base64key".

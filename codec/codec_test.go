@@ -2,9 +2,14 @@ package codec
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -128,25 +133,127 @@ func TestHandler(t *testing.T) {
 	}
 }
 
-func TestSealOpen(t *testing.T) {
+// sealV1 makes a seal in the old format, as the code before v2 did.
+func sealV1(t *testing.T, r *Keyring, secret string) string {
+	t.Helper()
+	aead := r.keys[r.active]
+	nonce := make([]byte, aead.NonceSize())
+	ct := aead.Seal(nonce, nonce, []byte(secret), legacyAAD)
+	return LegacySealPrefix + r.active + ":" + base64.RawURLEncoding.EncodeToString(ct)
+}
+
+// A v2 seal opens only for the workspace and webhook it was sealed for,
+// with any key of the ring that has its key id and key.
+func TestSealIsBoundToWorkspaceAndWebhook(t *testing.T) {
 	keys, specs := ring(t, "k1")
-	sealed, err := keys.Seal("whsec_top")
+	sealed, err := keys.Seal("whsec_top", "acme", "wh_1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(sealed, "whsec_top") || !strings.HasPrefix(sealed, "sealed:v1:k1:") {
-		t.Fatalf("sealed form %q", sealed)
+	if strings.Contains(sealed, "whsec_top") || !strings.HasPrefix(sealed, "sealed:v2:k1:") {
+		t.Fatalf("sealed form %q, want sealed:v2:k1:...", sealed)
+	}
+	if got, err := keys.Open(sealed, "acme", "wh_1"); err != nil || got != "whsec_top" {
+		t.Fatalf("open: got %q, %v; want whsec_top", got, err)
+	}
+	for _, tt := range []struct{ ws, id string }{
+		{"evil", "wh_1"}, {"acme", "wh_2"}, {"acme", ""}, {"", "wh_1"},
+		{"acme|4:wh_1", ""}, {"acm", "e|wh_1"}, // no ambiguity in the bound names
+	} {
+		if got, err := keys.Open(sealed, tt.ws, tt.id); err == nil {
+			t.Errorf("open for (%q, %q): got %q, want an error", tt.ws, tt.id, got)
+		}
 	}
 	newSpec, _ := NewKeySpec("k2")
 	rotated, _ := ParseKeys(newSpec + "," + specs[0])
-	if got, err := rotated.Open(sealed); err != nil || got != "whsec_top" {
-		t.Errorf("open after rotation: %q %v", got, err)
+	if got, err := rotated.Open(sealed, "acme", "wh_1"); err != nil || got != "whsec_top" {
+		t.Errorf("open after rotation: got %q, %v; want whsec_top", got, err)
 	}
 	other, _ := ring(t, "k1")
-	if _, err := other.Open(sealed); err == nil {
+	if _, err := other.Open(sealed, "acme", "wh_1"); err == nil {
 		t.Error("a different key with the same id opened the secret")
 	}
-	if _, err := keys.Open(sealed[:len(sealed)-2]); err == nil {
+	if _, err := keys.Open(sealed[:len(sealed)-2], "acme", "wh_1"); err == nil {
 		t.Error("a truncated sealed secret opened")
+	}
+	if _, err := keys.Seal("x", "", "wh_1"); err == nil {
+		t.Error("sealed without a workspace")
+	}
+}
+
+// v1 seals never open through Open (the delivery path); OpenLegacy and
+// Reseal open them, and Reseal upgrades them to v2 bound to the webhook.
+func TestLegacySealsOpenOnlyThroughReseal(t *testing.T) {
+	keys, specs := ring(t, "k1")
+	v1 := sealV1(t, keys, "whsec_old")
+	if _, err := keys.Open(v1, "acme", "wh_1"); !errors.Is(err, ErrLegacySeal) {
+		t.Errorf("Open(v1): got %v, want ErrLegacySeal", err)
+	}
+	if got, err := keys.OpenLegacy(v1); err != nil || got != "whsec_old" {
+		t.Errorf("OpenLegacy: got %q, %v; want whsec_old", got, err)
+	}
+	v2, _ := keys.Seal("whsec_new", "acme", "wh_1")
+	if _, err := keys.OpenLegacy(v2); err == nil {
+		t.Error("OpenLegacy opened a v2 seal")
+	}
+	if !keys.NeedsReseal(v1) || keys.NeedsReseal(v2) || keys.NeedsReseal("") {
+		t.Errorf("NeedsReseal: v1 %v, v2 %v, empty %v; want true, false, false", keys.NeedsReseal(v1), keys.NeedsReseal(v2), keys.NeedsReseal(""))
+	}
+	up, changed, err := keys.Reseal(v1, "acme", "wh_1")
+	if err != nil || !changed || !strings.HasPrefix(up, "sealed:v2:k1:") {
+		t.Fatalf("Reseal(v1): got %q, %v, %v; want a v2 seal", up, changed, err)
+	}
+	if got, err := keys.Open(up, "acme", "wh_1"); err != nil || got != "whsec_old" {
+		t.Errorf("open the upgraded seal: got %q, %v; want whsec_old", got, err)
+	}
+	if same, changed, err := keys.Reseal(v2, "acme", "wh_1"); err != nil || changed || same != v2 {
+		t.Errorf("Reseal of a current seal: got %q, %v, %v; want it unchanged", same, changed, err)
+	}
+
+	// Rotation: with k2 first, Reseal moves a k1 seal to k2; a ring with
+	// k2 alone then opens it.
+	newSpec, _ := NewKeySpec("k2")
+	rotated, _ := ParseKeys(newSpec + "," + specs[0])
+	onlyNew, _ := ParseKeys(newSpec)
+	if !rotated.NeedsReseal(v2) {
+		t.Error("a k1 seal does not need a reseal once k2 is active")
+	}
+	moved, changed, err := rotated.Reseal(v2, "acme", "wh_1")
+	if err != nil || !changed || !strings.HasPrefix(moved, "sealed:v2:k2:") {
+		t.Fatalf("Reseal after rotation: got %q, %v, %v; want a k2 seal", moved, changed, err)
+	}
+	if got, err := onlyNew.Open(moved, "acme", "wh_1"); err != nil || got != "whsec_new" {
+		t.Errorf("open with k2 alone: got %q, %v; want whsec_new", got, err)
+	}
+	if _, _, err := rotated.Reseal(v2, "evil", "wh_1"); err == nil {
+		t.Error("Reseal re-bound a seal to another workspace")
+	}
+}
+
+func TestLoadKeyFileRefusesLoosePermissions(t *testing.T) {
+	spec, _ := NewKeySpec("k1")
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		mode    os.FileMode
+		wantErr bool
+	}{{0o600, false}, {0o400, false}, {0o640, true}, {0o604, true}, {0o644, true}, {0o620, true}} {
+		path := filepath.Join(dir, fmt.Sprintf("keys-%o", tt.mode))
+		if err := os.WriteFile(path, []byte(spec+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("HARI_CODEC_KEYS", "")
+		t.Setenv("HARI_CODEC_KEYS_FILE", path)
+		keys, err := LoadKeys()
+		switch {
+		case tt.wantErr && err == nil:
+			t.Errorf("mode %04o: got a key ring, want an error", tt.mode)
+		case tt.wantErr && !(strings.Contains(err.Error(), path) && strings.Contains(err.Error(), fmt.Sprintf("%04o", tt.mode)) && strings.Contains(err.Error(), "chmod 600")):
+			t.Errorf("mode %04o: got %q, want the file, its mode and chmod 600", tt.mode, err)
+		case !tt.wantErr && (err != nil || keys.ActiveKeyID() != "k1"):
+			t.Errorf("mode %04o: got %v, want key k1", tt.mode, err)
+		}
 	}
 }
