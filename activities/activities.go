@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,9 +28,12 @@ type Limiter interface {
 	Acquire(ctx context.Context, workspace string) (release func(), err error)
 }
 
-// SecretOpener opens secrets sealed by the registry's clients.
+// SecretOpener opens secrets sealed by the registry's clients
+// (codec.Keyring): Open only v2 seals, bound to a workspace and webhook;
+// OpenLegacy the unbound v1 seals of inputs recorded before v2 existed.
 type SecretOpener interface {
-	Open(sealed string) (string, error)
+	Open(sealed, workspace, webhookID string) (string, error)
+	OpenLegacy(sealed string) (string, error)
 }
 
 // Recorder receives delivery metrics (metrics.Metrics).
@@ -86,7 +90,13 @@ type DeliverInput struct {
 	// PreviousSealedSecret also signs webhook-signature until PreviousUntil.
 	PreviousSealedSecret string    `json:"previous_sealed_secret,omitempty"`
 	PreviousUntil        time.Time `json:"previous_until,omitempty"`
-	Body                 []byte    `json:"body"`
+	// Bound is set by every current workflow: the sealed secrets open only
+	// as v2 seals of Workspace and WebhookID. Inputs recorded before v2
+	// seals existed lack it, and may open a v1 seal.
+	Bound bool `json:"bound,omitempty"`
+	// NoSecretHeader sends only the signatures, not X-Webhook-Secret.
+	NoSecretHeader bool   `json:"no_secret_header,omitempty"`
+	Body           []byte `json:"body"`
 	// PriorAttempts are attempts made before this activity was scheduled
 	// (the fast first attempt); numbering continues after them.
 	PriorAttempts []delivery.Attempt `json:"prior_attempts,omitempty"`
@@ -286,20 +296,21 @@ func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {
 		if a.Secrets == nil {
 			return Request{}, errors.New("this worker has no key ring to open the webhook secret")
 		}
-		s, err := a.Secrets.Open(in.SealedSecret)
+		s, err := a.open(in, in.SealedSecret)
 		if err != nil {
-			return Request{}, fmt.Errorf("the webhook secret cannot be opened (is its key in HARI_CODEC_KEYS?): %w", err)
+			return Request{}, fmt.Errorf("the secret of webhook %s cannot be opened for workspace %s (a secret sealed for another workspace or webhook never opens; or is its key missing from HARI_CODEC_KEYS?): %w", in.WebhookID, in.Workspace, err)
 		}
 		secret = s
 	}
 	var previous string
 	if in.PreviousSealedSecret != "" && time.Now().Before(in.PreviousUntil) && a.Secrets != nil {
-		if s, err := a.Secrets.Open(in.PreviousSealedSecret); err == nil {
+		if s, err := a.open(in, in.PreviousSealedSecret); err == nil {
 			previous = s
 		}
 	}
 	return Request{
 		PreviousSecret: previous,
+		NoSecretHeader: in.NoSecretHeader,
 		URL:            in.URL,
 		Body:           in.Body,
 		Secret:         secret,
@@ -308,6 +319,15 @@ func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {
 		Attempt:        attempt,
 		Timeout:        a.AttemptTimeout,
 	}, nil
+}
+
+// open opens a sealed secret of the delivery: a v2 seal of its workspace
+// and webhook; a v1 seal only for inputs recorded before v2 (not Bound).
+func (a *Activities) open(in DeliverInput, sealed string) (string, error) {
+	if !in.Bound && strings.HasPrefix(sealed, "sealed:v1:") {
+		return a.Secrets.OpenLegacy(sealed)
+	}
+	return a.Secrets.Open(sealed, in.Workspace, in.WebhookID)
 }
 
 // logFields never includes the secret or the body (which holds record

@@ -135,6 +135,9 @@ type Request struct {
 	// PreviousSecret, during a rotation's grace period, adds a second
 	// webhook-signature.
 	PreviousSecret string
+	// NoSecretHeader leaves out X-Webhook-Secret: the receiver gets only
+	// the signatures, which reveal nothing of the secret.
+	NoSecretHeader bool
 	// At is the attempt's time for webhook-timestamp; zero means now.
 	At         time.Time
 	DeliveryID string
@@ -168,7 +171,9 @@ func NewRequest(ctx context.Context, r Request) (*http.Request, error) {
 	h.Set(signature.HeaderEvent, r.EventType)
 	h.Set(signature.HeaderAttempt, strconv.Itoa(r.Attempt))
 	if r.Secret != "" {
-		h.Set(signature.HeaderSecret, r.Secret)
+		if !r.NoSecretHeader {
+			h.Set(signature.HeaderSecret, r.Secret)
+		}
 		h.Set(signature.HeaderSignature, signature.Sign(r.Secret, r.Body))
 		at := r.At
 		if at.IsZero() {

@@ -14,25 +14,49 @@ import (
 	"github.com/hari-crm/webhooks/signature"
 )
 
-// Target is one destination of an event: a configured webhook, or a target
-// named directly in a publish ("direct mode").
+// Target is a destination a caller names directly in a publish ("direct
+// mode"): what a caller may send. It has no sealed fields: those belong to
+// Routed, which only the webhook registry produces.
 type Target struct {
 	// ID names the webhook; it is part of the delivery ID.
 	ID string `json:"id"`
 	// URL is the https:// endpoint.
 	URL string `json:"url"`
-	// Secret, when set, signs every request (X-Webhook-Signature). Direct
-	// mode only: configured webhooks carry SealedSecret instead.
+	// Secret, when set, signs every request (X-Webhook-Signature).
 	Secret string `json:"secret,omitempty"`
-	// SealedSecret is the secret sealed with the codec key ring; only the
-	// worker opens it, just before signing.
+	// Fields selects the record fields of the payload; empty means all.
+	Fields []string `json:"fields,omitempty"`
+	// SecretHeader false sends only the signatures, not X-Webhook-Secret;
+	// nil means true (the spec's default).
+	SecretHeader *bool `json:"secret_header,omitempty"`
+}
+
+// RouterOnlyKeys are the JSON keys of a Routed target that a caller's
+// Target never has: a direct target that carries one is refused by name.
+var RouterOnlyKeys = []string{"sealed_secret", "previous_sealed_secret", "previous_until"}
+
+// Routed is a configured webhook's destination, produced only by the
+// webhook registry (at publish time, for the events it matches). Its
+// secrets are sealed (codec.Keyring.Seal) and bound to the event's
+// workspace and this webhook's ID: the worker opens them with those two
+// names, so a sealed secret copied anywhere else does not open.
+type Routed struct {
+	ID  string `json:"id"`
+	URL string `json:"url"`
+	// SealedSecret is opened by the worker just before signing.
 	SealedSecret string `json:"sealed_secret,omitempty"`
 	// PreviousSealedSecret also signs (webhook-signature) until
 	// PreviousUntil: the grace period of a secret rotation.
 	PreviousSealedSecret string    `json:"previous_sealed_secret,omitempty"`
 	PreviousUntil        time.Time `json:"previous_until,omitempty"`
-	// Fields selects the record fields of the payload; empty means all.
-	Fields []string `json:"fields,omitempty"`
+	Fields               []string  `json:"fields,omitempty"`
+	// NoSecretHeader sends only the signatures, not X-Webhook-Secret.
+	NoSecretHeader bool `json:"no_secret_header,omitempty"`
+}
+
+// Validate checks a routed target's id, URL and fields.
+func (t Routed) Validate() error {
+	return Target{ID: t.ID, URL: t.URL, Fields: t.Fields}.Validate()
 }
 
 // ErrInvalid is wrapped by every target validation error.

@@ -30,7 +30,7 @@ var ErrNotFound = errors.New("event not found")
 
 // Router finds the configured webhooks an event matches (registry.Client).
 type Router interface {
-	Routes(ctx context.Context, ev event.Event) ([]endpoint.Target, error)
+	Routes(ctx context.Context, ev event.Event) ([]endpoint.Routed, error)
 }
 
 // Publisher publishes events through a Temporal client.
@@ -128,7 +128,9 @@ type Receipt struct {
 }
 
 // Message is what a publish carries: the event and, in direct mode, its
-// targets. In JSON the targets sit next to the event's fields.
+// targets. In JSON the targets sit next to the event's fields. A target
+// has no sealed fields: "sealed_secret" and the like are unknown keys here
+// (only the webhook registry produces sealed targets).
 type Message struct {
 	event.Event
 	Targets []endpoint.Target `json:"targets"`
@@ -161,6 +163,9 @@ func Validate(in *workflows.EventInput) error {
 	}
 	if err := in.Event.Validate(); err != nil {
 		return err
+	}
+	if len(in.Routed) > 0 {
+		return fmt.Errorf("%w: routed: only the publisher fills routed targets, from the webhook registry; name direct targets in targets with a plaintext secret", endpoint.ErrInvalid)
 	}
 	if len(in.Targets) > MaxTargets {
 		return fmt.Errorf("%w: targets: at most %d per event, got %d", endpoint.ErrInvalid, MaxTargets, len(in.Targets))
@@ -219,9 +224,9 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 			r.NoMatch, r.WorkflowID = true, ""
 			return r, nil
 		}
-		in.Targets = targets
+		in.Routed = targets
 	}
-	r.Matched = len(in.Targets)
+	r.Matched = len(in.Targets) + len(in.Routed)
 	run, err := p.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                p.taskQueue,

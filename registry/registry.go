@@ -8,14 +8,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/webhook"
@@ -30,9 +34,12 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
-// Sealer seals secrets (codec.Keyring).
+// Sealer seals secrets bound to their workspace and webhook, and
+// re-seals them with the newest key (codec.Keyring).
 type Sealer interface {
-	Seal(secret string) (string, error)
+	Seal(secret, workspace, webhookID string) (string, error)
+	Reseal(sealed, workspace, webhookID string) (string, bool, error)
+	NeedsReseal(sealed string) bool
 }
 
 // HostChecker refuses URL hosts that are literal internal addresses
@@ -126,9 +133,16 @@ func (r *Client) Delete(ctx context.Context, ws, id string) error {
 }
 
 // TestFire sends a sample payload to the webhook now and returns the
-// outcome; the result stays readable until dismissed or replaced.
+// outcome; the result stays readable until dismissed or replaced. Secrets
+// of the workspace still sealed in the old v1 format are re-sealed first
+// (the worker opens only v2 seals).
 func (r *Client) TestFire(ctx context.Context, ws, id string) (workflows.TestResult, error) {
 	var res workflows.TestResult
+	if r.opts.Sealer != nil {
+		if _, err := r.reseal(ctx, ws, func(s string) bool { return strings.HasPrefix(s, codec.LegacySealPrefix) }); err != nil && !errors.Is(err, ErrNotFound) {
+			return res, err
+		}
+	}
 	return res, r.update(ctx, ws, workflows.UpdateTestFire, workflows.IDRequest{ID: id}, &res)
 }
 
@@ -183,16 +197,115 @@ func (r *Client) TestResult(ctx context.Context, ws, id string) (*workflows.Test
 }
 
 // Routes returns the targets of the active webhooks that ev matches, with
-// their secrets sealed. A workspace without a registry matches nothing.
-func (r *Client) Routes(ctx context.Context, ev event.Event) ([]endpoint.Target, error) {
-	var out []endpoint.Target
+// their secrets sealed. A workspace without a registry matches nothing. A
+// secret still sealed in the old v1 format (not bound to its webhook) is
+// re-sealed in v2 for this delivery: the worker opens only v2 seals for
+// new deliveries. `Reseal` makes the upgrade permanent.
+func (r *Client) Routes(ctx context.Context, ev event.Event) ([]endpoint.Routed, error) {
+	var out []endpoint.Routed
 	if err := r.query(ctx, ev.Workspace, workflows.QueryRoutes, &out, ev); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, nil
 		}
 		return nil, err
 	}
+	for i := range out {
+		t := &out[i]
+		for _, s := range []*string{&t.SealedSecret, &t.PreviousSealedSecret} {
+			if !strings.HasPrefix(*s, codec.LegacySealPrefix) {
+				continue
+			}
+			if r.opts.Sealer == nil {
+				return nil, fmt.Errorf("route event %s: webhook %s has a v1 sealed secret and this client has no key ring to upgrade it", ev.ID, t.ID)
+			}
+			up, _, err := r.opts.Sealer.Reseal(*s, ev.Workspace, t.ID)
+			if err != nil {
+				return nil, fmt.Errorf("route event %s: upgrade the v1 sealed secret of webhook %s: %w", ev.ID, t.ID, err)
+			}
+			*s = up
+		}
+	}
 	return out, nil
+}
+
+// Reseal re-seals every secret of the workspace's webhooks that is not in
+// the newest form (a v1 seal, or a v2 seal under an older key) with the
+// active key, and returns how many webhooks changed. The client opens and
+// seals; the registry only swaps sealed values (refusing any that changed
+// meanwhile) and then continues as new, so its new run holds nothing
+// under the old key. A previous secret whose grace period is over is
+// dropped rather than re-sealed.
+func (r *Client) Reseal(ctx context.Context, ws string) (int, error) {
+	return r.reseal(ctx, ws, r.opts.Sealer.NeedsReseal)
+}
+
+func (r *Client) reseal(ctx context.Context, ws string, needs func(string) bool) (int, error) {
+	if err := ValidateWorkspace(ws); err != nil {
+		return 0, err
+	}
+	if r.opts.Sealer == nil {
+		return 0, errors.New("reseal: this client has no key ring")
+	}
+	var stored []workflows.StoredSecret
+	if err := r.query(ctx, ws, workflows.QuerySecrets, &stored); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	now := time.Now()
+	var req workflows.ResealRequest
+	for _, s := range stored {
+		e := workflows.ResealEntry{ID: s.ID, OldSealed: s.Sealed, Sealed: s.Sealed, OldPreviousSealed: s.PreviousSealed, PreviousSealed: s.PreviousSealed}
+		expired := s.PreviousSealed != "" && !now.Before(s.PreviousUntil)
+		if !needs(s.Sealed) && !needs(s.PreviousSealed) && !expired {
+			continue
+		}
+		var err error
+		if e.Sealed, _, err = r.opts.Sealer.Reseal(s.Sealed, ws, s.ID); err != nil {
+			return 0, fmt.Errorf("reseal webhook %s of workspace %s: %w", s.ID, ws, err)
+		}
+		if expired {
+			e.PreviousSealed = ""
+		} else if e.PreviousSealed, _, err = r.opts.Sealer.Reseal(s.PreviousSealed, ws, s.ID); err != nil {
+			return 0, fmt.Errorf("reseal the previous secret of webhook %s of workspace %s: %w", s.ID, ws, err)
+		}
+		req.Entries = append(req.Entries, e)
+	}
+	if len(req.Entries) == 0 {
+		return 0, nil
+	}
+	var res workflows.ResealResult
+	if err := r.update(ctx, ws, workflows.UpdateReseal, req, &res); err != nil {
+		return 0, err
+	}
+	return res.Resealed, nil
+}
+
+// Workspaces lists the workspaces that have a running registry (through
+// the namespace's visibility store), for a reseal of every registry.
+func (r *Client) Workspaces(ctx context.Context) ([]string, error) {
+	var out []string
+	var token []byte
+	for {
+		resp, err := r.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", workflows.RegistryWorkflowName),
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list registries: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			if ws, ok := workflows.RegistryWorkspace(e.GetExecution().GetWorkflowId()); ok {
+				out = append(out, ws)
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 func (r *Client) writeRequest(ws, id string, spec webhook.Spec) (workflows.WriteRequest, error) {
@@ -217,7 +330,7 @@ func (r *Client) writeRequest(ws, id string, spec webhook.Spec) (workflows.Write
 			if r.opts.Sealer == nil {
 				return workflows.WriteRequest{}, errors.New("seal secret: this client has no key ring")
 			}
-			sealed, err := r.opts.Sealer.Seal(*spec.Secret)
+			sealed, err := r.opts.Sealer.Seal(*spec.Secret, ws, id)
 			if err != nil {
 				return workflows.WriteRequest{}, fmt.Errorf("seal secret: %w", err)
 			}

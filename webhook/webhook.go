@@ -32,6 +32,10 @@ type Config struct {
 	URL        string                `json:"url"`
 	Fields     []string              `json:"fields,omitempty"`
 	Active     *bool                 `json:"active,omitempty"`
+	// SecretHeader false sends only the signatures, not the secret itself
+	// in X-Webhook-Secret. Nil means true on create and keeps the current
+	// choice on update.
+	SecretHeader *bool `json:"secret_header,omitempty"`
 }
 
 // Spec is a create or update request: the configuration and, optionally,
@@ -60,8 +64,11 @@ type Webhook struct {
 	// rotation, so receivers can switch secrets at their own pace.
 	PreviousSealedSecret string    `json:"previous_sealed_secret,omitempty"`
 	PreviousUntil        time.Time `json:"previous_until,omitempty"`
-	CreatedAt            time.Time `json:"created_at"`
-	UpdatedAt            time.Time `json:"updated_at"`
+	// NoSecretHeader: send only the signatures, not X-Webhook-Secret
+	// (stored negated so that webhooks saved before the option send it).
+	NoSecretHeader bool      `json:"no_secret_header,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // View is what queries, the API and the CLI show: no sealed secret, only
@@ -80,8 +87,10 @@ type View struct {
 	Active         bool                  `json:"active"`
 	HasSecret      bool                  `json:"has_secret"`
 	Secret         string                `json:"secret,omitempty"` // masked, e.g. "********abcd"
-	CreatedAt      time.Time             `json:"created_at"`
-	UpdatedAt      time.Time             `json:"updated_at"`
+	// SecretHeader says whether deliveries carry X-Webhook-Secret.
+	SecretHeader bool      `json:"secret_header"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // View returns the displayable form.
@@ -90,7 +99,7 @@ func (w Webhook) View() View {
 		ID: w.ID, Workspace: w.Workspace, Name: w.Name, Entity: w.Entity, Events: w.Events, Match: w.Match,
 		Conditions: w.Conditions, ConditionsText: condition.DescribeAll(w.Match, w.Conditions),
 		URL: w.URL, Fields: w.Fields, Active: w.Active, HasSecret: w.SealedSecret != "", Secret: w.SecretHint,
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		SecretHeader: !w.NoSecretHeader, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	}
 	if v.Conditions == nil {
 		v.Conditions = []condition.Condition{}
@@ -191,8 +200,11 @@ func (w Webhook) Matches(ev event.Event) bool {
 }
 
 // Target is where a delivery of w goes, with its secret still sealed.
-func (w Webhook) Target() endpoint.Target {
-	return endpoint.Target{ID: w.ID, URL: w.URL, SealedSecret: w.SealedSecret, PreviousSealedSecret: w.PreviousSealedSecret, PreviousUntil: w.PreviousUntil, Fields: w.Fields}
+func (w Webhook) Target() endpoint.Routed {
+	return endpoint.Routed{
+		ID: w.ID, URL: w.URL, SealedSecret: w.SealedSecret, PreviousSealedSecret: w.PreviousSealedSecret,
+		PreviousUntil: w.PreviousUntil, Fields: w.Fields, NoSecretHeader: w.NoSecretHeader,
+	}
 }
 
 // RotationGrace is how long a replaced secret keeps signing.
@@ -216,6 +228,9 @@ func (w *Webhook) Apply(c Config) {
 	w.Name, w.Entity, w.Events, w.Match, w.Conditions, w.URL, w.Fields = c.Name, c.Entity, c.Events, c.Match, c.Conditions, c.URL, c.Fields
 	if c.Active != nil {
 		w.Active = *c.Active
+	}
+	if c.SecretHeader != nil {
+		w.NoSecretHeader = !*c.SecretHeader
 	}
 }
 

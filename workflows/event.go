@@ -46,12 +46,6 @@ func WorkflowID(eventID string) string { return workflowIDPrefix + eventID }
 // its pending attempts can be matched to the delivery.
 func DeliverActivityID(webhookID string) string { return "deliver/" + webhookID }
 
-// EventInput is the workflow's input.
-type EventInput struct {
-	Event   event.Event       `json:"event"`
-	Targets []endpoint.Target `json:"targets"`
-}
-
 // EventResult is the outcome of every delivery of an event; the status
 // query returns it while deliveries are still under way.
 type EventResult struct {
@@ -110,15 +104,16 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	if in.Event.ID == "" {
 		return EventResult{}, temporal.NewNonRetryableApplicationError("event id is required", "InvalidEvent", nil)
 	}
+	dests := destinations(ctx, in)
 	seen := map[string]bool{}
-	for _, t := range in.Targets {
+	for _, t := range dests {
 		if seen[t.ID] {
 			return EventResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("target id %q appears twice", t.ID), "InvalidEvent", nil)
 		}
 		seen[t.ID] = true
 	}
-	res := EventResult{EventID: in.Event.ID, Deliveries: make([]DeliveryResult, len(in.Targets))}
-	for i, t := range in.Targets {
+	res := EventResult{EventID: in.Event.ID, Deliveries: make([]DeliveryResult, len(dests))}
+	for i, t := range dests {
 		res.Deliveries[i] = DeliveryResult{WebhookID: t.ID, DeliveryID: DeliveryID(in.Event.ID, t.ID), URL: t.URL, Status: StatusPending, Attempts: []delivery.Attempt{}}
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (EventResult, error) { return res, nil }); err != nil {
@@ -126,11 +121,11 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	}
 
 	wg := workflow.NewWaitGroup(ctx)
-	for i := range in.Targets {
+	for i := range dests {
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
-			deliver(ctx, in.Event, in.Targets[i], &res.Deliveries[i])
+			deliver(ctx, in.Event, dests[i], &res.Deliveries[i])
 		})
 	}
 	wg.Wait(ctx)
@@ -150,9 +145,13 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 }
 
 // deliver runs one delivery to its outcome, updating d as it goes.
-func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *DeliveryResult) {
+func deliver(ctx workflow.Context, ev event.Event, t destination, d *DeliveryResult) {
 	logger := workflow.GetLogger(ctx)
-	if err := t.Validate(); err != nil {
+	if t.Refused != "" {
+		d.Status, d.Error = StatusFailed, t.Refused
+		return
+	}
+	if err := (endpoint.Target{ID: t.ID, URL: t.URL, Secret: t.Secret, Fields: t.Fields}).Validate(); err != nil {
 		d.Status, d.Error = StatusFailed, err.Error()
 		return
 	}
@@ -172,6 +171,8 @@ func deliver(ctx workflow.Context, ev event.Event, t endpoint.Target, d *Deliver
 		SealedSecret:         t.SealedSecret,
 		PreviousSealedSecret: t.PreviousSealedSecret,
 		PreviousUntil:        t.PreviousUntil,
+		Bound:                !t.Legacy,
+		NoSecretHeader:       t.NoSecretHeader,
 		Body:                 body,
 	}
 

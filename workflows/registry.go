@@ -59,6 +59,11 @@ var (
 // RegistryWorkflowID is the registry workflow of a workspace.
 func RegistryWorkflowID(workspace string) string { return registryIDPrefix + workspace }
 
+// RegistryWorkspace is the workspace of a registry workflow ID.
+func RegistryWorkspace(workflowID string) (string, bool) {
+	return strings.CutPrefix(workflowID, registryIDPrefix)
+}
+
 // RegistryInput starts (or continues) a registry.
 type RegistryInput struct {
 	Workspace string         `json:"workspace"`
@@ -119,6 +124,9 @@ type registry struct {
 	workspace string
 	state     RegistryState
 	writes    int // updates handled in this run
+	// resealed asks for a continue-as-new after a reseal, so that the new
+	// run's history holds only payloads under the newest key.
+	resealed bool
 }
 
 func (r *registry) find(id string) (int, error) {
@@ -184,9 +192,13 @@ func RegistryWorkflow(ctx workflow.Context, in RegistryInput) error {
 	if err := r.register(ctx); err != nil {
 		return err
 	}
+	if err := r.registerReseal(ctx); err != nil {
+		return err
+	}
 	if err := workflow.Await(ctx, func() bool {
 		info := workflow.GetInfo(ctx)
-		return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= registryHistoryLimit || r.writes >= registryWriteLimit
+		return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= registryHistoryLimit || r.writes >= registryWriteLimit ||
+			r.resealed
 	}); err != nil {
 		return err
 	}
@@ -285,8 +297,8 @@ func (r *registry) register(ctx workflow.Context) error {
 			}
 			return r.state.Webhooks[i].View(), nil
 		},
-		QueryRoutes: func(ev event.Event) ([]endpoint.Target, error) {
-			var out []endpoint.Target
+		QueryRoutes: func(ev event.Event) ([]endpoint.Routed, error) {
+			var out []endpoint.Routed
 			for _, w := range r.state.Webhooks {
 				if w.Matches(ev) {
 					out = append(out, w.Target())
@@ -362,6 +374,8 @@ func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, er
 		SealedSecret:         w.SealedSecret,
 		PreviousSealedSecret: w.PreviousSealedSecret,
 		PreviousUntil:        w.PreviousUntil,
+		Bound:                true,
+		NoSecretHeader:       w.NoSecretHeader,
 		Body:                 body,
 	}).Get(ctx, &att)
 	if err != nil {

@@ -41,14 +41,15 @@ func SearchAttributes(in EventInput, status string) temporal.SearchAttributes {
 const maxSearchIDsBytes = 1800
 
 func searchUpdates(in EventInput, status string) []temporal.SearchAttributeUpdate {
-	ids := make([]string, 0, len(in.Targets))
+	all := in.TargetIDs()
+	ids := make([]string, 0, len(all))
 	size := 0
-	for _, t := range in.Targets {
-		if size+len(t.ID)+3 > maxSearchIDsBytes {
+	for _, id := range all {
+		if size+len(id)+3 > maxSearchIDsBytes {
 			break
 		}
-		size += len(t.ID) + 3
-		ids = append(ids, t.ID)
+		size += len(id) + 3
+		ids = append(ids, id)
 	}
 	return []temporal.SearchAttributeUpdate{
 		SearchStatus.ValueSet(status),

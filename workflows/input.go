@@ -1,0 +1,139 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+)
+
+// EventInput is the workflow's input.
+//
+// Targets are direct-mode targets, as any caller may send them (plaintext
+// secret). Routed are the configured webhooks the event matched, with
+// their secrets sealed and bound to the event's workspace and the
+// webhook's ID: only the publisher fills Routed, after asking the
+// registry (publisher.Validate refuses a caller's Routed). A raw Temporal
+// client can fill either; a sealed secret in Targets is refused by name,
+// and a sealed secret in Routed opens only for the workspace and webhook
+// it was sealed for.
+type EventInput struct {
+	Event   event.Event       `json:"event"`
+	Targets []endpoint.Target `json:"targets"`
+	Routed  []endpoint.Routed `json:"routed,omitempty"`
+
+	// carried[i] holds the router-only keys that direct target i carried
+	// in the decoded input (see UnmarshalJSON); never encoded.
+	carried map[int]carriedKeys
+}
+
+// carriedKeys are the router-only keys a direct target carried.
+type carriedKeys struct {
+	name   string // the first such key, for the error
+	routed endpoint.Routed
+}
+
+// UnmarshalJSON decodes the input and remembers the router-only keys
+// (sealed_secret, previous_sealed_secret, previous_until) that any direct
+// target carried, so that the workflow refuses them by name instead of
+// silently dropping them.
+func (in *EventInput) UnmarshalJSON(b []byte) error {
+	type plain EventInput
+	if err := json.Unmarshal(b, (*plain)(in)); err != nil {
+		return err
+	}
+	in.carried = nil
+	var raw struct {
+		Targets []map[string]json.RawMessage `json:"targets"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil // the targets decoded above; nothing more to learn
+	}
+	for i, t := range raw.Targets {
+		var name string
+		for k := range t {
+			for _, ro := range endpoint.RouterOnlyKeys {
+				if strings.EqualFold(k, ro) && (name == "" || ro < name) {
+					name = ro
+				}
+			}
+		}
+		if name == "" {
+			continue
+		}
+		var r endpoint.Routed
+		_ = json.Unmarshal(mustJSON(t), &r)
+		if in.carried == nil {
+			in.carried = map[int]carriedKeys{}
+		}
+		in.carried[i] = carriedKeys{name: name, routed: r}
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// TargetIDs are the IDs of every delivery: direct targets, then routed.
+func (in EventInput) TargetIDs() []string {
+	ids := make([]string, 0, len(in.Targets)+len(in.Routed))
+	for _, t := range in.Targets {
+		ids = append(ids, t.ID)
+	}
+	for _, t := range in.Routed {
+		ids = append(ids, t.ID)
+	}
+	return ids
+}
+
+// destination is one delivery's target as the workflow uses it.
+type destination struct {
+	endpoint.Routed
+	// Secret is a direct target's plaintext secret.
+	Secret string
+	// Refused is why the delivery must fail without an attempt.
+	Refused string
+	// Legacy marks sealed values from an input recorded before routed
+	// targets had their own field: the worker may open v1 seals for them.
+	Legacy bool
+}
+
+// versionRoutedTargets: from this version on, a direct target that
+// carries router-only keys is refused. Histories recorded before it (when
+// the publisher put sealed secrets in "targets") replay the old way.
+const (
+	changeRoutedTargets  = "routed-targets"
+	versionRoutedTargets = workflow.Version(1)
+)
+
+// destinations lists every delivery of the input: direct targets, then
+// routed ones. GetVersion is asked only when a direct target carries a
+// router-only key, so that ordinary events record no extra marker.
+func destinations(ctx workflow.Context, in EventInput) []destination {
+	out := make([]destination, 0, len(in.Targets)+len(in.Routed))
+	legacy := false
+	if len(in.carried) > 0 {
+		legacy = workflow.GetVersion(ctx, changeRoutedTargets, workflow.DefaultVersion, versionRoutedTargets) == workflow.DefaultVersion
+	}
+	for i, t := range in.Targets {
+		d := destination{Routed: endpoint.Routed{ID: t.ID, URL: t.URL, Fields: t.Fields, NoSecretHeader: t.SecretHeader != nil && !*t.SecretHeader}, Secret: t.Secret}
+		if c, ok := in.carried[i]; ok {
+			if legacy {
+				d.SealedSecret, d.PreviousSealedSecret, d.PreviousUntil, d.Legacy = c.routed.SealedSecret, c.routed.PreviousSealedSecret, c.routed.PreviousUntil, true
+			} else {
+				d.Refused = fmt.Sprintf("%v: target %s: %s: a direct target cannot carry a sealed secret; only the webhook registry routes sealed secrets (send a plaintext \"secret\" instead)", endpoint.ErrInvalid, t.ID, c.name)
+			}
+		}
+		out = append(out, d)
+	}
+	for _, r := range in.Routed {
+		out = append(out, destination{Routed: r})
+	}
+	return out
+}
