@@ -52,13 +52,24 @@ const (
 // ErrInvalid is wrapped by every condition validation error.
 var ErrInvalid = errors.New("invalid condition")
 
+// Bounds of a condition list: a webhook's conditions live in its
+// workspace's registry state, which must stay small (see webhook.MaxDefinitionBytes).
+const (
+	MaxConditions = 20
+	MaxFieldBytes = 100
+	MaxValueBytes = 512 // a value as written (raw JSON)
+)
+
 // Validate checks one condition.
 func (c Condition) Validate() error {
 	if strings.TrimSpace(c.Field) == "" {
 		return fmt.Errorf("%w: field is required", ErrInvalid)
 	}
-	if len(c.Field) > 100 {
-		return fmt.Errorf("%w: field %q is longer than 100 bytes", ErrInvalid, c.Field[:20]+"...")
+	if len(c.Field) > MaxFieldBytes {
+		return fmt.Errorf("%w: field %q is longer than %d bytes", ErrInvalid, c.Field[:20]+"...", MaxFieldBytes)
+	}
+	if len(c.Value) > MaxValueBytes {
+		return fmt.Errorf("%w: value of %q is %d bytes, longer than %d", ErrInvalid, c.Field, len(c.Value), MaxValueBytes)
 	}
 	switch c.Op {
 	case Equals, NotEquals, ChangedFrom, ChangedTo:
@@ -85,8 +96,8 @@ func ValidateAll(match Match, cs []Condition) error {
 	if match != "" && match != All && match != Any {
 		return fmt.Errorf("%w: match must be %q or %q, got %q", ErrInvalid, All, Any, match)
 	}
-	if len(cs) > 20 {
-		return fmt.Errorf("%w: at most 20 conditions, got %d", ErrInvalid, len(cs))
+	if len(cs) > MaxConditions {
+		return fmt.Errorf("%w: at most %d conditions, got %d", ErrInvalid, MaxConditions, len(cs))
 	}
 	for i, c := range cs {
 		if err := c.Validate(); err != nil {

@@ -85,6 +85,7 @@ func TestValidateRejects(t *testing.T) {
 		{`{"field":"stage","op":"matches","value":"x"}`, `unknown op "matches"`},
 		{`{"field":"stage","op":"changed_to"}`, "needs a value"},
 		{`{"field":"stage","op":"changed","value":"x"}`, "takes no value"},
+		{`{"field":"stage","op":"equals","value":"` + strings.Repeat("x", MaxValueBytes) + `"}`, `value of "stage" is 514 bytes, longer than 512`},
 	}
 	for _, tt := range tests {
 		err := parse(t, tt.cond).Validate()
@@ -94,6 +95,16 @@ func TestValidateRejects(t *testing.T) {
 	}
 	if err := ValidateAll("some", nil); err == nil || !strings.Contains(err.Error(), "match must be") {
 		t.Errorf("bad match: got %v", err)
+	}
+	many := make([]Condition, MaxConditions+1)
+	for i := range many {
+		many[i] = Condition{Field: "f", Op: Changed}
+	}
+	if err := ValidateAll(All, many); err == nil || !strings.Contains(err.Error(), "at most 20 conditions, got 21") {
+		t.Errorf("21 conditions: got %v, want at most 20", err)
+	}
+	if err := ValidateAll(All, many[:MaxConditions]); err != nil {
+		t.Errorf("20 conditions: got %v, want accepted", err)
 	}
 	var c Condition
 	if err := event.StrictUnmarshal([]byte(`{"field":"stage","operator":"changed"}`), &c); err == nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hari-crm/webhooks/condition"
@@ -125,6 +126,32 @@ func invalid(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %w", ErrInvalid, &FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
+// Bounds of a definition. A workspace's registry keeps up to 200 webhooks
+// and their last Test fire results in one workflow state, which Temporal
+// refuses above 2 MiB once encoded; these keep the worst case far below.
+const (
+	MaxNameRunes  = 100
+	MaxFields     = 100
+	MaxFieldBytes = 100
+	// MaxDefinitionBytes bounds the whole definition as it is stored: its
+	// JSON encoding with <, > and & escaped (as Temporal's JSON converter
+	// writes it, up to 6 bytes for one byte of input).
+	MaxDefinitionBytes = 4096
+	// MaxStoredBytes bounds a stored webhook (definition, ID, workspace,
+	// sealed secrets, times), encoded the same way.
+	MaxStoredBytes = 6144
+)
+
+// EncodedSize is the size of v's JSON encoding as Temporal's JSON payload
+// converter writes it (encoding/json, HTML characters escaped).
+func EncodedSize(v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0
+	}
+	return len(b)
+}
+
 // Validate checks a configuration on its own (uniqueness of the name is
 // the registry's to check).
 func (c Config) Validate() error {
@@ -132,10 +159,14 @@ func (c Config) Validate() error {
 	switch {
 	case name == "":
 		return invalid("name", "is required")
-	case utf8.RuneCountInString(name) > 100:
-		return invalid("name", "is longer than 100 characters")
+	case utf8.RuneCountInString(name) > MaxNameRunes:
+		return invalid("name", "is longer than %d characters", MaxNameRunes)
 	case name != c.Name:
 		return invalid("name", "must not start or end with spaces")
+	case !utf8.ValidString(name):
+		return invalid("name", "is not valid UTF-8")
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return invalid("name", "must not contain control characters")
 	}
 	if c.Entity == "" {
 		return invalid("entity", "is required (one of %s)", strings.Join(Entities, ", "))
@@ -162,18 +193,21 @@ func (c Config) Validate() error {
 	if err := endpoint.ValidateURL(c.URL); err != nil {
 		return invalid("url", "%s", strings.TrimPrefix(err.Error(), endpoint.ErrInvalid.Error()+": "))
 	}
-	if len(c.Fields) > 100 {
-		return invalid("fields", "at most 100 fields")
+	if len(c.Fields) > MaxFields {
+		return invalid("fields", "at most %d fields, got %d", MaxFields, len(c.Fields))
 	}
 	seenField := map[string]bool{}
 	for _, f := range c.Fields {
-		if strings.TrimSpace(f) == "" || len(f) > 100 {
-			return invalid("fields", "field names must be 1 to 100 characters")
+		if strings.TrimSpace(f) == "" || len(f) > MaxFieldBytes {
+			return invalid("fields", "field names must be 1 to %d bytes", MaxFieldBytes)
 		}
 		if seenField[f] {
 			return invalid("fields", "%q is listed twice", f)
 		}
 		seenField[f] = true
+	}
+	if n := EncodedSize(c); n > MaxDefinitionBytes {
+		return invalid("definition", "is %d bytes once encoded as JSON (<, > and & count 6 bytes each), at most %d: shorten the URL, conditions, fields or name", n, MaxDefinitionBytes)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,26 @@ func TestValidate(t *testing.T) {
 		{"bad match", func(c *Config) { c.Match = "some" }, "conditions", "match must be"},
 		{"http url", func(c *Config) { c.URL = "http://erp.example.com" }, "url", "https"},
 		{"duplicate field", func(c *Config) { c.Fields = []string{"name", "name"} }, "fields", "twice"},
+		{"long name", func(c *Config) { c.Name = strings.Repeat("é", MaxNameRunes+1) }, "name", "longer than 100 characters"},
+		{"control character in name", func(c *Config) { c.Name = "ERP\u0000x" }, "name", "control characters"},
+		{"large condition value", func(c *Config) {
+			c.Conditions[0].Value = json.RawMessage(`"` + strings.Repeat("x", 246<<10) + `"`)
+		}, "conditions", "longer than 512"},
+		{"too many fields", func(c *Config) {
+			c.Fields = nil
+			for i := 0; i <= MaxFields; i++ {
+				c.Fields = append(c.Fields, fmt.Sprintf("f%d", i))
+			}
+		}, "fields", "at most 100 fields, got 101"},
+		{"long field name", func(c *Config) { c.Fields = []string{strings.Repeat("f", MaxFieldBytes+1)} }, "fields", "1 to 100 bytes"},
+		// Every piece within its own bound, the whole too large once
+		// escaped: 20 values of 500 '<' are 60 KB encoded.
+		{"large definition", func(c *Config) {
+			c.Conditions = nil
+			for i := 0; i < condition.MaxConditions; i++ {
+				c.Conditions = append(c.Conditions, condition.Condition{Field: fmt.Sprintf("f%d", i), Op: condition.Equals, Value: json.RawMessage(`"` + strings.Repeat("<", 500) + `"`)})
+			}
+		}, "definition", "at most 4096"},
 	}
 	for _, tt := range tests {
 		c := valid()

@@ -167,6 +167,26 @@ func (r *registry) validateWrite(req WriteRequest, creating bool) error {
 	if req.Secret != nil && req.Secret.Sealed != "" && !strings.HasPrefix(req.Secret.Sealed, "sealed:") {
 		return invalidWebhook("secret", "must be sealed by the client; the registry never stores plaintext")
 	}
+	return r.validateStoredSize(req)
+}
+
+// validateStoredSize refuses a write whose stored webhook would pass
+// webhook.MaxStoredBytes (the client checks the definition alone; this
+// also counts the ID and the sealed secrets, and holds against any client).
+func (r *registry) validateStoredSize(req WriteRequest) error {
+	var w webhook.Webhook
+	if i, err := r.find(req.ID); err == nil {
+		w = r.state.Webhooks[i]
+	} else {
+		w = webhook.Webhook{ID: req.ID, Workspace: r.workspace}
+	}
+	w.Apply(req.Config)
+	if req.Secret != nil {
+		w.SetSecret(req.Secret.Sealed, req.Secret.Hint, w.UpdatedAt)
+	}
+	if n := webhook.EncodedSize(w); n > webhook.MaxStoredBytes {
+		return invalidWebhook("definition", fmt.Sprintf("the stored webhook would be %d bytes encoded as JSON, at most %d", n, webhook.MaxStoredBytes))
+	}
 	return nil
 }
 
@@ -207,6 +227,9 @@ func RegistryWorkflow(ctx workflow.Context, in RegistryInput) error {
 		return err
 	}
 	state := r.state
+	if size, err := BoundState(&state); err != nil {
+		workflow.GetLogger(ctx).Error("registry state too large to carry over", "workspace", r.workspace, "bytes", size, "error", err)
+	}
 	return workflow.NewContinueAsNewError(ctx, RegistryWorkflowName, RegistryInput{Workspace: r.workspace, State: &state})
 }
 
@@ -356,8 +379,7 @@ func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, er
 	body, err := payload.Build(ev, w.Fields)
 	if err != nil {
 		res.Error = fmt.Sprintf("build the sample payload: %v", err)
-		r.state.Tests[w.ID] = res
-		return res, nil
+		return r.keepTest(res), nil
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: delivery.AttemptTimeout + 10*time.Second,
@@ -389,10 +411,10 @@ func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, er
 			res.Error = att.Error
 		}
 	}
-	if _, err := r.find(w.ID); err == nil { // deleted while it fired: keep nothing
-		r.state.Tests[w.ID] = res
+	if _, err := r.find(w.ID); err != nil { // deleted while it fired: keep nothing
+		return boundTest(res), nil
 	}
-	return res, nil
+	return r.keepTest(res), nil
 }
 
 func rootMessage(err error) string {
