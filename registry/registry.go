@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hari-crm/webhooks/codec"
@@ -57,6 +58,10 @@ type Options struct {
 	TaskQueue string
 	// Hosts, when set, refuses webhook URLs aimed at blocked addresses.
 	Hosts HostChecker
+	// DataConverter is the client's (codec.DataConverter); Recover with
+	// FromInput decodes a run's history with it. Nil means Temporal's
+	// default.
+	DataConverter converter.DataConverter
 }
 
 // Client manages webhooks.
@@ -104,10 +109,33 @@ func (r *Client) Create(ctx context.Context, ws string, spec webhook.Spec) (webh
 	if err == nil {
 		err = h.Get(ctx, &v)
 	}
+	if err != nil && refusedByEnded(err) {
+		// The registry has ended: bring it back with its state, then
+		// write to the new run.
+		if again, rerr := r.recoverIfEnded(ctx, ws); rerr != nil {
+			return webhook.View{}, rerr
+		} else if again {
+			return v, r.update(ctx, ws, workflows.UpdateCreate, req, &v)
+		}
+	}
 	if err != nil {
 		return webhook.View{}, translate(err, "create webhook")
 	}
 	return v, nil
+}
+
+// refusedByEnded reports whether err may come from a registry that has
+// ended (not from the registry refusing the write): a start refused by the
+// ID reuse policy, or an update to a closed run.
+func refusedByEnded(err error) bool {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return false
+	}
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	var nf *serviceerror.NotFound
+	var multi *serviceerror.MultiOperationExecution
+	return errors.As(err, &started) || errors.As(err, &nf) || errors.As(err, &multi)
 }
 
 // Update replaces a webhook's configuration. A nil spec.Secret keeps the
@@ -344,14 +372,25 @@ func (r *Client) update(ctx context.Context, ws, name string, arg, result any) e
 	if err := ValidateWorkspace(ws); err != nil {
 		return err
 	}
-	h, err := r.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.RegistryWorkflowID(ws),
-		UpdateName:   name,
-		Args:         []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(ctx, result)
+	send := func() error {
+		h, err := r.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID:   workflows.RegistryWorkflowID(ws),
+			UpdateName:   name,
+			Args:         []any{arg},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if err == nil {
+			err = h.Get(ctx, result)
+		}
+		return err
+	}
+	err := send()
+	if err != nil && refusedByEnded(err) {
+		if again, rerr := r.recoverIfEnded(ctx, ws); rerr != nil {
+			return rerr
+		} else if again {
+			err = send()
+		}
 	}
 	if err != nil {
 		return translate(err, name)
@@ -359,12 +398,34 @@ func (r *Client) update(ctx context.Context, ws, name string, arg, result any) e
 	return nil
 }
 
+// query reads the running registry. When it has ended, the registry is
+// recovered first; if that fails, the ended run answers (queries work on
+// closed runs) and only when it cannot does the read fail.
 func (r *Client) query(ctx context.Context, ws, name string, result any, args ...any) error {
-	v, err := r.c.QueryWorkflow(ctx, workflows.RegistryWorkflowID(ws), "", name, args...)
+	resp, err := r.c.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID:           workflows.RegistryWorkflowID(ws),
+		QueryType:            name,
+		Args:                 args,
+		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN,
+	})
 	if err != nil {
 		return translate(err, "query "+name)
 	}
-	if err := v.Get(result); err != nil {
+	if resp.QueryRejected != nil {
+		_, rerr := r.Recover(ctx, ws, RecoverOptions{})
+		v, err := r.c.QueryWorkflow(ctx, workflows.RegistryWorkflowID(ws), "", name, args...)
+		if err != nil {
+			if rerr != nil {
+				return rerr
+			}
+			return translate(err, "query "+name)
+		}
+		if err := v.Get(result); err != nil {
+			return fmt.Errorf("decode %s: %w", name, err)
+		}
+		return nil
+	}
+	if err := resp.QueryResult.Get(result); err != nil {
 		return fmt.Errorf("decode %s: %w", name, err)
 	}
 	return nil

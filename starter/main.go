@@ -2,7 +2,7 @@
 //
 //	starter publish --file event.json [--wait] [--json]
 //	starter show --event ID [--json]
-//	starter webhooks create|list|get|update|activate|deactivate|delete ...
+//	starter webhooks create|list|get|update|activate|deactivate|delete|recover ...
 //	starter test-fire|test-result|test-dismiss --workspace W --webhook ID
 package main
 
@@ -46,6 +46,7 @@ const usage = `usage:
   starter webhooks get|activate|deactivate|delete --workspace W --id ID [--json]
   starter webhooks update --workspace W --id ID --file F|- [--json]
   starter webhooks deliveries --workspace W --id ID [--limit 20] [--json]
+  starter webhooks recover --workspace W [--from-input] [--json]
   starter test-fire --workspace W --webhook ID [--json]
   starter test-result --workspace W --webhook ID [--json]
   starter test-dismiss --workspace W --webhook ID
@@ -130,7 +131,7 @@ func (c conn) clients() (*publisher.Publisher, *registry.Client, func(), error) 
 		return nil, nil, nil, err
 	}
 	guard := netguard.New(allow)
-	reg := registry.New(tc, registry.Options{Sealer: keys, TaskQueue: *c.taskQueue, Hosts: guard})
+	reg := registry.New(tc, registry.Options{Sealer: keys, TaskQueue: *c.taskQueue, Hosts: guard, DataConverter: codec.DataConverter(keys)})
 	pub := publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
 	return pub, reg, tc.Close, nil
 }

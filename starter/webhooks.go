@@ -24,7 +24,7 @@ type webhookFile struct {
 
 func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 {
-		return exitInvalid, errors.New("webhooks: name a subcommand: create, list, get, update, activate, deactivate, delete, deliveries")
+		return exitInvalid, errors.New("webhooks: name a subcommand: create, list, get, update, activate, deactivate, delete, deliveries, recover")
 	}
 	sub, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("webhooks "+sub, flag.ContinueOnError)
@@ -34,6 +34,7 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	file := fs.String("file", "", "webhook definition JSON file, or - for standard input")
 	limit := fs.Int("limit", 20, "deliveries: how many")
 	asJSON := fs.Bool("json", false, "print JSON")
+	fromInput := fs.Bool("from-input", false, "recover: restore the ended run's start input (for a run this worker cannot replay); lists the writes that loses")
 	c := connFlags(fs)
 	if err := fs.Parse(rest); err != nil {
 		return exitInvalid, nil
@@ -59,7 +60,7 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *ws == "" {
 		return exitInvalid, fmt.Errorf("webhooks %s: --workspace is required", sub)
 	}
-	needsID := sub != "create" && sub != "list"
+	needsID := sub != "create" && sub != "list" && sub != "recover"
 	if needsID && *id == "" {
 		return exitInvalid, fmt.Errorf("webhooks %s: --id is required", sub)
 	}
@@ -84,6 +85,14 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "delete":
 		err = reg.Delete(ctx, *ws, *id)
 		out = map[string]any{"deleted": *id}
+	case "recover":
+		var rec registry.Recovery
+		rec, err = reg.Recover(ctx, *ws, registry.RecoverOptions{FromInput: *fromInput})
+		if err == nil && !*asJSON {
+			printRecovery(stdout, rec)
+			return exitOK, nil
+		}
+		out = rec
 	case "deliveries":
 		if _, err = reg.Get(ctx, *ws, *id); err == nil {
 			out, err = pub.Deliveries(ctx, *ws, *id, *limit)
@@ -158,6 +167,29 @@ func codeFor(err error) int {
 		return exitInvalid
 	}
 	return exitError
+}
+
+func printRecovery(w io.Writer, r registry.Recovery) {
+	if !r.Recovered {
+		if r.EndedRunID != "" {
+			fmt.Fprintf(w, "the registry of workspace %s was recovered by another caller meanwhile (run %s)\n", r.Workspace, r.RunID)
+			return
+		}
+		fmt.Fprintf(w, "the registry of workspace %s is running (run %s); nothing to recover\n", r.Workspace, r.RunID)
+		return
+	}
+	from := "its last state"
+	if r.FromInput {
+		from = "its start input"
+	}
+	fmt.Fprintf(w, "recovered the registry of workspace %s from %s: run %s (%s), %d webhooks, %d test results; new run %s\n",
+		r.Workspace, from, r.EndedRunID, r.EndedStatus, r.Webhooks, r.TestResults, r.RunID)
+	if len(r.LostWrites) > 0 {
+		fmt.Fprintf(w, "%d writes accepted after that start are not in it; redo them:\n", len(r.LostWrites))
+		for _, lw := range r.LostWrites {
+			fmt.Fprintf(w, "  %s\n", lw)
+		}
+	}
 }
 
 func printTest(w io.Writer, r workflows.TestResult) {

@@ -134,7 +134,7 @@ func run() error {
 }
 
 func routes(c client.Client, keys *codec.Keyring, m *metrics.Metrics, guard *netguard.Guard, namespace, taskQueue, uiURL string, origins []string, codecToken, apiToken string) http.Handler {
-	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: taskQueue, Hosts: guard})
+	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: taskQueue, Hosts: guard, DataConverter: codec.DataConverter(keys)})
 	pub := publisher.New(c, publisher.Options{TaskQueue: taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
 	mux := http.NewServeMux()
 	mux.Handle("/codec/", codec.Handler(keys, origins, codecToken))

@@ -36,6 +36,9 @@ const (
 	QueryGet        = "get"
 	QueryRoutes     = "routes"
 	QueryTestResult = "test_result"
+	// QueryState answers the whole state, sealed secrets included (as in
+	// the continue-as-new input): recovery reads an ended run with it.
+	QueryState = "state"
 )
 
 // Error types of rejected registry updates.
@@ -339,7 +342,8 @@ func (r *registry) register(ctx workflow.Context) error {
 			return nil, nil
 		},
 	}
-	for _, name := range []string{QueryList, QueryGet, QueryRoutes, QueryTestResult} {
+	queries[QueryState] = func() (RegistryState, error) { return r.state, nil }
+	for _, name := range []string{QueryList, QueryGet, QueryRoutes, QueryTestResult, QueryState} {
 		if err := workflow.SetQueryHandler(ctx, name, queries[name]); err != nil {
 			return fmt.Errorf("set query handler %s: %w", name, err)
 		}

@@ -1,0 +1,201 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// ErrUnrecoverable means an ended registry could not be brought back
+// automatically; the error says what an operator can do.
+var ErrUnrecoverable = errors.New("registry cannot be recovered")
+
+// Recovery reports what Recover did.
+type Recovery struct {
+	Workspace string `json:"workspace"`
+	// Recovered is false when the registry was running (nothing to do).
+	Recovered bool `json:"recovered"`
+	// EndedRunID and EndedStatus describe the run it was recovered from.
+	EndedRunID  string `json:"ended_run_id,omitempty"`
+	EndedStatus string `json:"ended_status,omitempty"`
+	RunID       string `json:"run_id,omitempty"`
+	Webhooks    int    `json:"webhooks"`
+	TestResults int    `json:"test_results"`
+	// FromInput: the state is the ended run's start input (RecoverFromInput);
+	// LostWrites lists the writes accepted after it, which are not in it.
+	FromInput  bool     `json:"from_input,omitempty"`
+	LostWrites []string `json:"lost_writes,omitempty"`
+}
+
+// RecoverOptions choose how Recover finds the state.
+type RecoverOptions struct {
+	// FromInput restores the ended run's start input instead of querying
+	// the run: for a run whose history this worker cannot replay. The
+	// writes that run accepted are lost, and listed.
+	FromInput bool
+}
+
+// endedRun returns the latest run of the workspace's registry when it has
+// ended (terminated, failed, timed out, canceled or completed); ok is false
+// while it runs. No registry at all is ErrNotFound.
+func (r *Client) endedRun(ctx context.Context, ws string) (runID string, status enumspb.WorkflowExecutionStatus, ok bool, err error) {
+	d, err := r.c.DescribeWorkflowExecution(ctx, workflows.RegistryWorkflowID(ws), "")
+	if err != nil {
+		return "", 0, false, translate(err, "describe registry")
+	}
+	info := d.GetWorkflowExecutionInfo()
+	status = info.GetStatus()
+	return info.GetExecution().GetRunId(), status, status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+}
+
+// Recover brings back a workspace registry that has ended (terminated by
+// hand or by the server, failed, timed out): it reads the ended run's whole
+// state with a query (Temporal answers queries on closed runs by replaying
+// them on a worker), trims it to the registry's bounds and starts a new
+// run with it under the same workflow ID. A running registry is left
+// alone. Two callers racing both succeed; only one run is started.
+func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (Recovery, error) {
+	rec := Recovery{Workspace: ws}
+	if err := ValidateWorkspace(ws); err != nil {
+		return rec, err
+	}
+	runID, status, ended, err := r.endedRun(ctx, ws)
+	if err != nil || !ended {
+		if err == nil {
+			rec.RunID = runID
+		}
+		return rec, err
+	}
+	rec.EndedRunID, rec.EndedStatus = runID, status.String()
+
+	var state workflows.RegistryState
+	if opts.FromInput {
+		state, rec.LostWrites, err = r.startInput(ctx, ws, runID)
+		rec.FromInput = true
+	} else {
+		err = r.queryRun(ctx, ws, runID, workflows.QueryState, &state)
+		if err != nil {
+			err = fmt.Errorf("%w: workspace %s: its ended run %s (%s) did not answer the state query, so its history cannot be replayed by this worker (%v); "+
+				"deploy code that replays it (see \"Changing workflow code safely\" in the README) and retry, or restore the run's start state with "+
+				"`starter webhooks recover --workspace %s --from-input`, which lists the writes that loses", ErrUnrecoverable, ws, runID, rec.EndedStatus, err, ws)
+		}
+	}
+	if err != nil {
+		return rec, err
+	}
+	if state.Tests == nil {
+		state.Tests = map[string]workflows.TestResult{}
+	}
+	if _, err := workflows.BoundState(&state); err != nil {
+		return rec, fmt.Errorf("%w: workspace %s: %v", ErrUnrecoverable, ws, err)
+	}
+	rec.Webhooks, rec.TestResults = len(state.Webhooks), len(state.Tests)
+
+	policy := enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
+	if status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		policy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+	}
+	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.RegistryWorkflowID(ws),
+		TaskQueue:                r.opts.TaskQueue,
+		WorkflowIDReusePolicy:    policy,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		Memo:                     map[string]any{"recovered_from": runID},
+	}, workflows.RegistryWorkflowName, workflows.RegistryInput{Workspace: ws, State: &state})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &started):
+		// Another caller recovered it first.
+		rec.RunID = started.RunId
+		return rec, nil
+	case err != nil:
+		return rec, fmt.Errorf("recover registry of workspace %s: start: %w", ws, err)
+	}
+	rec.Recovered, rec.RunID = true, run.GetRunID()
+	return rec, nil
+}
+
+// recoverIfEnded recovers the registry when (and only when) it has ended;
+// it reports whether the caller should try again.
+func (r *Client) recoverIfEnded(ctx context.Context, ws string) (bool, error) {
+	_, _, ended, err := r.endedRun(ctx, ws)
+	if err != nil || !ended {
+		return false, nil
+	}
+	if _, err := r.Recover(ctx, ws, RecoverOptions{}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// startInput decodes the ended run's start input and lists the writes
+// (updates) the run accepted after it.
+func (r *Client) startInput(ctx context.Context, ws, runID string) (workflows.RegistryState, []string, error) {
+	var state workflows.RegistryState
+	var lost []string
+	dc := r.opts.DataConverter
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
+	it := r.c.GetWorkflowHistory(ctx, workflows.RegistryWorkflowID(ws), runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	first := true
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return state, nil, fmt.Errorf("read the history of run %s: %w", runID, err)
+		}
+		if first {
+			first = false
+			attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+			if attrs == nil {
+				return state, nil, fmt.Errorf("run %s: the first history event is %s, not the start", runID, ev.GetEventType())
+			}
+			var in workflows.RegistryInput
+			if err := dc.FromPayloads(attrs.GetInput(), &in); err != nil {
+				return state, nil, fmt.Errorf("run %s: decode its start input: %w", runID, err)
+			}
+			if in.State != nil {
+				state = *in.State
+			}
+			continue
+		}
+		if w := acceptedWrite(ev, dc); w != "" {
+			lost = append(lost, w)
+		}
+	}
+	return state, lost, nil
+}
+
+// acceptedWrite describes an accepted registry update ("update wh_..."),
+// or "" for any other event.
+func acceptedWrite(ev *historypb.HistoryEvent, dc converter.DataConverter) string {
+	acc := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes()
+	if acc == nil {
+		return ""
+	}
+	in := acc.GetAcceptedRequest().GetInput()
+	var arg struct {
+		ID string `json:"id"`
+	}
+	if args := in.GetArgs(); args != nil && len(args.GetPayloads()) > 0 {
+		_ = dc.FromPayload(args.GetPayloads()[0], &arg)
+	}
+	return in.GetName() + " " + arg.ID
+}
+
+// queryRun queries one run (a closed one too).
+func (r *Client) queryRun(ctx context.Context, ws, runID, name string, result any, args ...any) error {
+	v, err := r.c.QueryWorkflow(ctx, workflows.RegistryWorkflowID(ws), runID, name, args...)
+	if err != nil {
+		return err
+	}
+	return v.Get(result)
+}
