@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -17,6 +18,9 @@ import (
 // ErrUnrecoverable means an ended registry could not be brought back
 // automatically; the error says what an operator can do.
 var ErrUnrecoverable = errors.New("registry cannot be recovered")
+
+// stateQueryTimeout bounds the query that reads an ended run's state.
+const stateQueryTimeout = 20 * time.Second
 
 // Recovery reports what Recover did.
 type Recovery struct {
@@ -81,7 +85,10 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 		state, rec.LostWrites, err = r.startInput(ctx, ws, runID)
 		rec.FromInput = true
 	} else {
-		err = r.queryRun(ctx, ws, runID, workflows.QueryState, &state)
+		// A run that cannot be replayed may leave the query waiting.
+		qctx, cancel := context.WithTimeout(ctx, stateQueryTimeout)
+		err = r.queryRun(qctx, ws, runID, workflows.QueryState, &state)
+		cancel()
 		if err != nil {
 			err = fmt.Errorf("%w: workspace %s: its ended run %s (%s) did not answer the state query, so its history cannot be replayed by this worker (%v); "+
 				"deploy code that replays it (see \"Changing workflow code safely\" in the README) and retry, or restore the run's start state with "+

@@ -1,0 +1,296 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/hari-crm/webhooks/codec"
+	"github.com/hari-crm/webhooks/condition"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/signature"
+	"github.com/hari-crm/webhooks/webhook"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// registryRun returns the status and run ID of a workspace's registry.
+func registryRun(t *testing.T, ws string) (enumspb.WorkflowExecutionStatus, string) {
+	t.Helper()
+	d, err := tc.DescribeWorkflowExecution(context.Background(), workflows.RegistryWorkflowID(ws), "")
+	if err != nil {
+		t.Fatalf("describe registry: %v", err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	return info.GetStatus(), info.GetExecution().GetRunId()
+}
+
+func terminateRegistry(t *testing.T, ws string) string {
+	t.Helper()
+	_, runID := registryRun(t, ws)
+	if err := tc.TerminateWorkflow(context.Background(), workflows.RegistryWorkflowID(ws), "", "test: registry lost"); err != nil {
+		t.Fatalf("terminate registry: %v", err)
+	}
+	if st, _ := registryRun(t, ws); st != enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
+		t.Fatalf("after terminate: registry status %s, want terminated", st)
+	}
+	return runID
+}
+
+// A terminated registry comes back, whole, on the next read (the page's
+// list), on the next write, and through the recover command: every
+// webhook, its secret (a delivery is still signed with it) and the kept
+// Test fire result.
+func TestTerminatedRegistryRecovers(t *testing.T) {
+	t.Parallel()
+	c := newAPI(t)
+	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `pong <&> "kept"`) })
+	var ids []string
+	for _, name := range []string{"A", "B", "C"} {
+		var v view
+		spec := strings.Replace(fmtURL(closedWon, rc.URL+"/"+name), "Closed Won to ERP", name, 1)
+		if code, body := c.do("POST", c.hooks(), spec, &v); code != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", name, code, body)
+		}
+		ids = append(ids, v.ID)
+	}
+	var fired testResult
+	if code, body := c.do("POST", c.hooks()+"/"+ids[0]+"/test-fire", "", &fired); code != 200 || fired.StatusCode != 200 {
+		t.Fatalf("test fire: %d %s", code, body)
+	}
+
+	// 1. A read finds it terminated and brings it back.
+	ended := terminateRegistry(t, c.ws)
+	var list struct{ Webhooks []view }
+	if code, body := c.do("GET", c.hooks(), "", &list); code != 200 || len(list.Webhooks) != 3 {
+		t.Fatalf("list after termination: got %d with %s, want 200 with 3 webhooks", code, body)
+	}
+	st, run := registryRun(t, c.ws)
+	if st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || run == ended {
+		t.Fatalf("after the read: registry %s in run %s, want a new running run (ended run %s)", st, run, ended)
+	}
+	for i, v := range list.Webhooks {
+		if v.ID != ids[i] || !v.HasSecret || v.Secret != "********cret" {
+			t.Errorf("recovered webhook %d: got %+v, want %s with its secret", i, v, ids[i])
+		}
+	}
+	var stored struct{ Result *testResult }
+	c.do("GET", c.hooks()+"/"+ids[0]+"/test-result", "", &stored)
+	if stored.Result == nil || !stored.Result.FiredAt.Equal(fired.FiredAt) || stored.Result.Body != `pong <&> "kept"` {
+		t.Errorf("recovered test result: got %+v, want the one fired at %s", stored.Result, fired.FiredAt)
+	}
+	// The sealed secrets still open: a real event is delivered signed.
+	before := len(rc.Hits())
+	var ev event.Event
+	if err := json.Unmarshal([]byte(oppEvent(c.ws, "Closed Won")), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.ID = uuid.NewString()
+	out := publishWait(t, workflows.EventInput{Event: ev})
+	if len(out.Deliveries) != 3 {
+		t.Fatalf("event after recovery: got %d deliveries, want 3", len(out.Deliveries))
+	}
+	hits := rc.WaitHits(t, before+3, 30*time.Second)
+	for _, h := range hits[before:] {
+		if !signature.VerifyRequest("hari_registry_secret", h.Header, h.Body) {
+			t.Errorf("delivery after recovery at %s is not signed with the webhook's secret", h.At)
+		}
+	}
+
+	// 2. A write finds it terminated, brings it back, then writes.
+	terminateRegistry(t, c.ws)
+	var d view
+	spec := strings.Replace(fmtURL(closedWon, rc.URL+"/D"), "Closed Won to ERP", "D", 1)
+	if code, body := c.do("POST", c.hooks(), spec, &d); code != http.StatusCreated {
+		t.Fatalf("create after termination: %d %s", code, body)
+	}
+	c.do("GET", c.hooks(), "", &list)
+	if len(list.Webhooks) != 4 || list.Webhooks[3].ID != d.ID {
+		t.Errorf("after a create on a terminated registry: got %d webhooks, want the 3 recovered and the new one", len(list.Webhooks))
+	}
+	terminateRegistry(t, c.ws)
+	var upd view
+	if code, body := c.do("POST", c.hooks()+"/"+ids[1]+"/deactivate", "", &upd); code != 200 || upd.Active {
+		t.Errorf("deactivate after termination: %d %s", code, body)
+	}
+	c.do("GET", c.hooks(), "", &list)
+	if len(list.Webhooks) != 4 {
+		t.Errorf("after an update on a terminated registry: got %d webhooks, want 4", len(list.Webhooks))
+	}
+}
+
+// The recover command restores an ended registry from its last state; on
+// a running one it does nothing. --from-input restores the run's start
+// input and lists the writes that loses.
+func TestStarterRecoverCommand(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) })
+	e := newCLIEnv(t, rc)
+	e.startWorker()
+	ws := "rec-" + uuid.NewString()[:8]
+	spec := `{"name": "%s", "entity": "opportunity", "events": ["stage.changed"],
+	  "url": "` + rc.URL + `", "secret": "hari_cli_secret_1"}`
+	var created []string
+	for _, name := range []string{"one", "two"} {
+		stdout, stderr, code := e.starterRun(fmt.Sprintf(spec, name), "webhooks", "create", "--workspace", ws, "--file", "-", "--json")
+		var v struct{ ID string }
+		if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil {
+			t.Fatalf("create: exit %d, %s %s", code, stdout, stderr)
+		}
+		created = append(created, v.ID)
+	}
+	if stdout, _, code := e.starterRun("", "test-fire", "--workspace", ws, "--webhook", created[0], "--json"); code != 0 {
+		t.Fatalf("test-fire: exit %d %s", code, stdout)
+	}
+
+	stdout, stderr, code := e.starterRun("", "webhooks", "recover", "--workspace", ws)
+	if code != 0 || !strings.Contains(stdout, "is running") {
+		t.Errorf("recover on a running registry: exit %d, %q %s, want \"is running\"", code, stdout, stderr)
+	}
+
+	ended := terminateRegistry(t, ws)
+	stdout, stderr, code = e.starterRun("", "webhooks", "recover", "--workspace", ws, "--json")
+	var rec struct {
+		Recovered   bool   `json:"recovered"`
+		EndedRunID  string `json:"ended_run_id"`
+		EndedStatus string `json:"ended_status"`
+		Webhooks    int    `json:"webhooks"`
+		TestResults int    `json:"test_results"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &rec) != nil {
+		t.Fatalf("recover: exit %d, %s %s", code, stdout, stderr)
+	}
+	if !rec.Recovered || rec.EndedRunID != ended || rec.EndedStatus != "Terminated" || rec.Webhooks != 2 || rec.TestResults != 1 {
+		t.Errorf("recover: got %+v, want run %s (Terminated) recovered with 2 webhooks and 1 test result", rec, ended)
+	}
+	if st, _ := registryRun(t, ws); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("after recover: registry %s, want running", st)
+	}
+	stdout, _, _ = e.starterRun("", "test-result", "--workspace", ws, "--webhook", created[0], "--json")
+	if !strings.Contains(stdout, `"fired_at"`) {
+		t.Errorf("test-result after recover: %s", stdout)
+	}
+
+	// --from-input: the recovered run started with both webhooks; one
+	// more write, then termination: the start input lacks that write, and
+	// the command says so.
+	if _, stderr, code := e.starterRun("", "webhooks", "deactivate", "--workspace", ws, "--id", created[1]); code != 0 {
+		t.Fatalf("deactivate: exit %d %s", code, stderr)
+	}
+	terminateRegistry(t, ws)
+	stdout, stderr, code = e.starterRun("", "webhooks", "recover", "--workspace", ws, "--from-input")
+	if code != 0 || !strings.Contains(stdout, "from its start input") || !strings.Contains(stdout, "set_active "+created[1]) {
+		t.Errorf("recover --from-input: exit %d, %q %s, want the lost set_active %s listed", code, stdout, stderr, created[1])
+	}
+	stdout, _, _ = e.starterRun("", "webhooks", "get", "--workspace", ws, "--id", created[1], "--json")
+	if !strings.Contains(stdout, `"active": true`) && !strings.Contains(stdout, `"active":true`) {
+		t.Errorf("after --from-input: %s, want the start state (active)", stdout)
+	}
+}
+
+// maxDefinition is a definition at the size bound: a name of '<', a URL
+// of '&', 20 conditions of '<' up to the whole definition's 4 KiB encoded.
+func maxDefinition(t *testing.T, name, url string) webhook.Config {
+	t.Helper()
+	c := webhook.Config{
+		Name: name + strings.Repeat("<", webhook.MaxNameRunes-len(name)), Entity: "opportunity",
+		Events: []event.Type{event.RecordUpdated, event.StageChanged},
+		URL:    url + "/h?" + strings.Repeat("a=&", 100), Fields: []string{"name", "amount"},
+	}
+	for f := 0; f < condition.MaxConditions; f++ {
+		c.Conditions = append(c.Conditions, condition.Condition{Field: fmt.Sprintf("f%d", f), Op: condition.NotEquals, Value: json.RawMessage(`""`)})
+	}
+	for k := 0; ; k = (k + 1) % condition.MaxConditions {
+		v := c.Conditions[k].Value
+		c.Conditions[k].Value = json.RawMessage(`"<` + string(v[1:]))
+		if c.Validate() != nil {
+			c.Conditions[k].Value = v
+			break
+		}
+	}
+	return c
+}
+
+// Through a real server: 200 webhooks at the size bound with rotated
+// secrets and 200 kept Test fire results full of escaped bytes; the
+// registry continues as new with that state (twice, at 300 and 600
+// writes) and keeps running, every webhook there.
+func TestRegistrySurvivesContinueAsNewAtWorstCase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	body := strings.Repeat("<>&\"\\\x00\x01\u2028", 4096/12)
+	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(500)
+		_, _ = io.WriteString(w, body)
+	})
+	ws := "worst-" + uuid.NewString()[:8]
+	first, second := "hari_first_secret_"+strings.Repeat("x", 200), "hari_second_secret_"+strings.Repeat("y", 200)
+	var ids []string
+	for i := 0; i < workflows.MaxWebhooks; i++ {
+		v, err := reg.Create(ctx, ws, webhook.Spec{Config: maxDefinition(t, fmt.Sprintf("%03d", i), rc.URL), Secret: &first})
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+		ids = append(ids, v.ID)
+	}
+	_, firstRun := registryRun(t, ws)
+	for i, id := range ids {
+		if _, err := reg.Update(ctx, ws, id, webhook.Spec{Config: maxDefinition(t, fmt.Sprintf("%03d", i), rc.URL), Secret: &second}); err != nil {
+			t.Fatalf("rotate %d: %v", i, err)
+		}
+	}
+	for _, id := range ids {
+		if _, err := reg.TestFire(ctx, ws, id); err != nil {
+			t.Fatalf("test fire %s: %v", id, err)
+		}
+	}
+	// More writes until the registry continues as new with every result.
+	_, afterFires := registryRun(t, ws)
+	if afterFires == firstRun {
+		t.Fatalf("600 writes and the registry never continued as new")
+	}
+	st, run := registryRun(t, ws)
+	for n := 0; run == afterFires && n < 400; n++ {
+		if _, err := reg.SetActive(ctx, ws, ids[n%len(ids)], true); err != nil {
+			t.Fatalf("set active: %v", err)
+		}
+		st, run = registryRun(t, ws)
+	}
+	if st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || run == afterFires {
+		t.Fatalf("after 1,000 writes: registry %s in run %s, want running in a run after %s", st, run, afterFires)
+	}
+	it := tc.GetWorkflowHistory(ctx, workflows.RegistryWorkflowID(ws), run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	startEv, err := it.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := startEv.GetWorkflowExecutionStartedEventAttributes().GetInput().Size()
+	if size < 1<<20 || size > workflows.RegistryStateLimit+4096 {
+		t.Errorf("continue-as-new input: got %d bytes, want between 1 MiB (the worst case was built) and %d", size, workflows.RegistryStateLimit+4096)
+	}
+	var in workflows.RegistryInput
+	if err := codec.DataConverter(srv.Keys).FromPayloads(startEv.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); err != nil || in.State == nil {
+		t.Fatalf("decode the start input: %v", err)
+	}
+	t.Logf("registry continued as new with %d worst-case webhooks and %d kept test results: start input of the new run %d bytes encrypted (Temporal's limit %d)",
+		len(in.State.Webhooks), len(in.State.Tests), size, 2<<20)
+	if len(in.State.Webhooks) != workflows.MaxWebhooks || len(in.State.Tests) < 50 {
+		t.Errorf("carried state: got %d webhooks and %d test results, want %d and at least 50", len(in.State.Webhooks), len(in.State.Tests), workflows.MaxWebhooks)
+	}
+	list, err := reg.List(ctx, ws)
+	if err != nil || len(list) != workflows.MaxWebhooks {
+		t.Fatalf("list after continue-as-new: got %d webhooks (%v), want %d", len(list), err, workflows.MaxWebhooks)
+	}
+	res, err := reg.TestResult(ctx, ws, ids[len(ids)-1])
+	if err != nil || res == nil || res.StatusCode != 500 || !res.BodyTruncated {
+		t.Errorf("newest test result after continue-as-new: got %+v (%v)", res, err)
+	}
+}
