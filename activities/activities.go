@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hari-crm/webhooks/delivery"
@@ -36,6 +37,22 @@ type SecretOpener interface {
 	OpenLegacy(sealed string) (string, error)
 }
 
+// WorkflowQuerier queries a workflow run (client.Client). DeliverWebhook
+// uses it to fetch the body of its delivery from the event's workflow.
+type WorkflowQuerier interface {
+	QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
+}
+
+// QueryDeliveryBody is the query, answered by the event's workflow, that
+// returns the body of one delivery (argument: the delivery ID) as bytes.
+// DeliverWebhook's input carries no body: an input is recorded in history
+// each time the activity is scheduled, and a delivery waiting for a slot is
+// scheduled again and again.
+const QueryDeliveryBody = "delivery_body"
+
+// bodyQueryTimeout bounds the body query of one DeliverWebhook attempt.
+const bodyQueryTimeout = 10 * time.Second
+
 // Recorder receives delivery metrics (metrics.Metrics).
 type Recorder interface {
 	Attempt(statusCode int, class string, d time.Duration)
@@ -52,6 +69,9 @@ type Activities struct {
 	Secrets SecretOpener
 	// Client makes the HTTP attempts; build it with NewHTTPClient.
 	Client *http.Client
+	// Workflows answers the body queries of DeliverWebhook (the worker's
+	// Temporal client, so its data converter decodes the answer).
+	Workflows WorkflowQuerier
 	// Limiter bounds concurrent attempts per workspace; nil means no limit.
 	Limiter Limiter
 	// AttemptTimeout bounds each HTTP attempt; zero means the spec's 15 s.
@@ -75,8 +95,10 @@ type Activities struct {
 	firstWaiting sync.Map // workspace -> *atomic.Int32 (FirstAttempt)
 }
 
-// DeliverInput is one delivery: the body made once by the workflow, and
-// where and how to send it.
+// DeliverInput is one delivery: where and how to send it, and the body.
+// The workflow gives FirstAttempt (a local activity, whose input is not
+// recorded in history) the body inline; DeliverWebhook gets none and asks
+// the workflow for it (QueryDeliveryBody).
 type DeliverInput struct {
 	DeliveryID string `json:"delivery_id"`
 	EventID    string `json:"event_id"`
@@ -95,8 +117,10 @@ type DeliverInput struct {
 	// seals existed lack it, and may open a v1 seal.
 	Bound bool `json:"bound,omitempty"`
 	// NoSecretHeader sends only the signatures, not X-Webhook-Secret.
-	NoSecretHeader bool   `json:"no_secret_header,omitempty"`
-	Body           []byte `json:"body"`
+	NoSecretHeader bool `json:"no_secret_header,omitempty"`
+	// Body is set for FirstAttempt. DeliverWebhook inputs scheduled before
+	// the body query existed carry it too, and it is then used as is.
+	Body []byte `json:"body,omitempty"`
 	// PriorAttempts are attempts made before this activity was scheduled
 	// (the fast first attempt); numbering continues after them.
 	PriorAttempts []delivery.Attempt `json:"prior_attempts,omitempty"`
@@ -190,10 +214,21 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 		release, err := a.waitForSlot(ctx, in.Workspace)
 		if err != nil {
 			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeWorkspaceBusy, temporal.ApplicationErrorOptions{
-				NonRetryable: true, Cause: err, Details: []any{log},
+				NonRetryable: true, Cause: err, Details: newAttempts(log, in),
 			})
 		}
 		defer release()
+	}
+	if len(in.Body) == 0 {
+		body, err := a.fetchBody(ctx, in.DeliveryID)
+		if err != nil {
+			// No attempt was made: the workflow waits and queues again.
+			activity.GetLogger(ctx).Warn("delivery body unavailable", "delivery_id", in.DeliveryID, "error", err)
+			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeBodyUnavailable, temporal.ApplicationErrorOptions{
+				NonRetryable: true, Cause: err, Details: newAttempts(log, in),
+			})
+		}
+		in.Body = body
 	}
 	req, err := a.request(in, number)
 	if err != nil {
@@ -210,6 +245,39 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 		NonRetryable: !att.Retryable(),
 		Details:      []any{log},
 	})
+}
+
+// newAttempts is the details of a failure that made no attempt: the log
+// when this activity added attempts to it, none otherwise. A delivery that
+// waits for a slot fails round after round, and each failure is recorded
+// in history; the workflow already holds the prior attempts.
+func newAttempts(log []delivery.Attempt, in DeliverInput) []any {
+	if len(log) > len(in.PriorAttempts) {
+		return []any{log}
+	}
+	return nil
+}
+
+// fetchBody asks the activity's own workflow run for the delivery's body.
+func (a *Activities) fetchBody(ctx context.Context, deliveryID string) ([]byte, error) {
+	if a.Workflows == nil {
+		return nil, errors.New("get delivery body: this worker has no Temporal client for the body query")
+	}
+	wf := activity.GetInfo(ctx).WorkflowExecution
+	qctx, cancel := context.WithTimeout(ctx, bodyQueryTimeout)
+	defer cancel()
+	val, err := a.Workflows.QueryWorkflow(qctx, wf.ID, wf.RunID, QueryDeliveryBody, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("get delivery body: query %s: %w", QueryDeliveryBody, err)
+	}
+	var body []byte
+	if err := val.Get(&body); err != nil {
+		return nil, fmt.Errorf("get delivery body: decode: %w", err)
+	}
+	if len(body) == 0 {
+		return nil, errors.New("get delivery body: the workflow answered an empty body")
+	}
+	return body, nil
 }
 
 // errNoSlot means the bounded wait for a workspace slot ended without one.

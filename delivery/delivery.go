@@ -71,10 +71,21 @@ const (
 	// its concurrency limit for longer than the activity waits. The
 	// workflow waits on a timer and tries again, spending no attempt.
 	ErrTypeWorkspaceBusy = "WebhookWorkspaceBusy"
+	// ErrTypeBodyUnavailable means no attempt was made: the activity could
+	// not fetch the body from its workflow (the body is not repeated in
+	// activity inputs). The workflow waits and tries again, as for
+	// ErrTypeWorkspaceBusy.
+	ErrTypeBodyUnavailable = "WebhookBodyUnavailable"
 )
 
 // NonRetryableErrorTypes are the error types the retry policy never retries.
-var NonRetryableErrorTypes = []string{ErrTypeRejected, ErrTypeInvalidTarget, ErrTypeSecret, ErrTypeWorkspaceBusy}
+var NonRetryableErrorTypes = []string{ErrTypeRejected, ErrTypeInvalidTarget, ErrTypeSecret, ErrTypeWorkspaceBusy, ErrTypeBodyUnavailable}
+
+// NotAttempted reports whether a failure of this error type means that no
+// attempt was made (so none is spent): the delivery waits and queues again.
+func NotAttempted(errType string) bool {
+	return errType == ErrTypeWorkspaceBusy || errType == ErrTypeBodyUnavailable
+}
 
 // Attempt is the record of one HTTP attempt.
 // Every key is always present in JSON (0 or "" when it does not apply), so

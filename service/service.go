@@ -68,6 +68,6 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 	})
 	w.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.RegistryWorkflow, workflow.RegisterOptions{Name: workflows.RegistryWorkflowName})
-	w.RegisterActivity(&activities.Activities{Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout})
+	w.RegisterActivity(&activities.Activities{Workflows: c, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout})
 	return w, nil
 }

@@ -4,7 +4,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/delivery"
-	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/payload"
 )
@@ -113,22 +111,50 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		seen[t.ID] = true
 	}
 	res := EventResult{EventID: in.Event.ID, Deliveries: make([]DeliveryResult, len(dests))}
-	for i, t := range dests {
-		res.Deliveries[i] = DeliveryResult{WebhookID: t.ID, DeliveryID: DeliveryID(in.Event.ID, t.ID), URL: t.URL, Status: StatusPending, Attempts: []delivery.Attempt{}}
+	waits := make([]*Wait, len(dests))
+	run := 1
+	if c := in.Continued; c != nil {
+		if err := c.validate(dests); err != nil {
+			return EventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidEvent", nil)
+		}
+		run = c.Run + 1
+		for i, cd := range c.Deliveries {
+			res.Deliveries[i], waits[i] = cd.DeliveryResult, cd.Wait
+			if res.Deliveries[i].Attempts == nil {
+				res.Deliveries[i].Attempts = []delivery.Attempt{}
+			}
+		}
+	} else {
+		for i, t := range dests {
+			res.Deliveries[i] = DeliveryResult{WebhookID: t.ID, DeliveryID: DeliveryID(in.Event.ID, t.ID), URL: t.URL, Status: StatusPending, Attempts: []delivery.Attempt{}}
+		}
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (EventResult, error) { return res, nil }); err != nil {
 		return EventResult{}, fmt.Errorf("set query handler: %w", err)
 	}
+	if err := workflow.SetQueryHandler(ctx, activities.QueryDeliveryBody, func(deliveryID string) ([]byte, error) {
+		return deliveryBody(in.Event, dests, deliveryID)
+	}); err != nil {
+		return EventResult{}, fmt.Errorf("set query handler: %w", err)
+	}
 
+	rs := newRunState(in)
+	parked := make([]*Wait, len(dests))
 	wg := workflow.NewWaitGroup(ctx)
 	for i := range dests {
+		if in.Continued != nil && waits[i] == nil {
+			continue // finished in an earlier run
+		}
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
-			deliver(ctx, in.Event, dests[i], &res.Deliveries[i])
+			parked[i] = deliver(ctx, rs, in.Event, dests[i], &res.Deliveries[i], waits[i])
 		})
 	}
 	wg.Wait(ctx)
+	if next, ok := continuation(ctx, run, res.Deliveries, parked); ok {
+		return EventResult{}, workflow.NewContinueAsNewError(ctx, EventWorkflowName, EventInput{Event: in.Event, Targets: in.Targets, Routed: in.Routed, Continued: next})
+	}
 	for _, d := range res.Deliveries {
 		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": d.Status}).Counter("hari_webhook_deliveries_total").Inc(1)
 	}
@@ -144,146 +170,40 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	return res, nil
 }
 
-// deliver runs one delivery to its outcome, updating d as it goes.
-func deliver(ctx workflow.Context, ev event.Event, t destination, d *DeliveryResult) {
-	logger := workflow.GetLogger(ctx)
-	if t.Refused != "" {
-		d.Status, d.Error = StatusFailed, t.Refused
-		return
+// continuation is the input of the next run when some deliveries parked.
+// If it cannot be built, the parked deliveries fail with the reason
+// rather than being lost with a refused continue-as-new.
+func continuation(ctx workflow.Context, run int, res []DeliveryResult, parked []*Wait) (*Continuation, bool) {
+	n := 0
+	for _, w := range parked {
+		if w != nil {
+			n++
+		}
 	}
-	if err := (endpoint.Target{ID: t.ID, URL: t.URL, Secret: t.Secret, Fields: t.Fields}).Validate(); err != nil {
-		d.Status, d.Error = StatusFailed, err.Error()
-		return
+	if n == 0 {
+		return nil, false
 	}
-	body, err := payload.Build(ev, t.Fields)
+	next, err := carry(run, res, parked)
 	if err != nil {
-		d.Status, d.Error = StatusFailed, fmt.Sprintf("build payload: %v", err)
-		return
-	}
-	in := activities.DeliverInput{
-		DeliveryID:           d.DeliveryID,
-		EventID:              ev.ID,
-		EventType:            string(ev.Type),
-		Workspace:            ev.Workspace,
-		WebhookID:            t.ID,
-		URL:                  t.URL,
-		Secret:               t.Secret,
-		SealedSecret:         t.SealedSecret,
-		PreviousSealedSecret: t.PreviousSealedSecret,
-		PreviousUntil:        t.PreviousUntil,
-		Bound:                !t.Legacy,
-		NoSecretHeader:       t.NoSecretHeader,
-		Body:                 body,
-	}
-
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: delivery.AttemptTimeout + 5*time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
-	var first activities.FirstResult
-	err = workflow.ExecuteLocalActivity(lctx, a.FirstAttempt, in).Get(ctx, &first)
-	done := 0
-	var appErr *temporal.ApplicationError
-	switch {
-	case errors.As(err, &appErr) && appErr.Type() == delivery.ErrTypeSecret:
-		d.Status, d.Error = StatusFailed, appErr.Message()
-		return
-	case err != nil:
-		// The local attempt broke down (worker trouble, not an HTTP
-		// outcome): it may or may not have reached the receiver.
-		done = 1
-		d.Attempts = append(d.Attempts, delivery.Attempt{Number: 1, StartedAt: workflow.Now(ctx).UTC(), Class: delivery.ClassNetwork, Error: "attempt interrupted: " + err.Error()})
-	case first.Limited:
-		logger.Info("workspace at its delivery limit; waiting for a slot", "workspace", ev.Workspace, "delivery_id", d.DeliveryID)
-	default:
-		done = 1
-		d.Attempts = append(d.Attempts, *first.Attempt)
-		if first.Attempt.Succeeded() {
-			d.Status = StatusDelivered
-			return
-		}
-		if !first.Attempt.Retryable() {
-			d.Status, d.Error = StatusFailed, first.Attempt.Summary()
-			return
-		}
-	}
-
-	if done > 0 {
-		if err := workflow.Sleep(ctx, delivery.Schedule[done-1]); err != nil {
-			d.Status, d.Error = StatusFailed, fmt.Sprintf("retry wait: %v", err)
-			return
-		}
-	}
-	var busySince time.Time
-	for busy := 0; ; busy++ {
-		in.PriorAttempts = d.Attempts
-		activityID := DeliverActivityID(t.ID)
-		if busy > 0 {
-			activityID += fmt.Sprintf("/busy-%d", busy)
-		}
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			ActivityID:          activityID,
-			StartToCloseTimeout: activityTimeout,
-			RetryPolicy:         RetryPolicy(len(d.Attempts)),
-		})
-		var out activities.DeliverResult
-		err = workflow.ExecuteActivity(actx, a.DeliverWebhook, in).Get(ctx, &out)
-		if err == nil {
-			d.Attempts = out.Attempts
-			d.Status = StatusDelivered
-			return
-		}
-		d.Status, d.Error = StatusFailed, err.Error()
-		if errors.As(err, &appErr) && appErr.HasDetails() {
-			var log []delivery.Attempt
-			if derr := appErr.Details(&log); derr == nil && len(log) >= len(d.Attempts) {
-				d.Attempts = log
-				if n := len(log); n > 0 {
-					d.Error = log[n-1].Summary()
-				}
+		for i, w := range parked {
+			if w != nil {
+				res[i].Status, res[i].Error = StatusFailed, fmt.Sprintf("cannot continue waiting for a slot: %v", err)
 			}
 		}
-		if !errors.As(err, &appErr) || appErr.Type() != delivery.ErrTypeWorkspaceBusy || len(d.Attempts) >= delivery.MaxAttempts {
-			return
-		}
-		now := workflow.Now(ctx)
-		if busySince.IsZero() {
-			busySince = now
-		}
-		if now.Sub(busySince) >= maxBusyWait {
-			d.Error = fmt.Sprintf("workspace %s stayed at its delivery limit (or the limiter was unreachable) for %s; %d attempts were made", ev.Workspace, maxBusyWait, len(d.Attempts))
-			return
-		}
-		// The workspace stayed at its limit: no attempt was spent. Wait
-		// (1 to 2 s, spread per delivery) and queue up again.
-		d.Status, d.Error = StatusPending, ""
-		if err := workflow.Sleep(ctx, busyBackoff(d.DeliveryID, busy)); err != nil {
-			d.Status, d.Error = StatusFailed, fmt.Sprintf("wait for a slot: %v", err)
-			return
-		}
+		return nil, false
 	}
+	workflow.GetLogger(ctx).Info("continuing as new", "run", run, "waiting_deliveries", n)
+	return next, true
 }
 
-// maxBusyWait bounds how long a delivery keeps going back to wait for a
-// slot (a workspace at its limit, or the shared limiter unreachable): it
-// then fails visibly rather than growing its history without end.
-const maxBusyWait = 2 * time.Hour
-
-// busyBackoff is the timer before round n+1 of waiting for a slot: 1 s
-// doubling to 30 s, with a deterministic spread of up to a second so that
-// a backlog does not come back all at once.
-func busyBackoff(deliveryID string, n int) time.Duration {
-	d := time.Second << min(n, 5)
-	d = min(d, 30*time.Second)
-	return d + time.Duration(fnv32(deliveryID, n)%1000)*time.Millisecond
-}
-
-// fnv32 is a deterministic spread for retry jitter.
-func fnv32(s string, n int) uint32 {
-	h := uint32(2166136261)
-	for _, c := range []byte(fmt.Sprintf("%s/%d", s, n)) {
-		h ^= uint32(c)
-		h *= 16777619
+// deliveryBody answers QueryDeliveryBody: the body of one delivery, built
+// again from the event and the target's field selection (payload.Build is
+// deterministic, so it is the body of every attempt).
+func deliveryBody(ev event.Event, dests []destination, deliveryID string) ([]byte, error) {
+	for _, t := range dests {
+		if DeliveryID(ev.ID, t.ID) == deliveryID {
+			return payload.Build(ev, t.Fields)
+		}
 	}
-	return h
+	return nil, fmt.Errorf("no delivery %q in event %s", deliveryID, ev.ID)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -101,6 +102,7 @@ func run(t *testing.T, acts *activities.Activities, in EventInput) (EventResult,
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	acts.Workflows = envQuerier{env}
 	env.RegisterActivity(acts)
 	env.ExecuteWorkflow(EventWorkflowName, in)
 	if !env.IsWorkflowCompleted() {
@@ -203,6 +205,16 @@ func TestEventWorkflowPaths(t *testing.T) {
 			}
 		})
 	}
+}
+
+// envQuerier answers DeliverWebhook's body query from the test
+// environment's running workflow, as the worker's client does on a server.
+type envQuerier struct {
+	env *testsuite.TestWorkflowEnvironment
+}
+
+func (q envQuerier) QueryWorkflow(_ context.Context, _, _, queryType string, args ...any) (converter.EncodedValue, error) {
+	return q.env.QueryWorkflow(queryType, args...)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -25,6 +25,9 @@ type EventInput struct {
 	Event   event.Event       `json:"event"`
 	Targets []endpoint.Target `json:"targets"`
 	Routed  []endpoint.Routed `json:"routed,omitempty"`
+	// Continued is set only by the workflow itself when it continues as
+	// new: the deliveries as the previous run left them.
+	Continued *Continuation `json:"continued,omitempty"`
 
 	// carried[i] holds the router-only keys that direct target i carried
 	// in the decoded input (see UnmarshalJSON); never encoded.

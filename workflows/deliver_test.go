@@ -1,0 +1,163 @@
+package workflows
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/endpoint"
+)
+
+// DeliverWebhook is scheduled without the body (its input is recorded in
+// history on every schedule); it fetches the body from the workflow, and
+// the receiver gets the same bytes on every attempt.
+func TestDeliverWebhookInputCarriesNoBody(t *testing.T) {
+	rc := newScripted(t, 500, 500, 200)
+	acts := &activities.Activities{Client: tlsClient(t, rc.srv)}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	acts.Workflows = envQuerier{env}
+	env.RegisterActivity(acts)
+	var mu sync.Mutex
+	var inputs []activities.DeliverInput
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		var in activities.DeliverInput
+		if err := args.Get(&in); err != nil {
+			t.Errorf("decode %s input: %v", info.ActivityType.Name, err)
+			return
+		}
+		mu.Lock()
+		inputs = append(inputs, in)
+		mu.Unlock()
+	})
+	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL, Secret: "s3cret"}}})
+	var res EventResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if d := res.Deliveries[0]; d.Status != StatusDelivered || len(d.Attempts) != 3 {
+		t.Fatalf("got %s with %d attempts, want delivered with 3", d.Status, len(d.Attempts))
+	}
+	if len(inputs) != 2 {
+		t.Fatalf("got %d DeliverWebhook attempts, want 2", len(inputs))
+	}
+	for i, in := range inputs {
+		if len(in.Body) != 0 {
+			t.Errorf("DeliverWebhook input %d: got a %d-byte body, want none", i+1, len(in.Body))
+		}
+	}
+	if rc.calls() != 3 {
+		t.Fatalf("receiver calls: got %d, want 3", rc.calls())
+	}
+	for i := 1; i < 3; i++ {
+		if string(rc.body[i]) != string(rc.body[0]) || len(rc.body[i]) == 0 {
+			t.Errorf("call %d: got body %q, want the first attempt's %q", i+1, rc.body[i], rc.body[0])
+		}
+	}
+}
+
+// When the body cannot be fetched, no attempt is spent: the delivery waits
+// and queues again, like a workspace at its limit.
+func TestBodyUnavailableSpendsNoAttempt(t *testing.T) {
+	rc := newScripted(t, 500, 200)
+	q := &flakyQuerier{fail: 2}
+	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Workflows: q}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	q.env = env
+	env.RegisterActivity(acts)
+	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	var res EventResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	d := res.Deliveries[0]
+	if d.Status != StatusDelivered || len(d.Attempts) != 2 || rc.calls() != 2 {
+		t.Fatalf("got %s with %d attempts and %d calls, want delivered after 2 attempts", d.Status, len(d.Attempts), rc.calls())
+	}
+	if d.Attempts[1].Number != 2 || d.Attempts[1].StatusCode != 200 {
+		t.Errorf("attempt 2: got %+v, want #2 with 200", d.Attempts[1])
+	}
+	if q.calls != 3 {
+		t.Errorf("body queries: got %d, want 2 failed + 1 answered", q.calls)
+	}
+}
+
+type flakyQuerier struct {
+	env   *testsuite.TestWorkflowEnvironment
+	mu    sync.Mutex
+	fail  int
+	calls int
+}
+
+func (q *flakyQuerier) QueryWorkflow(_ context.Context, _, _, queryType string, args ...any) (converter.EncodedValue, error) {
+	q.mu.Lock()
+	q.calls++
+	n := q.calls
+	q.mu.Unlock()
+	if n <= q.fail {
+		return nil, context.DeadlineExceeded
+	}
+	return q.env.QueryWorkflow(queryType, args...)
+}
+
+// When DeliverWebhook fails by timeout (a worker that hung or died mid
+// attempt), the attempts it recorded in its heartbeat stay in the result,
+// and the attempts cut off are listed as interrupted, numbered on.
+func TestTimeoutKeepsHeartbeatAttempts(t *testing.T) {
+	rc := newScripted(t, 500)
+	acts := &activities.Activities{Client: tlsClient(t, rc.srv)}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	acts.Workflows = envQuerier{env}
+	env.RegisterActivity(acts)
+	heartbeat := []delivery.Attempt{
+		{Number: 1, StartedAt: time.Unix(1, 0).UTC(), StatusCode: 500, Class: delivery.ClassHTTPStatus},
+		{Number: 2, StartedAt: time.Unix(3, 0).UTC(), StatusCode: 502, Class: delivery.ClassHTTPStatus, ResponseBody: "bad gateway"},
+	}
+	env.OnActivity(acts.DeliverWebhook, mock.Anything, mock.Anything).
+		Return(activities.DeliverResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil, heartbeat))
+	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	var res EventResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	d := res.Deliveries[0]
+	if d.Status != StatusFailed {
+		t.Fatalf("status: got %s, want %s", d.Status, StatusFailed)
+	}
+	if len(d.Attempts) != delivery.MaxAttempts {
+		t.Fatalf("attempts: got %d, want %d: %+v", len(d.Attempts), delivery.MaxAttempts, d.Attempts)
+	}
+	for i, at := range d.Attempts {
+		if at.Number != i+1 {
+			t.Errorf("attempt %d: got number %d, want %d", i+1, at.Number, i+1)
+		}
+	}
+	if got := d.Attempts[1]; got.StatusCode != 502 || got.ResponseBody != "bad gateway" {
+		t.Errorf("attempt 2: got %+v, want the heartbeat's 502 with its body", got)
+	}
+	for _, at := range d.Attempts[2:] {
+		if at.Class != delivery.ClassTimeout || !strings.Contains(at.Error, "timed out") {
+			t.Errorf("attempt %d: got class %q error %q, want an interrupted timeout", at.Number, at.Class, at.Error)
+		}
+	}
+	if !strings.Contains(d.Error, "attempt 4") {
+		t.Errorf("error: got %q, want the last attempt's summary", d.Error)
+	}
+}
