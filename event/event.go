@@ -180,6 +180,10 @@ func (e Event) Validate() error {
 			if strings.TrimSpace(k) == "" {
 				return invalid("changes", "field names must not be empty")
 			}
+			c := e.Changes[k]
+			if len(c.Old) == 0 || len(c.New) == 0 {
+				return invalid("changes."+k, `must be an object with "old" and "new" (null for an empty value), e.g. {"old":"qualification","new":"proposal"}`)
+			}
 		}
 	} else if len(e.Changes) > 0 {
 		return invalid("changes", "only modification events carry changes; %s does not", e.Type)

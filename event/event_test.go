@@ -28,6 +28,10 @@ func TestParseRejectsBadInput(t *testing.T) {
 		{"timestamp without zone", strings.Replace(valid, "2026-03-31T14:30:00Z", "2026-03-31T14:30:00", 1), "timestamp", "RFC 3339"},
 		{"missing timestamp", strings.Replace(valid, `"timestamp":"2026-03-31T14:30:00Z",`, "", 1), "timestamp", "is required"},
 		{"update without changes", strings.Replace(valid, `,"changes":{"stage":{"old":"qualification","new":"proposal"}}`, "", 1), "changes", "at least one changed field"},
+		{"empty change", strings.Replace(valid, `{"old":"qualification","new":"proposal"}`, `{}`, 1), "changes.stage", `"old" and "new"`},
+		{"null change", strings.Replace(valid, `{"old":"qualification","new":"proposal"}`, `null`, 1), "changes.stage", `"old" and "new"`},
+		{"change without new", strings.Replace(valid, `,"new":"proposal"`, ``, 1), "changes.stage", `"old" and "new"`},
+		{"change without old", strings.Replace(valid, `"old":"qualification",`, ``, 1), "changes.stage", `"old" and "new"`},
 		{"created with changes", strings.Replace(valid, "stage.changed", "record.created", 1), "changes", "only modification events"},
 		{"unknown field", strings.Replace(valid, `"workspace"`, `"workspce":"x","workspace"`, 1), "workspce", "unknown field"},
 		{"wrong type", strings.Replace(valid, `"workspace":"acme"`, `"workspace":42`, 1), "workspace", "must be a string"},
@@ -143,4 +147,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("re-parse of %s: %v", b, err)
 		}
 	})
+}
+
+// An empty value is written as null: {"old":null,"new":"x"} is a change.
+func TestChangeWithNullValueIsValid(t *testing.T) {
+	doc := `{"event":"record.updated","entity":"contact","timestamp":"2026-03-31T14:30:00Z","workspace":"acme","record":{"id":"c-1"},"changes":{"email":{"old":null,"new":"a@b.c"}}}`
+	ev, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("got %v, want valid", err)
+	}
+	if got := string(ev.Changes["email"].Old); got != "null" {
+		t.Errorf("old: got %s, want null", got)
+	}
 }
