@@ -49,9 +49,16 @@ func Build(ev event.Event, fields []string) ([]byte, error) {
 			}
 			writeJSON(&b, k)
 			b.WriteByte(':')
-			if err := writeValue(&b, ev.Changes[k]); err != nil {
-				return nil, fmt.Errorf("changes.%s: %w", k, err)
+			c := ev.Changes[k]
+			b.WriteString(`{"old":`)
+			if err := writeRaw(&b, c.Old); err != nil {
+				return nil, fmt.Errorf("changes.%s.old: %w", k, err)
 			}
+			b.WriteString(`,"new":`)
+			if err := writeRaw(&b, c.New); err != nil {
+				return nil, fmt.Errorf("changes.%s.new: %w", k, err)
+			}
+			b.WriteByte('}')
 		}
 		b.WriteByte('}')
 	}
@@ -105,6 +112,9 @@ func writeJSON(b *bytes.Buffer, s string) {
 }
 
 func writeValue(b *bytes.Buffer, v any) error {
+	if raw, ok := v.(json.RawMessage); ok {
+		return writeRaw(b, raw)
+	}
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
