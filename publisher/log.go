@@ -8,6 +8,8 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/workflows"
 )
 
@@ -26,7 +28,10 @@ type LogEntry struct {
 // attributes every event workflow carries), so an engineer sees the same
 // list in the Web UI with the query it uses.
 func (p *Publisher) Deliveries(ctx context.Context, ws, webhookID string, limit int) ([]LogEntry, error) {
-	query := DeliveriesQuery(ws, webhookID)
+	query, err := DeliveriesQuery(ws, webhookID)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
@@ -48,10 +53,14 @@ func (p *Publisher) Deliveries(ctx context.Context, ws, webhookID string, limit 
 			out = append(out, e)
 			continue
 		}
+		found := false
 		for _, d := range o.Deliveries {
 			if d.WebhookID == webhookID {
-				e.Delivery = d
+				e.Delivery, found = d, true
 			}
+		}
+		if !found {
+			continue // another webhook whose key collides with this one's
 		}
 		out = append(out, e)
 	}
@@ -59,8 +68,35 @@ func (p *Publisher) Deliveries(ctx context.Context, ws, webhookID string, limit 
 }
 
 // DeliveriesQuery is the visibility query of one webhook's deliveries; the
-// same text filters the Web UI's workflow list.
-func DeliveriesQuery(ws, webhookID string) string {
-	return fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'",
-		workflows.EventWorkflowName, workflows.SearchWorkspace.GetName(), ws, workflows.SearchWebhookIDs.GetName(), webhookID)
+// same text filters the Web UI's workflow list. The webhook is matched by
+// its key in HariWebhookKeys (base64url: nothing to escape), and, for
+// events started before that attribute existed, by its ID in
+// HariWebhookIDs when the ID is plain enough to be quoted in Temporal's
+// query language without escapes (letters, digits and - _ . : ~); quotes
+// and backslashes are not escaped reliably by every visibility store (the
+// dev server's SQLite store mismatches \ and times out on "), so an ID
+// holding them is never put in a query. The workspace must be a valid
+// workspace name.
+func DeliveriesQuery(ws, webhookID string) (string, error) {
+	if err := event.ValidateWorkspace(ws); err != nil {
+		return "", err
+	}
+	if webhookID == "" {
+		return "", fmt.Errorf("%w: webhook id is required", endpoint.ErrInvalid)
+	}
+	match := fmt.Sprintf("%s = '%s'", workflows.SearchWebhookKeys.GetName(), workflows.WebhookKey(webhookID))
+	if plainID(webhookID) {
+		match = fmt.Sprintf("(%s OR %s = '%s')", match, workflows.SearchWebhookIDs.GetName(), webhookID)
+	}
+	return fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s",
+		workflows.EventWorkflowName, workflows.SearchWorkspace.GetName(), ws, match), nil
+}
+
+func plainID(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:~", r)) {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -6,6 +6,7 @@ package publisher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -171,6 +172,7 @@ func Validate(in *workflows.EventInput) error {
 		return fmt.Errorf("%w: targets: at most %d per event, got %d", endpoint.ErrInvalid, MaxTargets, len(in.Targets))
 	}
 	seen := map[string]bool{}
+	urls := map[string]string{} // canonical URL -> target ID
 	for _, t := range in.Targets {
 		if err := t.Validate(); err != nil {
 			return err
@@ -179,6 +181,26 @@ func Validate(in *workflows.EventInput) error {
 			return fmt.Errorf("%w: target id %q appears twice", endpoint.ErrInvalid, t.ID)
 		}
 		seen[t.ID] = true
+		// One event, one delivery per endpoint: the same URL named many
+		// times would fan one publish out against one receiver.
+		u := endpoint.CanonicalURL(t.URL)
+		if first, dup := urls[u]; dup {
+			return fmt.Errorf("%w: targets %s and %s: url: the same URL appears twice; an event is delivered once to each URL", endpoint.ErrInvalid, first, t.ID)
+		}
+		urls[u] = t.ID
+	}
+	return nil
+}
+
+// CheckSize refuses an input whose JSON encoding (the event and its
+// targets, as the API reads a publish message) is over event.MaxSize.
+func CheckSize(in workflows.EventInput) error {
+	b, err := json.Marshal(Message{Event: in.Event, Targets: in.Targets})
+	if err != nil {
+		return fmt.Errorf("%w: json: %v", event.ErrInvalid, err)
+	}
+	if len(b) > event.MaxSize {
+		return fmt.Errorf("%w: %w", event.ErrInvalid, &event.FieldError{Field: "event", Message: fmt.Sprintf("is %d bytes encoded with its targets, the limit is %d", len(b), event.MaxSize)})
 	}
 	return nil
 }
@@ -190,6 +212,9 @@ const MaxTargets = 50
 // wrapping event.ErrInvalid or endpoint.ErrInvalid and starts nothing.
 func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Receipt, error) {
 	if err := Validate(&in); err != nil {
+		return Receipt{}, err
+	}
+	if err := CheckSize(in); err != nil {
 		return Receipt{}, err
 	}
 	if p.hosts != nil {

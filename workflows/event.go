@@ -163,6 +163,8 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	updates := searchUpdates(in, eventStatus(res.Deliveries))
 	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchWorkspace); ok {
 		updates = updates[:1] // the starter set the rest
+	} else if workflow.GetVersion(ctx, versionWebhookKeys, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		updates = updates[:4] // recorded before HariWebhookKeys existed
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Warn("record the outcome in search attributes", "error", err)
@@ -207,3 +209,8 @@ func deliveryBody(ev event.Event, dests []destination, deliveryID string) ([]byt
 	}
 	return nil, fmt.Errorf("no delivery %q in event %s", deliveryID, ev.ID)
 }
+
+// versionWebhookKeys guards the HariWebhookKeys upsert of events started
+// without search attributes (by other SDKs): histories recorded before it
+// replay without it.
+const versionWebhookKeys = "search-webhook-keys"

@@ -1,7 +1,10 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -13,7 +16,33 @@ var (
 	SearchWebhookIDs = temporal.NewSearchAttributeKeyKeywordList("HariWebhookIDs")
 	SearchEventType  = temporal.NewSearchAttributeKeyKeyword("HariEventType")
 	SearchStatus     = temporal.NewSearchAttributeKeyKeyword("HariDeliveryStatus")
+	// SearchWebhookKeys lists WebhookKey of every target: short keys, so
+	// that every webhook of an event is findable (HariWebhookIDs holds the
+	// readable IDs, but only as many as fit in 1,800 bytes).
+	SearchWebhookKeys = temporal.NewSearchAttributeKeyKeywordList("HariWebhookKeys")
 )
+
+// WebhookKey is a webhook's key in SearchWebhookKeys: the first 36 bits of
+// the SHA-256 of its ID, in 6 base64url characters. Temporal bounds one
+// search attribute value at 2,048 bytes of JSON ("limit.searchAttributes.
+// SizeOfValue"; 40 KB for all of a workflow's): 200 keys take 1,801, so
+// every target of an event with up to MaxSearchableTargets is listed. A key
+// may collide with another webhook's (about 1 in 10^7 for 200 webhooks);
+// the execution log then drops the other webhook's event, as it reads each
+// event's deliveries by exact webhook ID.
+func WebhookKey(webhookID string) string {
+	sum := sha256.Sum256([]byte(webhookID))
+	return base64.RawURLEncoding.EncodeToString(sum[:])[:6]
+}
+
+// MaxSearchableTargets is the number of targets of one event whose keys
+// SearchWebhookKeys holds: the registry's MaxWebhooks, well above the 50
+// direct targets a publish may name.
+const MaxSearchableTargets = 200
+
+// maxSearchValueBytes is Temporal's default bound of one search attribute
+// value (JSON bytes).
+const maxSearchValueBytes = 2048
 
 // FairnessKey is a workspace's key for Temporal's task-queue fairness
 // (at most 64 bytes).
@@ -36,26 +65,43 @@ func SearchAttributes(in EventInput, status string) temporal.SearchAttributes {
 
 // maxSearchIDsBytes keeps HariWebhookIDs under Temporal's 2 KB limit per
 // search attribute: an event that matches more webhooks than fit lists the
-// first ones (its deliveries still happen; the execution log of the others
-// does not show it).
+// first ones there, for engineers in the Web UI; HariWebhookKeys lists all
+// of them, for the execution log.
 const maxSearchIDsBytes = 1800
 
 func searchUpdates(in EventInput, status string) []temporal.SearchAttributeUpdate {
 	all := in.TargetIDs()
 	ids := make([]string, 0, len(all))
-	size := 0
+	idsSize := 0
 	for _, id := range all {
-		if size+len(id)+3 > maxSearchIDsBytes {
+		if idsSize+len(id)+3 > maxSearchIDsBytes {
 			break
 		}
-		size += len(id) + 3
+		idsSize += len(id) + 3
 		ids = append(ids, id)
 	}
+	keys := make([]string, 0, min(len(all), MaxSearchableTargets))
+	seen := map[string]bool{}
+	size := 1 // the JSON list's brackets, less the first comma
+	for _, id := range all {
+		k := WebhookKey(id)
+		if seen[k] {
+			continue
+		}
+		if size+len(k)+3 > maxSearchValueBytes {
+			break // more targets than MaxSearchableTargets
+		}
+		seen[k] = true
+		size += len(k) + 3
+		keys = append(keys, k)
+	}
+	// The order matters to EventWorkflow: status first, keys last.
 	return []temporal.SearchAttributeUpdate{
 		SearchStatus.ValueSet(status),
 		SearchWorkspace.ValueSet(in.Event.Workspace),
 		SearchWebhookIDs.ValueSet(ids),
 		SearchEventType.ValueSet(string(in.Event.Type)),
+		SearchWebhookKeys.ValueSet(keys),
 	}
 }
 
