@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,11 +13,15 @@ import (
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/condition"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/registry"
+	"github.com/hari-crm/webhooks/service"
 	"github.com/hari-crm/webhooks/signature"
 	"github.com/hari-crm/webhooks/webhook"
 	"github.com/hari-crm/webhooks/workflows"
@@ -181,18 +186,18 @@ func TestStarterRecoverCommand(t *testing.T) {
 
 	// --from-input: the recovered run started with both webhooks; one
 	// more write, then termination: the start input lacks that write, and
-	// the command says so.
+	// the command sends it again.
 	if _, stderr, code := e.starterRun("", "webhooks", "deactivate", "--workspace", ws, "--id", created[1]); code != 0 {
 		t.Fatalf("deactivate: exit %d %s", code, stderr)
 	}
 	terminateRegistry(t, ws)
 	stdout, stderr, code = e.starterRun("", "webhooks", "recover", "--workspace", ws, "--from-input")
-	if code != 0 || !strings.Contains(stdout, "from its start input") || !strings.Contains(stdout, "set_active "+created[1]) {
-		t.Errorf("recover --from-input: exit %d, %q %s, want the lost set_active %s listed", code, stdout, stderr, created[1])
+	if code != 0 || !strings.Contains(stdout, "from its start input") || !strings.Contains(stdout, "1 writes of the ended run sent again:\n  set_active "+created[1]) {
+		t.Errorf("recover --from-input: exit %d, %q %s, want set_active %s sent again", code, stdout, stderr, created[1])
 	}
 	stdout, _, _ = e.starterRun("", "webhooks", "get", "--workspace", ws, "--id", created[1], "--json")
-	if !strings.Contains(stdout, `"active": true`) && !strings.Contains(stdout, `"active":true`) {
-		t.Errorf("after --from-input: %s, want the start state (active)", stdout)
+	if !strings.Contains(stdout, `"active": false`) && !strings.Contains(stdout, `"active":false`) {
+		t.Errorf("after --from-input: %s, want the deactivation re-applied", stdout)
 	}
 }
 
@@ -292,5 +297,78 @@ func TestRegistrySurvivesContinueAsNewAtWorstCase(t *testing.T) {
 	res, err := reg.TestResult(ctx, ws, ids[len(ids)-1])
 	if err != nil || res == nil || res.StatusCode != 500 || !res.BodyTruncated {
 		t.Errorf("newest test result after continue-as-new: got %+v (%v)", res, err)
+	}
+}
+
+// A registry run that the current code cannot replay (it was written by
+// code that also started a timer, and no workflow.GetVersion guards the
+// change): automatic recovery refuses with ErrUnrecoverable and says what
+// to do; --from-input restores the run's start input and lists every
+// write accepted after it.
+func TestUnreplayableRegistryRecoversFromInput(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rc := devtest.NewReceiver(t, nil)
+	queue := "legacy-" + uuid.NewString()[:8]
+	legacy := worker.New(tc, queue, worker.Options{})
+	legacy.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.RegistryInput) error {
+		workflow.Go(ctx, func(ctx workflow.Context) { _ = workflow.Sleep(ctx, time.Millisecond) })
+		return workflows.RegistryWorkflow(ctx, in)
+	}, workflow.RegisterOptions{Name: workflows.RegistryWorkflowName})
+	if err := legacy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := registry.New(tc, registry.Options{Sealer: srv.Keys, TaskQueue: queue, Hosts: guard, DataConverter: codec.DataConverter(srv.Keys)})
+	ws := "legacy-" + uuid.NewString()[:8]
+	var ids []string
+	for _, name := range []string{"one", "two"} {
+		v, err := r.Create(ctx, ws, webhook.Spec{Config: webhook.Config{Name: name, Entity: "contact", Events: []event.Type{event.RecordCreated}, URL: rc.URL}})
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		ids = append(ids, v.ID)
+	}
+	if _, err := r.SetActive(ctx, ws, ids[1], false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.TestFire(ctx, ws, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	ended := terminateRegistry(t, ws)
+	legacy.Stop()
+
+	current, err := service.NewWorker(tc, service.Options{TaskQueue: queue, Secrets: srv.Keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := current.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer current.Stop()
+
+	start := time.Now()
+	_, err = r.Recover(ctx, ws, registry.RecoverOptions{})
+	t.Logf("automatic recovery of an unreplayable run answered in %s: %v", time.Since(start).Round(time.Millisecond), err)
+	if !errors.Is(err, registry.ErrUnrecoverable) || !strings.Contains(err.Error(), "--from-input") {
+		t.Fatalf("recover an unreplayable run: got %v, want ErrUnrecoverable naming --from-input", err)
+	}
+	if st, run := registryRun(t, ws); st != enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED || run != ended {
+		t.Fatalf("after a refused recovery: registry %s in run %s, want the ended run %s left as it was", st, run, ended)
+	}
+	rec, err := r.Recover(ctx, ws, registry.RecoverOptions{FromInput: true})
+	if err != nil {
+		t.Fatalf("recover --from-input: %v", err)
+	}
+	want := []string{"create " + ids[0], "create " + ids[1], "set_active " + ids[1]}
+	if !rec.Recovered || !rec.FromInput || fmt.Sprint(rec.Reapplied) != fmt.Sprint(want) ||
+		len(rec.LostWrites) != 1 || !strings.HasPrefix(rec.LostWrites[0], "test_fire "+ids[0]+": not repeated") {
+		t.Errorf("recover --from-input: got %+v, want recovered with %v sent again and the test fire listed as lost", rec, want)
+	}
+	if st, _ := registryRun(t, ws); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("after --from-input: registry %s, want running", st)
+	}
+	list, err := r.List(ctx, ws)
+	if err != nil || len(list) != 2 || list[0].ID != ids[0] || !list[0].Active || list[1].Active {
+		t.Errorf("after --from-input: got %+v (%v), want %s active and %s inactive", list, err, ids[0], ids[1])
 	}
 }

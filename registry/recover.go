@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -33,17 +33,21 @@ type Recovery struct {
 	RunID       string `json:"run_id,omitempty"`
 	Webhooks    int    `json:"webhooks"`
 	TestResults int    `json:"test_results"`
-	// FromInput: the state is the ended run's start input (RecoverFromInput);
-	// LostWrites lists the writes accepted after it, which are not in it.
+	// FromInput: the state is the ended run's start input, and the writes
+	// the run accepted after it were sent again, in order: Reapplied lists
+	// those the new run took, LostWrites those it did not (with why).
 	FromInput  bool     `json:"from_input,omitempty"`
+	Reapplied  []string `json:"reapplied,omitempty"`
 	LostWrites []string `json:"lost_writes,omitempty"`
 }
 
 // RecoverOptions choose how Recover finds the state.
 type RecoverOptions struct {
 	// FromInput restores the ended run's start input instead of querying
-	// the run: for a run whose history this worker cannot replay. The
-	// writes that run accepted are lost, and listed.
+	// the run, then sends the writes that run accepted again, in order:
+	// for a run whose history this worker cannot replay. Test fires are
+	// not repeated (their results are lost); each write the new run
+	// refuses is listed.
 	FromInput bool
 }
 
@@ -81,8 +85,9 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 	rec.EndedRunID, rec.EndedStatus = runID, status.String()
 
 	var state workflows.RegistryState
+	var writes []acceptedWrite
 	if opts.FromInput {
-		state, rec.LostWrites, err = r.startInput(ctx, ws, runID)
+		state, writes, err = r.startInput(ctx, ws, runID)
 		rec.FromInput = true
 	} else {
 		// A run that cannot be replayed may leave the query waiting.
@@ -92,7 +97,7 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 		if err != nil {
 			err = fmt.Errorf("%w: workspace %s: its ended run %s (%s) did not answer the state query, so its history cannot be replayed by this worker (%v); "+
 				"deploy code that replays it (see \"Changing workflow code safely\" in the README) and retry, or restore the run's start state with "+
-				"`starter webhooks recover --workspace %s --from-input`, which lists the writes that loses", ErrUnrecoverable, ws, runID, rec.EndedStatus, err, ws)
+				"`starter webhooks recover --workspace %s --from-input`, which sends the writes of that run again (test results are lost)", ErrUnrecoverable, ws, runID, rec.EndedStatus, err, ws)
 		}
 	}
 	if err != nil {
@@ -127,7 +132,53 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 		return rec, fmt.Errorf("recover registry of workspace %s: start: %w", ws, err)
 	}
 	rec.Recovered, rec.RunID = true, run.GetRunID()
+	for _, w := range writes {
+		if err := r.reapply(ctx, ws, w); err != nil {
+			rec.LostWrites = append(rec.LostWrites, w.String()+": "+err.Error())
+			continue
+		}
+		rec.Reapplied = append(rec.Reapplied, w.String())
+	}
 	return rec, nil
+}
+
+// acceptedWrite is an update an ended run accepted: its name and argument.
+type acceptedWrite struct {
+	name      string
+	webhookID string
+	arg       *commonpb.Payload
+}
+
+func (w acceptedWrite) String() string { return w.name + " " + w.webhookID }
+
+// reapply sends an accepted write again to the running registry.
+func (r *Client) reapply(ctx context.Context, ws string, w acceptedWrite) error {
+	var arg any
+	switch w.name {
+	case workflows.UpdateCreate, workflows.UpdateUpdate:
+		arg = &workflows.WriteRequest{}
+	case workflows.UpdateSetActive:
+		arg = &workflows.SetActiveRequest{}
+	case workflows.UpdateDelete, workflows.UpdateDismissTest:
+		arg = &workflows.IDRequest{}
+	case workflows.UpdateReseal:
+		arg = &workflows.ResealRequest{}
+	case workflows.UpdateTestFire:
+		return errors.New("not repeated: a test fire sends a request; its result is lost")
+	default:
+		return fmt.Errorf("unknown update %q", w.name)
+	}
+	if err := r.dataConverter().FromPayload(w.arg, arg); err != nil {
+		return fmt.Errorf("decode its argument: %w", err)
+	}
+	return r.update(ctx, ws, w.name, arg, nil)
+}
+
+func (r *Client) dataConverter() converter.DataConverter {
+	if r.opts.DataConverter != nil {
+		return r.opts.DataConverter
+	}
+	return converter.GetDefaultDataConverter()
 }
 
 // recoverIfEnded recovers the registry when (and only when) it has ended;
@@ -143,15 +194,12 @@ func (r *Client) recoverIfEnded(ctx context.Context, ws string) (bool, error) {
 	return true, nil
 }
 
-// startInput decodes the ended run's start input and lists the writes
-// (updates) the run accepted after it.
-func (r *Client) startInput(ctx context.Context, ws, runID string) (workflows.RegistryState, []string, error) {
+// startInput decodes the ended run's start input and collects the writes
+// (updates) the run accepted after it, in order.
+func (r *Client) startInput(ctx context.Context, ws, runID string) (workflows.RegistryState, []acceptedWrite, error) {
 	var state workflows.RegistryState
-	var lost []string
-	dc := r.opts.DataConverter
-	if dc == nil {
-		dc = converter.GetDefaultDataConverter()
-	}
+	var writes []acceptedWrite
+	dc := r.dataConverter()
 	it := r.c.GetWorkflowHistory(ctx, workflows.RegistryWorkflowID(ws), runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	first := true
 	for it.HasNext() {
@@ -174,28 +222,23 @@ func (r *Client) startInput(ctx context.Context, ws, runID string) (workflows.Re
 			}
 			continue
 		}
-		if w := acceptedWrite(ev, dc); w != "" {
-			lost = append(lost, w)
+		acc := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes()
+		if acc == nil {
+			continue
 		}
+		in := acc.GetAcceptedRequest().GetInput()
+		w := acceptedWrite{name: in.GetName()}
+		if args := in.GetArgs().GetPayloads(); len(args) > 0 {
+			w.arg = args[0]
+			var named struct {
+				ID string `json:"id"`
+			}
+			_ = dc.FromPayload(w.arg, &named)
+			w.webhookID = named.ID
+		}
+		writes = append(writes, w)
 	}
-	return state, lost, nil
-}
-
-// acceptedWrite describes an accepted registry update ("update wh_..."),
-// or "" for any other event.
-func acceptedWrite(ev *historypb.HistoryEvent, dc converter.DataConverter) string {
-	acc := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes()
-	if acc == nil {
-		return ""
-	}
-	in := acc.GetAcceptedRequest().GetInput()
-	var arg struct {
-		ID string `json:"id"`
-	}
-	if args := in.GetArgs(); args != nil && len(args.GetPayloads()) > 0 {
-		_ = dc.FromPayload(args.GetPayloads()[0], &arg)
-	}
-	return in.GetName() + " " + arg.ID
+	return state, writes, nil
 }
 
 // queryRun queries one run (a closed one too).

@@ -34,7 +34,7 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	file := fs.String("file", "", "webhook definition JSON file, or - for standard input")
 	limit := fs.Int("limit", 20, "deliveries: how many")
 	asJSON := fs.Bool("json", false, "print JSON")
-	fromInput := fs.Bool("from-input", false, "recover: restore the ended run's start input (for a run this worker cannot replay); lists the writes that loses")
+	fromInput := fs.Bool("from-input", false, "recover: restore the ended run's start input and send its writes again (for a run this worker cannot replay)")
 	c := connFlags(fs)
 	if err := fs.Parse(rest); err != nil {
 		return exitInvalid, nil
@@ -184,10 +184,16 @@ func printRecovery(w io.Writer, r registry.Recovery) {
 	}
 	fmt.Fprintf(w, "recovered the registry of workspace %s from %s: run %s (%s), %d webhooks, %d test results; new run %s\n",
 		r.Workspace, from, r.EndedRunID, r.EndedStatus, r.Webhooks, r.TestResults, r.RunID)
+	if r.FromInput {
+		fmt.Fprintf(w, "%d writes of the ended run sent again:\n", len(r.Reapplied))
+		for _, x := range r.Reapplied {
+			fmt.Fprintf(w, "  %s\n", x)
+		}
+	}
 	if len(r.LostWrites) > 0 {
-		fmt.Fprintf(w, "%d writes accepted after that start are not in it; redo them:\n", len(r.LostWrites))
-		for _, lw := range r.LostWrites {
-			fmt.Fprintf(w, "  %s\n", lw)
+		fmt.Fprintf(w, "%d writes of the ended run NOT in the recovered registry:\n", len(r.LostWrites))
+		for _, x := range r.LostWrites {
+			fmt.Fprintf(w, "  %s\n", x)
 		}
 	}
 }

@@ -5,6 +5,11 @@
 // purpose, when a workflow change is meant to break replay:
 //
 //	go run ./internal/recordhistory testdata/replay/event_retries.json
+//
+// With "registry" it records a RegistryWorkflow run instead (see
+// recordRegistry):
+//
+//	go run ./internal/recordhistory registry testdata/replay/registry_lifecycle.json
 package main
 
 import (
@@ -34,8 +39,11 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) == 3 && os.Args[1] == "registry" {
+		return recordRegistry(os.Args[2])
+	}
 	if len(os.Args) != 2 {
-		return fmt.Errorf("usage: recordhistory OUTPUT.json")
+		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json")
 	}
 	out, err := os.Create(os.Args[1])
 	if err != nil {
