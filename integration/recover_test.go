@@ -201,6 +201,33 @@ func TestStarterRecoverCommand(t *testing.T) {
 	}
 }
 
+// Oversized definitions are refused through the API with the field named,
+// and nothing is stored.
+func TestOversizedDefinitionsRefused(t *testing.T) {
+	t.Parallel()
+	c := newAPI(t)
+	rc := devtest.NewReceiver(t, nil)
+	base := fmtURL(closedWon, rc.URL)
+	var conds []string
+	for i := 0; i < condition.MaxConditions; i++ {
+		conds = append(conds, fmt.Sprintf(`{"field": "f%d", "op": "equals", "value": "%s"}`, i, strings.Repeat("<", 500)))
+	}
+	for _, b := range []struct{ body, field, msg string }{
+		{strings.Replace(base, `"value": "Closed Won"`, `"value": "`+strings.Repeat("x", 600)+`"`, 1), "conditions", "longer than 512"},
+		{strings.Replace(base, `[{"field": "stage", "op": "changed_to", "value": "Closed Won"}]`, "["+strings.Join(conds, ",")+"]", 1), "definition", "at most 4096"},
+	} {
+		var e apiError
+		code, raw := c.do("POST", c.hooks(), b.body, &e)
+		if code != http.StatusBadRequest || e.Error.Field != b.field || !strings.Contains(e.Error.Message, b.msg) {
+			t.Errorf("oversized create: got %d %.300s, want 400 on field %s saying %q", code, raw, b.field, b.msg)
+		}
+	}
+	var list struct{ Webhooks []view }
+	if c.do("GET", c.hooks(), "", &list); len(list.Webhooks) != 0 {
+		t.Errorf("after refused creates: got %d webhooks, want 0", len(list.Webhooks))
+	}
+}
+
 // maxDefinition is a definition at the size bound: a name of '<', a URL
 // of '&', 20 conditions of '<' up to the whole definition's 4 KiB encoded.
 func maxDefinition(t *testing.T, name, url string) webhook.Config {
