@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -19,14 +18,16 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/limiter"
 )
 
-// Limiter bounds in-flight attempts per workspace.
+// Limiter bounds in-flight attempts per workspace (limiter.Local,
+// limiter.Redis).
 type Limiter interface {
-	// TryAcquire takes a slot if one is free now.
+	// TryAcquire takes a slot if one is free now and nobody waits for it.
 	TryAcquire(ctx context.Context, workspace string) (release func(), ok bool, err error)
-	// Acquire waits for a slot until ctx ends.
-	Acquire(ctx context.Context, workspace string) (release func(), err error)
+	// Acquire waits for a slot until ctx ends; older tickets go first.
+	Acquire(ctx context.Context, workspace string, t limiter.Ticket) (release func(), err error)
 }
 
 // SecretOpener opens secrets sealed by the registry's clients
@@ -78,21 +79,32 @@ type Activities struct {
 	// Tests shorten it.
 	AttemptTimeout time.Duration
 	// SlotWait bounds how long DeliverWebhook waits for a workspace slot
-	// (default 20 s) and MaxWaiters how many of its activities may wait per
-	// workspace in this process (default 100), so that one workspace's
-	// backlog never fills the worker's activity slots. Beyond either, the
-	// activity returns ErrTypeWorkspaceBusy without making an attempt.
+	// (default 10 s) and MaxWaiters how many of its activities may wait per
+	// workspace in this process (default 20, the oldest deliveries), so
+	// that busy workspaces never fill the worker's activity slots. Beyond
+	// either, the activity returns ErrTypeWorkspaceBusy without making an
+	// attempt, and the workflow queues the delivery again later.
 	SlotWait   time.Duration
 	MaxWaiters int
 	// FirstWait bounds how long the fast first attempt waits for a slot
-	// (default 2 s) and FirstWaiters how many first attempts of a workspace
-	// may wait at once (default 50). Short bursts above the limit are
-	// absorbed here, cheaply; beyond, the delivery goes to DeliverWebhook.
-	FirstWait    time.Duration
-	FirstWaiters int
+	// (default 250 ms), absorbing short bursts at the limit; beyond, the
+	// delivery goes to DeliverWebhook.
+	FirstWait time.Duration
+	// LocalPerWorkspace and LocalTotal bound the fast first attempts (local
+	// activities, each holding a workflow-task slot) in flight in this
+	// process: per workspace (default 8) and in all (default 200; the
+	// worker sets 40% of its workflow-task slots). SlowAfter (default
+	// 500 ms) and SlowFor (default 30 s) make a workspace "slow": while one
+	// of its attempts has run longer than SlowAfter, and for SlowFor after
+	// an attempt took longer or timed out, its first attempts are made by
+	// DeliverWebhook instead. See localGate.
+	LocalPerWorkspace, LocalTotal int
+	SlowAfter, SlowFor            time.Duration
 
-	waiting      sync.Map // workspace -> *atomic.Int32 (DeliverWebhook)
-	firstWaiting sync.Map // workspace -> *atomic.Int32 (FirstAttempt)
+	gateOnce     sync.Once
+	gate         *localGate
+	waiting      waitQueue // DeliverWebhook
+	firstWaiting waitQueue // FirstAttempt
 }
 
 // DeliverInput is one delivery: where and how to send it, and the body.
@@ -124,6 +136,12 @@ type DeliverInput struct {
 	// PriorAttempts are attempts made before this activity was scheduled
 	// (the fast first attempt); numbering continues after them.
 	PriorAttempts []delivery.Attempt `json:"prior_attempts,omitempty"`
+	// WaitingSince is when the delivery began to wait for a slot (the
+	// event workflow's start, carried over continue-as-new). It is the
+	// delivery's place in the workspace's queue: a freed slot goes to the
+	// oldest waiting delivery of the deployment. Zero: the activity's
+	// scheduled time.
+	WaitingSince time.Time `json:"waiting_since,omitempty"`
 }
 
 // DeliverResult is every attempt of a delivery, oldest first.
@@ -140,13 +158,22 @@ type FirstResult struct {
 }
 
 // FirstAttempt makes attempt 1 of a delivery if the workspace has a free
-// slot right now. It runs as a local activity and never waits: at the limit
-// it returns Limited and the workflow hands the delivery to DeliverWebhook.
-// HTTP failures are reported in the result, not as errors; the workflow
-// decides what follows.
+// slot now (or within FirstWait). It runs as a local activity, which holds
+// its workflow task's slot while it runs, so it runs only when the worker's
+// local gate admits it (few per workspace, a bounded total, never for a
+// workspace whose receiver is slow); otherwise, and at the limit, it
+// returns Limited at once and the workflow hands the delivery to
+// DeliverWebhook. HTTP failures are reported in the result, not as errors;
+// the workflow decides what follows.
 func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (FirstResult, error) {
+	pass, reason := a.localGate().enter(in.Workspace)
+	if pass == nil {
+		a.recordWait(reason, 0)
+		return FirstResult{Limited: true}, nil
+	}
+	defer pass.leave()
 	if a.Limiter != nil {
-		release, err := a.firstSlot(ctx, in.Workspace)
+		release, err := a.firstSlot(ctx, in)
 		if err != nil {
 			// The limiter is unreachable: no attempt was made; the
 			// delivery goes to DeliverWebhook, which waits for it.
@@ -162,6 +189,7 @@ func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (FirstRe
 	if err != nil {
 		return FirstResult{}, temporal.NewNonRetryableApplicationError(err.Error(), delivery.ErrTypeSecret, nil)
 	}
+	pass.sending()
 	att := a.send(ctx, in.Workspace, req)
 	activity.GetLogger(ctx).Info("webhook attempt", logFields(in, att)...)
 	return FirstResult{Attempt: &att}, nil
@@ -211,7 +239,7 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 	}
 
 	if a.Limiter != nil {
-		release, err := a.waitForSlot(ctx, in.Workspace)
+		release, err := a.waitForSlot(ctx, in, info.ScheduledTime)
 		if err != nil {
 			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeWorkspaceBusy, temporal.ApplicationErrorOptions{
 				NonRetryable: true, Cause: err, Details: newAttempts(log, in),
@@ -280,51 +308,15 @@ func (a *Activities) fetchBody(ctx context.Context, deliveryID string) ([]byte, 
 	return body, nil
 }
 
-// errNoSlot means the bounded wait for a workspace slot ended without one.
-var errNoSlot = errors.New("no delivery slot")
-
-// boundedWait takes a workspace slot, waiting at most wait, and only if
-// fewer than maxWaiters callers sharing waiting wait for the same
-// workspace already. It reports errNoSlot (wrapped) when it gives up, and
-// records how the wait ended under outcomeOnGiveUp.
-func (a *Activities) boundedWait(ctx context.Context, ws string, waiting *sync.Map, maxWaiters int, wait time.Duration, outcomeOnGiveUp string) (func(), error) {
-	if rel, ok, err := a.Limiter.TryAcquire(ctx, ws); err != nil || ok {
-		return rel, err
+// firstSlot takes a slot for the first attempt, waiting briefly
+// (FirstWait); a nil release means none was free and DeliverWebhook takes
+// over.
+func (a *Activities) firstSlot(ctx context.Context, in DeliverInput) (func(), error) {
+	t := limiter.Ticket{ID: in.DeliveryID, Since: in.WaitingSince}
+	if t.Since.IsZero() {
+		t.Since = time.Now()
 	}
-	v, _ := waiting.LoadOrStore(ws, new(atomic.Int32))
-	n := v.(*atomic.Int32)
-	if n.Add(1) > int32(maxWaiters) {
-		n.Add(-1)
-		a.recordWait(outcomeOnGiveUp, 0)
-		return nil, fmt.Errorf("%w: workspace %s is at its delivery limit and %d deliveries already wait in this worker", errNoSlot, ws, maxWaiters)
-	}
-	defer n.Add(-1)
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	start := time.Now()
-	rel, err := a.Limiter.Acquire(wctx, ws)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		a.recordWait(outcomeOnGiveUp, time.Since(start))
-		return nil, fmt.Errorf("%w: workspace %s stayed at its delivery limit for %s: %v", errNoSlot, ws, wait, err)
-	}
-	a.recordWait("acquired", time.Since(start))
-	return rel, nil
-}
-
-func (a *Activities) recordWait(outcome string, d time.Duration) {
-	if a.Metrics != nil {
-		a.Metrics.Wait(outcome, d)
-	}
-}
-
-// firstSlot takes a slot for the first attempt, waiting briefly (FirstWait)
-// if few first attempts of the workspace wait already; a nil release means
-// none was free and DeliverWebhook takes over.
-func (a *Activities) firstSlot(ctx context.Context, ws string) (func(), error) {
-	rel, err := a.boundedWait(ctx, ws, &a.firstWaiting, orDefault(a.FirstWaiters, 50), orDefault(a.FirstWait, 2*time.Second), "handed_on")
+	rel, err := a.boundedWait(ctx, in.Workspace, t, &a.firstWaiting, orDefault(a.LocalPerWorkspace, 8), orDefault(a.FirstWait, 250*time.Millisecond), "handed_on")
 	if errors.Is(err, errNoSlot) {
 		return nil, nil
 	}
@@ -332,10 +324,23 @@ func (a *Activities) firstSlot(ctx context.Context, ws string) (func(), error) {
 }
 
 // waitForSlot takes a workspace slot for DeliverWebhook, waiting at most
-// SlotWait and only if fewer than MaxWaiters activities of the workspace
-// already wait here.
-func (a *Activities) waitForSlot(ctx context.Context, ws string) (func(), error) {
-	return a.boundedWait(ctx, ws, &a.waiting, orDefault(a.MaxWaiters, 100), orDefault(a.SlotWait, 20*time.Second), "busy")
+// SlotWait and only as one of the MaxWaiters oldest deliveries of the
+// workspace waiting here.
+func (a *Activities) waitForSlot(ctx context.Context, in DeliverInput, scheduled time.Time) (func(), error) {
+	t := limiter.Ticket{ID: in.DeliveryID, Since: in.WaitingSince}
+	if t.Since.IsZero() {
+		t.Since = scheduled
+	}
+	return a.boundedWait(ctx, in.Workspace, t, &a.waiting, orDefault(a.MaxWaiters, 20), orDefault(a.SlotWait, 10*time.Second), "busy")
+}
+
+// localGate returns the gate of the fast first attempts.
+func (a *Activities) localGate() *localGate {
+	a.gateOnce.Do(func() {
+		a.gate = newLocalGate(orDefault(a.LocalPerWorkspace, 8), orDefault(a.LocalTotal, 200),
+			orDefault(a.SlowAfter, 500*time.Millisecond), orDefault(a.SlowFor, 30*time.Second))
+	})
+	return a.gate
 }
 
 func orDefault[T int | time.Duration](v, def T) T {
@@ -352,6 +357,7 @@ func (a *Activities) send(ctx context.Context, ws string, req Request) delivery.
 		defer a.Metrics.InFlight(ws, -1)
 	}
 	att := Send(ctx, a.Client, req)
+	a.localGate().observe(ws, att)
 	if a.Metrics != nil {
 		a.Metrics.Attempt(att.StatusCode, string(att.Class), time.Duration(att.DurationMS)*time.Millisecond)
 	}

@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,7 +17,7 @@ func TestLocalBoundsEachWorkspace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			release, err := l.Acquire(context.Background(), "a")
+			release, err := l.Acquire(context.Background(), "a", Ticket{ID: "x", Since: time.Now()})
 			if err != nil {
 				t.Error(err)
 				return
@@ -60,12 +61,12 @@ func TestLocalTryAcquireAndCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := l.Acquire(ctx, "a"); err == nil {
+	if _, err := l.Acquire(ctx, "a", Ticket{ID: "y", Since: time.Now()}); err == nil {
 		t.Fatal("Acquire at the limit did not give up with its context")
 	}
 	got := make(chan struct{})
 	go func() {
-		r, err := l.Acquire(context.Background(), "a")
+		r, err := l.Acquire(context.Background(), "a", Ticket{ID: "x", Since: time.Now()})
 		if err == nil {
 			close(got)
 			r()
@@ -83,4 +84,62 @@ func TestLocalTryAcquireAndCancel(t *testing.T) {
 	if n := l.InFlight("a"); n != 0 {
 		t.Errorf("%d slots held, want 0", n)
 	}
+}
+
+// A freed slot goes to the oldest ticket, not to the caller that queued
+// first, and a caller that does not wait never overtakes a waiter.
+func TestLocalServesOldestTicketFirst(t *testing.T) {
+	l := NewLocal(1)
+	rel, ok, _ := l.TryAcquire(context.Background(), "ws")
+	if !ok {
+		t.Fatal("first TryAcquire refused")
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	order := make(chan string, 3)
+	// Queue in the order young, old, middle.
+	for _, w := range []struct {
+		id  string
+		age time.Duration
+	}{{"young", 0}, {"old", -2 * time.Hour}, {"middle", -time.Hour}} {
+		go func() {
+			r, err := l.Acquire(context.Background(), "ws", Ticket{ID: w.id, Since: base.Add(w.age)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			order <- w.id
+			time.Sleep(5 * time.Millisecond)
+			r()
+		}()
+		for l.Waiting("ws") == 0 || !waiting(l, "ws", w.id) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if _, ok, _ := l.TryAcquire(context.Background(), "ws"); ok {
+		t.Error("a caller that does not wait took a slot while three waited")
+	}
+	rel()
+	var got []string
+	for range 3 {
+		select {
+		case id := <-order:
+			got = append(got, id)
+		case <-time.After(3 * time.Second):
+			t.Fatalf("waiters served: %v, want 3", got)
+		}
+	}
+	if want := []string{"old", "middle", "young"}; !slices.Equal(got, want) {
+		t.Errorf("served in order %v, want %v (oldest ticket first)", got, want)
+	}
+}
+
+func waiting(l *Local, ws, id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.waiters[ws] {
+		if w.t.ID == id {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package limiter_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,7 +28,7 @@ func TestRedisLimitIsGlobal(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rel, err := l.Acquire(context.Background(), "ws-a")
+			rel, err := l.Acquire(context.Background(), "ws-a", limiter.Ticket{ID: fmt.Sprint("d", i), Since: time.Now()})
 			if err != nil {
 				t.Error(err)
 				return
@@ -69,7 +70,7 @@ func TestRedisWakesWaitersPromptly(t *testing.T) {
 	}
 	got := make(chan time.Time, 1)
 	go func() {
-		r, err := b.Acquire(context.Background(), "ws")
+		r, err := b.Acquire(context.Background(), "ws", limiter.Ticket{ID: "w", Since: time.Now()})
 		if err == nil {
 			got <- time.Now()
 			r()
@@ -106,7 +107,7 @@ func TestRedisLeasesExpire(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	rel, err := alive.Acquire(ctx, "ws")
+	rel, err := alive.Acquire(ctx, "ws", limiter.Ticket{ID: "w", Since: time.Now()})
 	if err != nil {
 		t.Fatalf("the dead worker's slot never came back: %v", err)
 	}
@@ -127,7 +128,7 @@ func TestRedisWaitersGoFirst(t *testing.T) {
 	}
 	got := make(chan func(), 1)
 	go func() {
-		r, err := l.Acquire(context.Background(), "ws")
+		r, err := l.Acquire(context.Background(), "ws", limiter.Ticket{ID: "w", Since: time.Now()})
 		if err == nil {
 			got <- r
 		}
@@ -142,5 +143,90 @@ func TestRedisWaitersGoFirst(t *testing.T) {
 		r()
 	case <-time.After(3 * time.Second):
 		t.Fatal("the waiter did not get the slot")
+	}
+}
+
+// Across two processes, a freed slot goes to the older ticket even when
+// the newer one has waited here longer, and a caller that does not wait,
+// in either process, never takes a slot from a waiter.
+func TestRedisOlderTicketWinsAcrossWorkers(t *testing.T) {
+	srv := redistest.Start(t)
+	a := limiter.NewRedis(srv.Client(t), 1, 0)
+	b := limiter.NewRedis(srv.Client(t), 1, 0)
+	rel, ok, _ := a.TryAcquire(context.Background(), "ws")
+	if !ok {
+		t.Fatal("first slot refused")
+	}
+	now := time.Now()
+	got := make(chan string, 2)
+	wait := func(l *limiter.Redis, id string, since time.Time) {
+		r, err := l.Acquire(context.Background(), "ws", limiter.Ticket{ID: id, Since: since})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		got <- id
+		time.Sleep(50 * time.Millisecond)
+		r()
+	}
+	go wait(a, "newer", now)                 // queues first, in process a
+	time.Sleep(300 * time.Millisecond)       // it is well established
+	go wait(b, "older", now.Add(-time.Hour)) // began waiting an hour ago, in process b
+	time.Sleep(300 * time.Millisecond)
+	for _, l := range []*limiter.Redis{a, b} {
+		if _, ok, _ := l.TryAcquire(context.Background(), "ws"); ok {
+			t.Fatal("a caller that does not wait took the slot while two waited")
+		}
+	}
+	rel()
+	var order []string
+	for range 2 {
+		select {
+		case id := <-got:
+			order = append(order, id)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("served %v, want both", order)
+		}
+	}
+	if order[0] != "older" {
+		t.Errorf("served in order %v, want [older newer]: the older ticket (other process, queued later) first", order)
+	}
+}
+
+// A waiter that dies (its client gone, its ticket never refreshed) holds
+// nobody back for longer than its ticket's presence.
+func TestRedisDeadWaiterGoesStale(t *testing.T) {
+	srv := redistest.Start(t)
+	holder := limiter.NewRedis(srv.Client(t), 1, 0)
+	rel, ok, _ := holder.TryAcquire(context.Background(), "ws")
+	if !ok {
+		t.Fatal("first slot refused")
+	}
+	deadClient := srv.Client(t)
+	dead := limiter.NewRedis(deadClient, 1, 0)
+	dead.PollInterval = 100 * time.Millisecond // its ticket is stale after 300 ms
+	errc := make(chan error, 1)
+	go func() {
+		_, err := dead.Acquire(context.Background(), "ws", limiter.Ticket{ID: "dead", Since: time.Now().Add(-time.Hour)})
+		errc <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	_ = deadClient.Close() // the process is gone: no refresh, no leave
+	if err := <-errc; err == nil {
+		t.Fatal("the dead waiter got a slot")
+	}
+	rel()
+	alive := limiter.NewRedis(srv.Client(t), 1, 0)
+	alive.PollInterval = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	r, err := alive.Acquire(ctx, "ws", limiter.Ticket{ID: "alive", Since: time.Now()})
+	if err != nil {
+		t.Fatalf("the slot stayed reserved for a dead waiter: %v", err)
+	}
+	r()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("got the slot after %s, want within the dead ticket's 300 ms presence (+ poll and CI slack: 2 s)", d)
 	}
 }

@@ -60,6 +60,9 @@ type Wait struct {
 	Since time.Time `json:"since"`
 	// NextRound is the round of waiting it resumes with (1 or more).
 	NextRound int `json:"next_round"`
+	// Queued is the delivery's place in its workspace's queue for a slot
+	// (activities.DeliverInput.WaitingSince), kept across runs.
+	Queued time.Time `json:"queued,omitempty"`
 }
 
 // validate checks that a continuation matches the input's targets.

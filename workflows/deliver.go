@@ -22,8 +22,13 @@ import (
 func deliver(ctx workflow.Context, rs *runState, ev event.Event, t destination, d *DeliveryResult, w *Wait) *Wait {
 	in := deliverInput(ev, t, d)
 	if w != nil {
+		in.WaitingSince = w.Queued
 		return waitAndSend(ctx, rs, in, d, *w)
 	}
+	// The delivery's place in its workspace's queue for a slot: when it
+	// first asked for one. The oldest waiting delivery of the deployment
+	// gets the next free slot.
+	in.WaitingSince = workflow.Now(ctx)
 	logger := workflow.GetLogger(ctx)
 	if t.Refused != "" {
 		d.Status, d.Error = StatusFailed, t.Refused
@@ -123,6 +128,15 @@ func waitAndSend(ctx workflow.Context, rs *runState, in activities.DeliverInput,
 // maxBusyWait in all. Between rounds it parks (returns its Wait) when the
 // run must continue as new.
 func send(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *DeliveryResult, round int, busySince time.Time) *Wait {
+	// Version 1 (isolation): DeliverWebhook carries the workspace's
+	// fairness key (inherited from the workflow when its starter set one;
+	// explicit here for starts by other SDKs) and WaitingSince.
+	var priority temporal.Priority
+	if workflow.GetVersion(ctx, versionFairnessFIFO, workflow.DefaultVersion, 1) >= 1 {
+		priority = temporal.Priority{FairnessKey: FairnessKey(in.Workspace)}
+	} else {
+		in.WaitingSince = time.Time{}
+	}
 	for ; ; round++ {
 		in.PriorAttempts = d.Attempts
 		activityID := DeliverActivityID(in.WebhookID)
@@ -133,6 +147,7 @@ func send(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *Del
 			ActivityID:          activityID,
 			StartToCloseTimeout: activityTimeout,
 			RetryPolicy:         RetryPolicy(len(d.Attempts)),
+			Priority:            priority,
 		})
 		rs.countActivity(in)
 		var out activities.DeliverResult
@@ -162,7 +177,7 @@ func send(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *Del
 		// run's history is full: then park, and the next run waits.
 		d.Status, d.Error = StatusPending, ""
 		if rs.mustPark(ctx) {
-			return &Wait{Since: busySince, NextRound: round + 1}
+			return &Wait{Since: busySince, NextRound: round + 1, Queued: in.WaitingSince}
 		}
 		rs.countTimer()
 		if err := workflow.Sleep(ctx, busyBackoff(d.DeliveryID, round)); err != nil {
@@ -217,6 +232,10 @@ func keepFailureLog(err error, d *DeliveryResult) {
 		d.Error = log[n-1].Summary()
 	}
 }
+
+// versionFairnessFIFO is the workflow.GetVersion change ID of the
+// fairness key and WaitingSince on DeliverWebhook.
+const versionFairnessFIFO = "deliver-fairness-fifo"
 
 // maxBusyWait bounds how long a delivery keeps going back to wait for a
 // slot (a workspace at its limit, or the shared limiter unreachable): it

@@ -23,6 +23,7 @@ import (
 	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/limiter"
 	"github.com/hari-crm/webhooks/signature"
 )
 
@@ -34,6 +35,7 @@ type scripted struct {
 	codes []int
 	got   []*http.Request
 	body  [][]byte
+	at    []time.Time
 }
 
 func newScripted(t *testing.T, codes ...int) *scripted {
@@ -45,6 +47,7 @@ func newScripted(t *testing.T, codes ...int) *scripted {
 		n := len(s.got)
 		s.got = append(s.got, r)
 		s.body = append(s.body, b)
+		s.at = append(s.at, time.Now())
 		code := s.codes[min(n, len(s.codes)-1)]
 		s.mu.Unlock()
 		if code == 0 {
@@ -59,6 +62,13 @@ func newScripted(t *testing.T, codes ...int) *scripted {
 	}))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// hitAt is when call n arrived.
+func (s *scripted) hitAt(n int) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.at[n]
 }
 
 func (s *scripted) calls() int {
@@ -316,7 +326,7 @@ func (f *fullLimiter) TryAcquire(ctx context.Context, ws string) (func(), bool, 
 	return nil, false, nil
 }
 
-func (f *fullLimiter) Acquire(ctx context.Context, ws string) (func(), error) {
+func (f *fullLimiter) Acquire(ctx context.Context, ws string, _ limiter.Ticket) (func(), error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.waits++
@@ -337,7 +347,7 @@ func (b *busyLimiter) TryAcquire(context.Context, string) (func(), bool, error) 
 	return nil, false, nil
 }
 
-func (b *busyLimiter) Acquire(ctx context.Context, ws string) (func(), error) {
+func (b *busyLimiter) Acquire(ctx context.Context, ws string, _ limiter.Ticket) (func(), error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.calls++

@@ -1,0 +1,100 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/internal/redistest"
+	"github.com/hari-crm/webhooks/limiter"
+)
+
+// A delivery waiting for a slot of a busy workspace is served before the
+// newer deliveries that wait in another worker: once it waits (first
+// attempt or DeliverWebhook), the next freed slot is its own. Without the deployment-wide
+// queue of tickets it races every newer waiter for every slot, and can
+// lose for the whole two (time-skipped) hours of waiting.
+func TestEventWorkflowOldDeliveryIsNotStarved(t *testing.T) {
+	rs := redistest.Start(t)
+	rc := newScripted(t, 200)
+	ours := limiter.NewRedis(rs.Client(t), 1, 0)
+	theirs := limiter.NewRedis(rs.Client(t), 1, 0) // another worker
+
+	// Six newer deliveries of the other worker wait for the slot all the
+	// time; each holds it 30 ms (an attempt), then queues again as a newer
+	// delivery.
+	ctx, stop := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var grants []time.Time
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ctx.Err() == nil; n++ {
+				rel, err := theirs.Acquire(ctx, "acme", limiter.Ticket{ID: fmt.Sprintf("newer-%d-%d", i, n), Since: time.Now()})
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				grants = append(grants, time.Now())
+				mu.Unlock()
+				time.Sleep(30 * time.Millisecond)
+				rel()
+			}
+		}()
+	}
+	defer func() { stop(); wg.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(time.Now().Add(-time.Minute)) // the event is older than every waiter
+	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	env.RegisterActivity(&activities.Activities{Client: tlsClient(t, rc.srv), Limiter: ours, SlotWait: 2 * time.Second})
+	var waitFrom time.Time
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		if waitFrom.IsZero() {
+			waitFrom = time.Now() // the first attempt asks for a slot
+		}
+	})
+	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	var res EventResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	d := res.Deliveries[0]
+	if d.Status != StatusDelivered || rc.calls() != 1 {
+		t.Fatalf("the old delivery: got %s with %d attempts (%q), want delivered", d.Status, len(d.Attempts), d.Error)
+	}
+	hit := rc.hitAt(0)
+	mu.Lock()
+	overtook := 0
+	for _, g := range grants {
+		if g.After(waitFrom) && g.Before(hit) {
+			overtook++
+		}
+	}
+	mu.Unlock()
+	// One newer delivery may take a slot freed while the ticket was being
+	// registered; after that the slot is ours.
+	if testing.Verbose() {
+		t.Logf("waitFrom %s hit %s; grants after waitFrom:", waitFrom.Format("15:04:05.000"), hit.Format("15:04:05.000"))
+		for _, g := range grants {
+			if g.After(waitFrom) {
+				t.Log(g.Format("15:04:05.000"))
+			}
+		}
+	}
+	if overtook > 1 {
+		t.Errorf("%d newer deliveries got the slot while the old delivery waited, want at most 1", overtook)
+	}
+}
