@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/hari-crm/webhooks/api"
 	"github.com/hari-crm/webhooks/internal/devtest"
@@ -196,6 +197,17 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("after reload: %q", status)
 	}
 	shot(t, ctx, "05-after-reload")
+
+	// A registry ended from outside: the next page load brings it back
+	// with its webhooks and the kept result (list and result load at once).
+	terminateRegistry(t, ws)
+	step(t, ctx, "reload after the registry was terminated", chromedp.Reload(), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(`.panel [data-test="status"]`)))
+	if status := get(t, ctx, chromedp.Text(C(`.panel [data-test="status"]`))); !strings.Contains(status, "HTTP 200") {
+		t.Errorf("after the registry was terminated and the page reloaded: %q, want the kept HTTP 200 result", status)
+	}
+	if st, _ := registryRun(t, ws); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("after the page reload: registry %s, want running", st)
+	}
 
 	// Dismiss removes it, and it stays gone after a reload.
 	step(t, ctx, "dismiss",
