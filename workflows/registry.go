@@ -167,8 +167,8 @@ func (r *registry) validateWrite(req WriteRequest, creating bool) error {
 			return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("name: a webhook named %q exists already in workspace %s", w.Name, r.workspace), ErrTypeNameTaken, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{"name"}})
 		}
 	}
-	if req.Secret != nil && req.Secret.Sealed != "" && !strings.HasPrefix(req.Secret.Sealed, "sealed:") {
-		return invalidWebhook("secret", "must be sealed by the client; the registry never stores plaintext")
+	if req.Secret != nil && req.Secret.Sealed != "" && !strings.HasPrefix(req.Secret.Sealed, sealV2Prefix) {
+		return invalidWebhook("secret", "must be sealed by the client in format v2 (bound to its workspace and webhook); the registry never stores plaintext")
 	}
 	return r.validateStoredSize(req)
 }
