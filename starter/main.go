@@ -4,6 +4,7 @@
 //	starter show --event ID [--json]
 //	starter webhooks create|list|get|update|activate|deactivate|delete|recover ...
 //	starter test-fire|test-result|test-dismiss --workspace W --webhook ID
+//	starter keys new --id ID | keys reseal --workspace W|--all
 package main
 
 import (
@@ -50,6 +51,9 @@ const usage = `usage:
   starter test-fire --workspace W --webhook ID [--json]
   starter test-result --workspace W --webhook ID [--json]
   starter test-dismiss --workspace W --webhook ID
+  starter keys new --id ID                      print a new codec key entry (id:base64key)
+  starter keys reseal --workspace W|--all [--json]
+                                                re-seal webhook secrets with the active key
 
 An event without "targets" goes to the workspace's matching webhooks.
 
@@ -85,6 +89,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		code, err = webhooks(ctx, rest, stdin, stdout, stderr)
 	case "test-fire", "test-result", "test-dismiss":
 		code, err = testCmd(ctx, cmd, rest, stdout, stderr)
+	case "keys":
+		code, err = keys(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "starter: unknown command %q\n%s", cmd, usage)
 		return exitInvalid

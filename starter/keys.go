@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/hari-crm/webhooks/codec"
+)
+
+// keys manages codec keys: a new key entry, and re-sealing every webhook
+// secret of one registry (or of all) with the active key, so that an old
+// key can be retired.
+func keys(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	if len(args) == 0 {
+		return exitInvalid, errors.New("keys: name a subcommand: new, reseal")
+	}
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	switch sub {
+	case "new":
+		id := fs.String("id", "", "id of the new key (for example k2)")
+		if err := fs.Parse(rest); err != nil {
+			return exitInvalid, nil
+		}
+		if *id == "" {
+			return exitInvalid, errors.New("keys new: --id is required")
+		}
+		spec, err := codec.NewKeySpec(*id)
+		if err != nil {
+			return exitError, err
+		}
+		fmt.Fprintln(stdout, spec)
+		return exitOK, nil
+	case "reseal":
+		ws := fs.String("workspace", "", "workspace whose registry to re-seal")
+		all := fs.Bool("all", false, "re-seal every running registry (found through visibility)")
+		asJSON := fs.Bool("json", false, "print JSON")
+		c := connFlags(fs)
+		if err := fs.Parse(rest); err != nil {
+			return exitInvalid, nil
+		}
+		if (*ws == "") == !*all {
+			return exitInvalid, errors.New("keys reseal: give either --workspace W or --all")
+		}
+		_, reg, closeFn, err := c.clients()
+		if err != nil {
+			return exitError, err
+		}
+		defer closeFn()
+		list := []string{*ws}
+		if *all {
+			if list, err = reg.Workspaces(ctx); err != nil {
+				return exitError, err
+			}
+		}
+		type result struct {
+			Workspace string `json:"workspace"`
+			Resealed  int    `json:"resealed"`
+		}
+		out := []result{}
+		for _, w := range list {
+			n, err := reg.Reseal(ctx, w)
+			if err != nil {
+				return codeFor(err), fmt.Errorf("keys reseal: workspace %s: %w (workspaces done: %d of %d)", w, err, len(out), len(list))
+			}
+			out = append(out, result{Workspace: w, Resealed: n})
+			if !*asJSON {
+				fmt.Fprintf(stdout, "workspace %s: %d webhook secrets re-sealed\n", w, n)
+			}
+		}
+		if *asJSON {
+			writeJSON(stdout, map[string]any{"workspaces": out})
+		}
+		return exitOK, nil
+	}
+	return exitInvalid, fmt.Errorf("keys: unknown subcommand %q (new, reseal)", sub)
+}
