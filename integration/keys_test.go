@@ -1,0 +1,182 @@
+package integration
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/codec"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/registry"
+	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/signature"
+	"github.com/hari-crm/webhooks/tclient"
+	"github.com/hari-crm/webhooks/webhook"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// keyEnv is a worker and its clients on their own task queue, all with
+// one key ring: one deployment at one step of a key rotation.
+type keyEnv struct {
+	reg  *registry.Client
+	pub  *publisher.Publisher
+	stop func()
+}
+
+func startKeyEnv(t *testing.T, queue string, keys *codec.Keyring, rc *devtest.Receiver) keyEnv {
+	t.Helper()
+	c, err := tclient.Dial(tclient.Config{Address: srv.HostPort, Namespace: "default", Keys: keys}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := service.NewWorker(c, service.Options{TaskQueue: queue, Secrets: keys, StopTimeout: time.Second,
+		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(rc), Control: guard.Control})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: queue, Hosts: guard})
+	pub := publisher.New(c, publisher.Options{TaskQueue: queue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			w.Stop()
+			c.Close()
+		}
+	}
+	t.Cleanup(stop)
+	return keyEnv{reg: reg, pub: pub, stop: stop}
+}
+
+// Rotating and retiring a codec key, as the README tells an operator:
+// put the new key first, reseal every registry, then remove the old key.
+// Afterwards a deployment that holds only the new key still delivers
+// every webhook signed (a rotated webhook's previous secret included),
+// Test fires, and reads the registry.
+func TestKeyRotationResealThenRetireTheOldKey(t *testing.T) {
+	t.Parallel()
+	oldSpec, _ := codec.NewKeySpec("old")
+	newSpec, _ := codec.NewKeySpec("new")
+	ringOld, _ := codec.ParseKeys(oldSpec)
+	ringBoth, _ := codec.ParseKeys(newSpec + "," + oldSpec)
+	ringNew, _ := codec.ParseKeys(newSpec)
+	queue := "keys-" + uuid.NewString()[:8]
+	ws := "ws-keys-" + uuid.NewString()[:8]
+	rc := devtest.NewReceiver(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// Step 0: webhooks saved under the old key; wh1's secret rotated, so
+	// it also holds a previous secret in its grace period.
+	env := startKeyEnv(t, queue, ringOld, rc)
+	spec := func(name, secret string) webhook.Spec {
+		var s webhook.Spec
+		s.Name, s.Entity, s.Events, s.URL = name, "contact", []event.Type{event.RecordCreated}, rc.URL+"/"+name
+		s.Secret = &secret
+		return s
+	}
+	wh1, err := env.reg.Create(ctx, ws, spec("one", "first_secret_1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.reg.Update(ctx, ws, wh1.ID, spec("one", "second_secret_1")); err != nil {
+		t.Fatal(err)
+	}
+	wh2, err := env.reg.Create(ctx, ws, spec("two", "secret_two_2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.stop()
+
+	// Step 1: the new key first everywhere; reseal the registry.
+	env = startKeyEnv(t, queue, ringBoth, rc)
+	list, err := env.reg.Workspaces(ctx)
+	if err != nil || !slices.Contains(list, ws) {
+		t.Fatalf("registries found by visibility: got %v, %v; want %s among them", list, err, ws)
+	}
+	before, err := tc.DescribeWorkflowExecution(ctx, workflows.RegistryWorkflowID(ws), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := env.reg.Reseal(ctx, ws); err != nil || n != 2 {
+		t.Fatalf("reseal: got %d, %v; want 2 webhooks re-sealed", n, err)
+	}
+	if n, err := env.reg.Reseal(ctx, ws); err != nil || n != 0 {
+		t.Fatalf("second reseal: got %d, %v; want 0 (nothing left under the old key)", n, err)
+	}
+	// The registry continued as new, so its current run holds nothing
+	// sealed or encoded under the old key.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		d, err := tc.DescribeWorkflowExecution(ctx, workflows.RegistryWorkflowID(ws), "")
+		if err == nil && d.GetWorkflowExecutionInfo().GetExecution().GetRunId() != before.GetWorkflowExecutionInfo().GetExecution().GetRunId() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the registry did not continue as new after the reseal")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	env.stop()
+
+	// Step 2: the old key removed. Everything still works.
+	env = startKeyEnv(t, queue, ringNew, rc)
+	views, err := env.reg.List(ctx, ws)
+	if err != nil || len(views) != 2 {
+		t.Fatalf("list with the new key alone: got %d webhooks, %v", len(views), err)
+	}
+	ev := event.Event{ID: uuid.NewString(), Type: event.RecordCreated, Entity: "contact", Timestamp: "2026-03-31T14:30:00Z", Workspace: ws,
+		Record: event.Values(map[string]any{"id": "c-1", "name": "Jane Smith"})}
+	receipt, err := env.pub.Publish(ctx, workflows.EventInput{Event: ev})
+	if err != nil || receipt.Matched != 2 {
+		t.Fatalf("publish: got %+v, %v; want two matches", receipt, err)
+	}
+	o, err := env.pub.Wait(ctx, receipt.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range o.Deliveries {
+		if d.Status != workflows.StatusDelivered {
+			t.Errorf("delivery to %s: got %s (%s), want delivered", d.WebhookID, d.Status, d.Error)
+		}
+	}
+	tr, err := env.reg.TestFire(ctx, ws, wh2.ID)
+	if err != nil || tr.StatusCode != 200 {
+		t.Errorf("test fire with the new key alone: got %+v, %v", tr, err)
+	}
+	hits := rc.Hits()
+	if len(hits) != 3 {
+		t.Fatalf("receiver got %d requests, want 3 (two deliveries, one test fire)", len(hits))
+	}
+	now := time.Now()
+	for _, h := range hits {
+		id := h.Header.Get(signature.HeaderID)
+		switch {
+		case strings.HasSuffix(id, ":"+wh1.ID):
+			if !signature.VerifyRequest("second_secret_1", h.Header, h.Body) {
+				t.Errorf("%s: X-Webhook-Signature does not verify with the current secret", id)
+			}
+			// The previous secret, re-sealed too, still signs in its grace period.
+			if err := signature.VerifyStandard("first_secret_1", h.Header, h.Body, signature.DefaultTolerance, now); err != nil {
+				t.Errorf("%s: webhook-signature with the previous secret: %v", id, err)
+			}
+		case strings.HasSuffix(id, ":"+wh2.ID):
+			if !signature.VerifyRequest("secret_two_2", h.Header, h.Body) {
+				t.Errorf("%s: X-Webhook-Signature does not verify", id)
+			}
+		default:
+			t.Errorf("unexpected request %s", id)
+		}
+	}
+}
