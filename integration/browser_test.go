@@ -156,6 +156,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	step(t, ctx, "create the webhook",
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#f-url").value = ""`),
 		chromedp.SendKeys(C(`#f-url`), rc.URL+"/hooks"),
+		chromedp.Click(C(`#f-secret-header`)), // send only the signature
 		chromedp.Click(C(`#save-btn`)),
 		chromedp.WaitVisible(C(`tr.hook`)),
 	)
@@ -185,6 +186,13 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("preview shows %d characters, want 500", got)
 	}
 	shot(t, ctx, "03-test-fire-preview")
+	// The box left unchecked: the receiver got the signature, not the secret.
+	for _, h := range rc.Hits() {
+		if _, ok := h.Header[signature.HeaderSecret]; ok || !signature.VerifyRequest("hari_browser_secret", h.Header, h.Body) {
+			t.Errorf("test fire of a webhook saved with the secret header unchecked: X-Webhook-Secret present %v, signature valid %v; want absent and valid",
+				ok, signature.VerifyRequest("hari_browser_secret", h.Header, h.Body))
+		}
+	}
 	step(t, ctx, "show more", chromedp.Click(C(`.panel button[data-action="more"]`)))
 	if full := get(t, ctx, chromedp.TextContent(C(`.panel [data-test="body"]`))); full != longBody {
 		t.Errorf("Show more revealed %d characters, want the 1,200-character body in full", len(full))

@@ -272,6 +272,7 @@ function openEditor(h) {
   $("#f-secret").value = "";
   $("#f-secret").placeholder = h && h.has_secret ? "Unchanged (" + h.secret + ")" : "";
   $("#f-active").checked = h ? h.active : true;
+  $("#f-secret-header").checked = h ? h.secret_header !== false : true;
   $("#editor").hidden = false;
   $("#f-name").focus();
 }
@@ -301,6 +302,7 @@ async function save(ev) {
     url: $("#f-url").value.trim(),
     fields: $("#f-fields").value.split(",").map((s) => s.trim()).filter(Boolean),
     active: $("#f-active").checked,
+    secret_header: $("#f-secret-header").checked,
   };
   const secret = $("#f-secret").value;
   if (secret !== "") spec.secret = secret;
