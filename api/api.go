@@ -8,11 +8,11 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hari-crm/webhooks/api/token"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/publisher"
@@ -44,16 +45,28 @@ type Registry interface {
 // Publisher publishes events and reads outcomes (publisher.Publisher).
 type Publisher interface {
 	Publish(ctx context.Context, in workflows.EventInput) (publisher.Receipt, error)
-	Show(ctx context.Context, eventID string) (publisher.Outcome, error)
+	Show(ctx context.Context, ws, eventID string) (publisher.Outcome, error)
 	Deliveries(ctx context.Context, ws, webhookID string, limit int) ([]publisher.LogEntry, error)
 }
 
-// Server is the API handler.
+// Verifier checks a bearer token and says what its holder may do
+// (*token.Keys).
+type Verifier interface {
+	Verify(raw string) (token.Claims, error)
+}
+
+// Server is the API handler. Every route names its workspace in the path,
+// and every request needs a bearer token that grants that workspace: a
+// workspace token of the same workspace, or a service token.
 type Server struct {
 	Registry  Registry
 	Publisher Publisher
-	// Token, when set, is required as "Authorization: Bearer <token>".
-	Token string
+	// Tokens verifies the bearer tokens. Without it every request is
+	// refused with 401, unless Open is set.
+	Tokens Verifier
+	// Open serves requests without any token: for development only (the
+	// worker sets it with -dev when it has no API keys).
+	Open bool
 	// MaxBody bounds request bodies (default event.MaxSize).
 	MaxBody int64
 }
@@ -61,25 +74,36 @@ type Server struct {
 // Handler returns the API's routes under /api/v1/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	const wh = "/api/v1/workspaces/{ws}/webhooks"
-	mux.HandleFunc("GET "+wh, s.list)
-	mux.HandleFunc("POST "+wh, s.create)
-	mux.HandleFunc("GET "+wh+"/{id}", s.get)
-	mux.HandleFunc("PUT "+wh+"/{id}", s.update)
-	mux.HandleFunc("DELETE "+wh+"/{id}", s.remove)
-	mux.HandleFunc("POST "+wh+"/{id}/activate", s.setActive(true))
-	mux.HandleFunc("POST "+wh+"/{id}/deactivate", s.setActive(false))
-	mux.HandleFunc("POST "+wh+"/{id}/test-fire", s.testFire)
-	mux.HandleFunc("GET "+wh+"/{id}/test-result", s.testResult)
-	mux.HandleFunc("DELETE "+wh+"/{id}/test-result", s.dismissTest)
-	mux.HandleFunc("GET "+wh+"/{id}/deliveries", s.deliveries)
-	mux.HandleFunc("POST /api/v1/events", s.publish)
-	mux.HandleFunc("GET /api/v1/events/{id}", s.showEvent)
+	const ws = "/api/v1/workspaces/{ws}"
+	const wh = ws + "/webhooks"
+	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.scoped(h)) }
+	route("GET "+wh, s.list)
+	route("POST "+wh, s.create)
+	route("GET "+wh+"/{id}", s.get)
+	route("PUT "+wh+"/{id}", s.update)
+	route("DELETE "+wh+"/{id}", s.remove)
+	route("POST "+wh+"/{id}/activate", s.setActive(true))
+	route("POST "+wh+"/{id}/deactivate", s.setActive(false))
+	route("POST "+wh+"/{id}/test-fire", s.testFire)
+	route("GET "+wh+"/{id}/test-result", s.testResult)
+	route("DELETE "+wh+"/{id}/test-result", s.dismissTest)
+	route("GET "+wh+"/{id}/deliveries", s.deliveries)
+	route("POST "+ws+"/events", s.publish)
+	route("GET "+ws+"/events/{id}", s.showEvent)
+	// The routes before workspaces were in every path.
+	mux.HandleFunc("/api/v1/events", moved)
+	mux.HandleFunc("/api/v1/events/", moved)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path, "")
 	})
 	return s.guard(mux)
 }
+
+func moved(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusGone, "gone", "events moved under their workspace: use POST /api/v1/workspaces/{workspace}/events and GET /api/v1/workspaces/{workspace}/events/{id}", "")
+}
+
+type claimsKey struct{}
 
 // guard adds authentication, panic recovery and JSON-only responses.
 func (s *Server) guard(next http.Handler) http.Handler {
@@ -89,9 +113,14 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				writeError(w, http.StatusInternalServerError, "internal", "internal error", "")
 			}
 		}()
-		if s.Token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.Token)) != 1 {
-			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required", "")
-			return
+		if !s.Open {
+			claims, msg := s.authenticate(r)
+			if msg != "" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hari-webhooks"`)
+				writeError(w, http.StatusUnauthorized, "unauthorized", msg, "")
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims))
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			// Writes come from the Settings page (same origin) or from
@@ -100,7 +129,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				writeError(w, http.StatusForbidden, "cross_origin", "requests from other sites are refused", "")
 				return
 			}
-			if r.ContentLength != 0 && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			if r.ContentLength != 0 && !isJSON(r.Header.Get("Content-Type")) {
 				writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send JSON with Content-Type: application/json", "")
 				return
 			}
@@ -108,6 +137,48 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authenticate returns the claims of the request's bearer token, or the
+// reason it has none that is valid.
+func (s *Server) authenticate(r *http.Request) (token.Claims, string) {
+	raw, ok := token.FromHeader(r.Header.Get("Authorization"))
+	if !ok {
+		return token.Claims{}, "a bearer token is required (Authorization: Bearer <token>)"
+	}
+	if s.Tokens == nil {
+		return token.Claims{}, "this server has no API keys configured, so it accepts no token"
+	}
+	c, err := s.Tokens.Verify(raw)
+	if err != nil {
+		if errors.Is(err, token.ErrExpired) {
+			return token.Claims{}, "the bearer token has expired"
+		}
+		return token.Claims{}, "the bearer token is not valid"
+	}
+	return c, ""
+}
+
+// scoped lets a request through only when its token grants the workspace
+// its path names; otherwise 403 with nothing read or changed.
+func (s *Server) scoped(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.Open {
+			c, _ := r.Context().Value(claimsKey{}).(token.Claims)
+			if ws := r.PathValue("ws"); !c.Allows(ws) {
+				writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("%s may not act on workspace %q", c.Subject(), ws), "")
+				return
+			}
+		}
+		next(w, r)
+	})
+}
+
+// isJSON is true for exactly the media type application/json (any
+// parameters, such as charset=utf-8).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
 }
 
 func sameOrigin(r *http.Request) bool {
@@ -247,8 +318,12 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// Deadline bounds every request's work (a synchronous Test fire
+// included: its attempt is cut at 15 s); past it the answer is 504.
+const Deadline = 30 * time.Second
+
 func ctx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), 30*time.Second)
+	return context.WithTimeout(r.Context(), Deadline)
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
@@ -388,6 +463,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &m) {
 		return
 	}
+	if ws := r.PathValue("ws"); m.Event.Workspace != ws {
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("workspace must be %q, the workspace of the path, got %q", ws, m.Event.Workspace), "workspace")
+		return
+	}
 	c, cancel := ctx(r)
 	defer cancel()
 	receipt, err := s.Publisher.Publish(c, workflows.EventInput{Event: m.Event, Targets: m.Targets})
@@ -405,7 +484,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 func (s *Server) showEvent(w http.ResponseWriter, r *http.Request) {
 	c, cancel := ctx(r)
 	defer cancel()
-	o, err := s.Publisher.Show(c, r.PathValue("id"))
+	o, err := s.Publisher.Show(c, r.PathValue("ws"), r.PathValue("id"))
 	if err != nil {
 		fail(w, err)
 		return

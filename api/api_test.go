@@ -3,13 +3,19 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hari-crm/webhooks/api/token"
+	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/publisher"
 	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/webhook"
@@ -18,9 +24,20 @@ import (
 
 // fakeRegistry validates like the real client and stores nothing: enough
 // to exercise the HTTP layer (the real registry is tested in integration).
-type fakeRegistry struct{ boom bool }
+// Every call is noted in calls, when set.
+type fakeRegistry struct {
+	boom  bool
+	calls *[]string
+}
+
+func (f fakeRegistry) note(op, ws string) {
+	if f.calls != nil {
+		*f.calls = append(*f.calls, op+" "+ws)
+	}
+}
 
 func (f fakeRegistry) Create(_ context.Context, ws string, spec webhook.Spec) (webhook.View, error) {
+	f.note("Create", ws)
 	if err := registry.ValidateWorkspace(ws); err != nil {
 		return webhook.View{}, err
 	}
@@ -32,50 +49,108 @@ func (f fakeRegistry) Create(_ context.Context, ws string, spec webhook.Spec) (w
 	}
 	return webhook.View{ID: "wh_1", Name: spec.Name}, nil
 }
-func (fakeRegistry) Update(ctx context.Context, ws, id string, spec webhook.Spec) (webhook.View, error) {
+func (f fakeRegistry) Update(ctx context.Context, ws, id string, spec webhook.Spec) (webhook.View, error) {
+	f.note("Update", ws)
 	if id != "wh_1" {
 		return webhook.View{}, registry.ErrNotFound
 	}
 	return fakeRegistry{}.Create(ctx, ws, spec)
 }
-func (fakeRegistry) SetActive(context.Context, string, string, bool) (webhook.View, error) {
+func (f fakeRegistry) SetActive(_ context.Context, ws, _ string, _ bool) (webhook.View, error) {
+	f.note("SetActive", ws)
 	return webhook.View{}, registry.ErrNotFound
 }
-func (fakeRegistry) Delete(context.Context, string, string) error { return registry.ErrNotFound }
-func (fakeRegistry) List(_ context.Context, ws string) ([]webhook.View, error) {
+func (f fakeRegistry) Delete(_ context.Context, ws, _ string) error {
+	f.note("Delete", ws)
+	return registry.ErrNotFound
+}
+func (f fakeRegistry) List(_ context.Context, ws string) ([]webhook.View, error) {
+	f.note("List", ws)
 	return []webhook.View{}, registry.ValidateWorkspace(ws)
 }
-func (fakeRegistry) Get(context.Context, string, string) (webhook.View, error) {
+func (f fakeRegistry) Get(_ context.Context, ws, _ string) (webhook.View, error) {
+	f.note("Get", ws)
 	return webhook.View{}, registry.ErrNotFound
 }
-func (fakeRegistry) TestFire(context.Context, string, string) (workflows.TestResult, error) {
+func (f fakeRegistry) TestFire(_ context.Context, ws, _ string) (workflows.TestResult, error) {
+	f.note("TestFire", ws)
 	return workflows.TestResult{}, registry.ErrNotFound
 }
-func (fakeRegistry) TestResult(context.Context, string, string) (*workflows.TestResult, error) {
+func (f fakeRegistry) TestResult(_ context.Context, ws, _ string) (*workflows.TestResult, error) {
+	f.note("TestResult", ws)
 	return nil, registry.ErrNotFound
 }
-func (fakeRegistry) DismissTest(context.Context, string, string) error { return registry.ErrNotFound }
+func (f fakeRegistry) DismissTest(_ context.Context, ws, _ string) error {
+	f.note("DismissTest", ws)
+	return registry.ErrNotFound
+}
 
-type fakePublisher struct{}
+type fakePublisher struct{ calls *[]string }
 
-func (fakePublisher) Publish(_ context.Context, in workflows.EventInput) (publisher.Receipt, error) {
+func (f fakePublisher) note(op, ws string) {
+	if f.calls != nil {
+		*f.calls = append(*f.calls, op+" "+ws)
+	}
+}
+
+func (f fakePublisher) Publish(_ context.Context, in workflows.EventInput) (publisher.Receipt, error) {
+	f.note("Publish", in.Event.Workspace)
 	if err := publisher.Validate(&in); err != nil {
 		return publisher.Receipt{}, err
 	}
 	return publisher.Receipt{EventID: in.Event.ID, NoMatch: len(in.Targets) == 0}, nil
 }
-func (fakePublisher) Show(context.Context, string) (publisher.Outcome, error) {
+func (f fakePublisher) Show(_ context.Context, ws, id string) (publisher.Outcome, error) {
+	f.note("Show", ws)
+	if err := (event.Event{ID: id}).ValidateID(); err != nil {
+		return publisher.Outcome{}, err
+	}
 	return publisher.Outcome{}, publisher.ErrNotFound
 }
-func (fakePublisher) Deliveries(context.Context, string, string, int) ([]publisher.LogEntry, error) {
+func (f fakePublisher) Deliveries(_ context.Context, ws, _ string, _ int) ([]publisher.LogEntry, error) {
+	f.note("Deliveries", ws)
 	return nil, nil
+}
+
+// testKeys signs the tests' tokens.
+var testKeys = func() *token.Keys {
+	k, err := token.ParseKeys("t1:" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32))))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+func mint(t testing.TB, ws string) string {
+	t.Helper()
+	var tok string
+	var err error
+	if ws == "" {
+		tok, err = testKeys.MintService(time.Hour)
+	} else {
+		tok, err = testKeys.MintWorkspace(ws, time.Hour)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func serve(t testing.TB, s *Server, method, path, body string) (int, map[string]map[string]string) {
 	t.Helper()
+	return serveAs(t, s, "Bearer "+mint(t, ""), method, path, body)
+}
+
+// serveAs sends a request with the given Authorization header (none when
+// empty) and decodes the answer.
+func serveAs(t testing.TB, s *Server, auth, method, path, body string) (int, map[string]map[string]string) {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
 	s.Handler().ServeHTTP(rec, req)
 	var out map[string]map[string]string
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
@@ -86,7 +161,7 @@ func serve(t testing.TB, s *Server, method, path, body string) (int, map[string]
 }
 
 func TestErrorsHaveOneShapeAndStatus(t *testing.T) {
-	s := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}}
+	s := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}, Tokens: testKeys}
 	hook := `{"name":"A","entity":"contact","events":["record.created"],"url":"https://h.example/x"}`
 	tests := []struct {
 		method, path, body string
@@ -104,8 +179,14 @@ func TestErrorsHaveOneShapeAndStatus(t *testing.T) {
 		{"PUT", "/api/v1/workspaces/acme/webhooks/nope", hook, 404, "not_found", ""},
 		{"GET", "/api/v1/workspaces/acme/webhooks/x/deliveries?limit=0", "", 400, "invalid", "limit"},
 		{"GET", "/api/v1/nothing", "", 404, "not_found", ""},
-		{"POST", "/api/v1/events", `{"event":"record.exploded"}`, 400, "invalid", "event"},
-		{"POST", "/api/v1/events", `{"event":"record.created","entity":"c","timestamp":"2026-03-31T14:30:00Z","workspace":"w","record":{"id":"r"},"targets":[{"id":"t","url":"http://x"}]}`, 400, "invalid", "url"},
+		{"POST", "/api/v1/workspaces/w/events", `{"event":"record.exploded","workspace":"w"}`, 400, "invalid", "event"},
+		{"POST", "/api/v1/workspaces/w/events", `{"event":"record.created","entity":"c","timestamp":"2026-03-31T14:30:00Z","workspace":"w","record":{"id":"r"},"targets":[{"id":"t","url":"http://x"}]}`, 400, "invalid", "url"},
+		{"POST", "/api/v1/workspaces/acme/events", `{"event":"record.created","entity":"c","timestamp":"2026-03-31T14:30:00Z","workspace":"w","record":{"id":"r"}}`, 400, "invalid", "workspace"},
+		{"POST", "/api/v1/workspaces/acme/events", `{"event":"record.created","entity":"c","timestamp":"2026-03-31T14:30:00Z","record":{"id":"r"}}`, 400, "invalid", "workspace"},
+		{"GET", "/api/v1/workspaces/acme/events/bad%20id", "", 400, "invalid", "id"},
+		{"GET", "/api/v1/workspaces/acme/events/e1", "", 404, "not_found", ""},
+		{"POST", "/api/v1/events", `{"event":"record.created"}`, 410, "gone", ""},
+		{"GET", "/api/v1/events/e1", "", 410, "gone", ""},
 	}
 	for _, tt := range tests {
 		status, out := serve(t, s, tt.method, tt.path, tt.body)
@@ -117,13 +198,9 @@ func TestErrorsHaveOneShapeAndStatus(t *testing.T) {
 	if status, _ := serve(t, s, "POST", "/api/v1/workspaces/acme/webhooks", hook); status != http.StatusCreated {
 		t.Errorf("valid create: %d", status)
 	}
-	broken := &Server{Registry: fakeRegistry{boom: true}, Publisher: fakePublisher{}}
+	broken := &Server{Registry: fakeRegistry{boom: true}, Publisher: fakePublisher{}, Tokens: testKeys}
 	if status, out := serve(t, broken, "POST", "/api/v1/workspaces/acme/webhooks", hook); status != http.StatusServiceUnavailable || out["error"]["code"] != "unavailable" {
 		t.Errorf("Temporal down: got %d %v, want 503 unavailable", status, out)
-	}
-	tok := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}, Token: "t0ken"}
-	if status, _ := serve(t, tok, "GET", "/api/v1/workspaces/acme/webhooks", ""); status != http.StatusUnauthorized {
-		t.Errorf("no token: %d", status)
 	}
 }
 
@@ -131,11 +208,12 @@ func TestErrorsHaveOneShapeAndStatus(t *testing.T) {
 // request, and never panics.
 func FuzzAPI(f *testing.F) {
 	f.Add("POST", "/api/v1/workspaces/acme/webhooks", []byte(`{"name":"A","entity":"contact","events":["record.created"],"url":"https://h.example/x"}`))
-	f.Add("POST", "/api/v1/events", []byte(`{"event":"record.created","entity":"c","timestamp":"2026-03-31T14:30:00Z","workspace":"w","record":{"id":"r"}}`))
+	f.Add("POST", "/api/v1/workspaces/w/events", []byte(`{"event":"record.created","entity":"c","timestamp":"2026-03-31T14:30:00Z","workspace":"w","record":{"id":"r"}}`))
 	f.Add("PUT", "/api/v1/workspaces/acme/webhooks/wh_1", []byte(`{"name":"A","conditions":[{"field":"s","op":"changed_to","value":{"a":[1,2]}}]}`))
 	f.Add("GET", "/api/v1/workspaces/acme/webhooks/wh_1/deliveries?limit=x", []byte(nil))
-	s := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}}
+	s := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}, Tokens: testKeys}
 	h := s.Handler()
+	auth := "Bearer " + mint(f, "")
 	f.Fuzz(func(t *testing.T, method, path string, body []byte) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#%") || method == "" || strings.ContainsAny(method, " \r\n\t:/") {
 			return
@@ -145,6 +223,7 @@ func FuzzAPI(f *testing.F) {
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", auth)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 {
@@ -162,7 +241,8 @@ func FuzzAPI(f *testing.F) {
 }
 
 func TestCrossSiteWritesAndForeignHostsRefused(t *testing.T) {
-	s := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}}
+	s := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}, Tokens: testKeys}
+	auth := "Bearer " + mint(t, "acme")
 	h := HostGuard([]string{"localhost", "127.0.0.1"}, s.Handler())
 	hook := `{"name":"A","entity":"contact","events":["record.created"],"url":"https://h.example/x"}`
 	send := func(host, origin, site, ctype string) int {
@@ -175,6 +255,7 @@ func TestCrossSiteWritesAndForeignHostsRefused(t *testing.T) {
 			req.Header.Set("Sec-Fetch-Site", site)
 		}
 		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("Authorization", auth)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec.Code
@@ -189,6 +270,10 @@ func TestCrossSiteWritesAndForeignHostsRefused(t *testing.T) {
 		{"another site's page", "localhost:8234", "https://evil.example", "cross-site", "text/plain", 403},
 		{"another site, no fetch metadata", "localhost:8234", "https://evil.example", "", "application/json", 403},
 		{"a form post", "localhost:8234", "", "", "text/plain", 415},
+		{"a JSON-looking prefix", "localhost:8234", "", "", "application/jsonp", 415},
+		{"another JSON type", "localhost:8234", "", "", "application/json-patch+json", 415},
+		{"JSON with a charset", "localhost:8234", "", "", "application/json; charset=utf-8", 201},
+		{"JSON in capitals", "localhost:8234", "", "", "Application/JSON", 201},
 		{"DNS rebinding", "evil.example:8234", "http://evil.example:8234", "same-origin", "application/json", 421},
 	}
 	for _, tt := range tests {
@@ -196,4 +281,90 @@ func TestCrossSiteWritesAndForeignHostsRefused(t *testing.T) {
 			t.Errorf("%s: got %d, want %d", tt.name, got, tt.want)
 		}
 	}
+}
+
+// Every route of workspace B refuses a token of workspace A with 403
+// before anything is read or changed; a service token and B's own token
+// are let through; requests without a valid token get 401.
+func TestEveryRouteIsScopedToItsWorkspace(t *testing.T) {
+	var calls []string
+	s := &Server{Registry: fakeRegistry{calls: &calls}, Publisher: fakePublisher{calls: &calls}, Tokens: testKeys}
+	hook := `{"name":"A","entity":"contact","events":["record.created"],"url":"https://h.example/x"}`
+	ev := `{"event":"record.created","entity":"c","timestamp":"2026-03-31T14:30:00Z","workspace":"globex","record":{"id":"r"}}`
+	routes := []struct{ method, path, body string }{
+		{"GET", "/api/v1/workspaces/globex/webhooks", ""},
+		{"POST", "/api/v1/workspaces/globex/webhooks", hook},
+		{"GET", "/api/v1/workspaces/globex/webhooks/wh_1", ""},
+		{"PUT", "/api/v1/workspaces/globex/webhooks/wh_1", hook},
+		{"DELETE", "/api/v1/workspaces/globex/webhooks/wh_1", ""},
+		{"POST", "/api/v1/workspaces/globex/webhooks/wh_1/activate", ""},
+		{"POST", "/api/v1/workspaces/globex/webhooks/wh_1/deactivate", ""},
+		{"POST", "/api/v1/workspaces/globex/webhooks/wh_1/test-fire", ""},
+		{"GET", "/api/v1/workspaces/globex/webhooks/wh_1/test-result", ""},
+		{"DELETE", "/api/v1/workspaces/globex/webhooks/wh_1/test-result", ""},
+		{"GET", "/api/v1/workspaces/globex/webhooks/wh_1/deliveries", ""},
+		{"POST", "/api/v1/workspaces/globex/events", ev},
+		{"GET", "/api/v1/workspaces/globex/events/e1", ""},
+	}
+	acme := "Bearer " + mint(t, "acme")
+	for _, r := range routes {
+		calls = nil
+		status, out := serveAs(t, s, acme, r.method, r.path, r.body)
+		if status != http.StatusForbidden || out["error"]["code"] != "forbidden" || len(calls) != 0 {
+			t.Errorf("%s %s with acme's token: got %d %v and calls %v, want 403 forbidden and no call", r.method, r.path, status, out["error"], calls)
+		}
+	}
+	for _, who := range []string{"globex", ""} {
+		auth := "Bearer " + mint(t, who)
+		for _, r := range routes {
+			calls = nil
+			status, _ := serveAs(t, s, auth, r.method, r.path, r.body)
+			if status == http.StatusUnauthorized || status == http.StatusForbidden || len(calls) != 1 || !strings.HasSuffix(calls[0], " globex") {
+				t.Errorf("%s %s with token of %q: got %d and calls %v, want it served for globex", r.method, r.path, who, status, calls)
+			}
+		}
+	}
+
+	other, _ := token.ParseKeys("t1:" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("o", 32))))
+	forged, _ := other.MintService(time.Hour)
+	for _, tt := range []struct {
+		name, auth, want string
+	}{
+		{"no header", "", "bearer token is required"},
+		{"another scheme", "Basic " + base64.StdEncoding.EncodeToString([]byte("a:b")), "bearer token is required"},
+		{"garbage", "Bearer not.a.jwt", "not valid"},
+		{"signed with another key", "Bearer " + forged, "not valid"},
+		{"expired", "Bearer " + expiredToken(t), "expired"},
+	} {
+		calls = nil
+		status, out := serveAs(t, s, tt.auth, "GET", "/api/v1/workspaces/globex/webhooks", "")
+		if status != http.StatusUnauthorized || out["error"]["code"] != "unauthorized" || !strings.Contains(out["error"]["message"], tt.want) || len(calls) != 0 {
+			t.Errorf("%s: got %d %v calls %v, want 401 unauthorized saying %q", tt.name, status, out["error"], calls, tt.want)
+		}
+	}
+	if status, _ := serveAs(t, s, "bEaReR "+mint(t, "globex"), "GET", "/api/v1/workspaces/globex/webhooks", ""); status != http.StatusOK {
+		t.Errorf("scheme in mixed case: got %d, want 200", status)
+	}
+	keyless := &Server{Registry: fakeRegistry{calls: &calls}, Publisher: fakePublisher{calls: &calls}}
+	calls = nil
+	if status, _ := serveAs(t, keyless, "Bearer "+mint(t, ""), "GET", "/api/v1/workspaces/globex/webhooks", ""); status != http.StatusUnauthorized || len(calls) != 0 {
+		t.Errorf("a server without keys: got %d calls %v, want 401 and no call", status, calls)
+	}
+	open := &Server{Registry: fakeRegistry{}, Publisher: fakePublisher{}, Open: true}
+	if status, _ := serveAs(t, open, "", "GET", "/api/v1/workspaces/globex/webhooks", ""); status != http.StatusOK {
+		t.Errorf("an open (development) server without a token: got %d, want 200", status)
+	}
+}
+
+// expiredToken is a token of globex that expired a minute ago.
+func expiredToken(t *testing.T) string {
+	t.Helper()
+	raw := []byte(strings.Repeat("s", 32)) // testKeys' key t1
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"workspace": "globex", "aud": token.Audience, "exp": time.Now().Add(-time.Minute).Unix()})
+	tok.Header["kid"] = "t1"
+	s, err := tok.SignedString(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +44,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/api/token"
 	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/endpoint"
@@ -311,6 +313,25 @@ type workerProc struct {
 
 var apiClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
 
+// The worker runs as in production: the API takes signed tokens (the
+// bench publishes with a service token, as a HARi service would) and the
+// codec endpoint a token.
+var apiKeySpec, serviceToken = func() (string, string) {
+	spec, err := token.NewKeySpec("bench")
+	if err != nil {
+		panic(err)
+	}
+	keys, err := token.ParseKeys(spec)
+	if err != nil {
+		panic(err)
+	}
+	tok, err := keys.MintService(24 * time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	return spec, tok
+}()
+
 // publishAPI publishes through the worker's HTTP API: the worker's own
 // client starts the workflow, with eager workflow start (the first
 // workflow task comes back with the start, skipping the task queue).
@@ -322,11 +343,12 @@ func (w *workerProc) publishAPI(ctx context.Context, ev event.Event, targets []e
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+w.addr+"/api/v1/events", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+w.addr+"/api/v1/workspaces/"+url.PathEscape(ev.Workspace)+"/events", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+serviceToken)
 	resp, err := apiClient.Do(req)
 	if err != nil {
 		return err
@@ -347,7 +369,8 @@ func (e *env) startWorker(queue string, extra ...string) (*workerProc, error) {
 	cmd := exec.Command(e.workerBin, "-http", addr, "-log-level", envOr("BENCH_WORKER_LOG", "warn"))
 	cmd.Env = append(os.Environ(),
 		"TEMPORAL_ADDRESS="+e.srv.HostPort, "HARI_CODEC_KEYS="+e.srv.KeySpec, "HARI_TASK_QUEUE="+queue,
-		"SSL_CERT_FILE="+e.certFile, "HARI_ALLOW_CIDRS=127.0.0.1/32")
+		"SSL_CERT_FILE="+e.certFile, "HARI_ALLOW_CIDRS=127.0.0.1/32",
+		"HARI_API_KEYS="+apiKeySpec, "HARI_CODEC_TOKEN=bench-codec-token")
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -833,6 +856,10 @@ func scenarioLoad(ctx context.Context, e *env) error {
 	for id := range sent {
 		ids = append(ids, id)
 	}
+	wsOf := make(map[string]string, len(evs))
+	for _, ev := range evs {
+		wsOf[ev.ID] = ev.Workspace
+	}
 	sort.Strings(ids)
 	_ = e.rcv.waitFor(ids, 15*time.Minute)
 	elapsed := time.Since(start)
@@ -848,7 +875,7 @@ func scenarioLoad(ctx context.Context, e *env) error {
 			defer wg.Done()
 			for id := range next {
 				wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-				o, err := p.Wait(wctx, id)
+				o, err := p.Wait(wctx, wsOf[id], id)
 				cancel()
 				st := "error: "
 				if err != nil {

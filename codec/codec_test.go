@@ -98,7 +98,7 @@ func TestHandler(t *testing.T) {
 	sealed, _ := Codec{Keys: keys}.Encode([]*commonpb.Payload{{Metadata: map[string][]byte{"encoding": []byte("json/plain")}, Data: []byte(`"hi"`)}})
 	body, _ := json.Marshal(map[string]any{"payloads": []map[string]any{{"metadata": map[string]string{
 		"encoding": "YmluYXJ5L2VuY3J5cHRlZA==", "encryption-key-id": "azE="}, "data": sealed[0].GetData()}}})
-	h := Handler(keys, []string{"http://localhost:8233"}, "tok")
+	h := Handler(keys, Access{Origins: []string{"http://localhost:8233"}, Token: "tok"})
 
 	post := func(auth string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/codec/decode", bytes.NewReader(body))
@@ -111,8 +111,13 @@ func TestHandler(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec
 	}
-	if rec := post(""); rec.Code != http.StatusUnauthorized {
-		t.Errorf("no token: got %d, want 401", rec.Code)
+	for _, auth := range []string{"", "Bearer wrong", "Basic tok", "tok"} {
+		if rec := post(auth); rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "ImhpIg==") {
+			t.Errorf("Authorization %q: got %d %s, want 401 and nothing decoded", auth, rec.Code, rec.Body)
+		}
+	}
+	if rec := post("bearer tok"); rec.Code != http.StatusOK {
+		t.Errorf("scheme in lower case: got %d, want 200", rec.Code)
 	}
 	rec := post("Bearer tok")
 	if rec.Code != http.StatusOK {
@@ -130,6 +135,55 @@ func TestHandler(t *testing.T) {
 	h.ServeHTTP(rec, pre)
 	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Error("CORS allowed an unknown origin")
+	}
+}
+
+// Outside development the endpoint needs a token: with none configured,
+// every call is refused rather than served to anyone.
+func TestHandlerWithoutTokenRefusesUnlessAnonymous(t *testing.T) {
+	keys, _ := ring(t, "k1")
+	call := func(h http.Handler) int {
+		req := httptest.NewRequest(http.MethodPost, "/codec/encode", strings.NewReader(`{"payloads":[]}`))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if got := call(Handler(keys, Access{})); got != http.StatusUnauthorized {
+		t.Errorf("no token configured: got %d, want 401", got)
+	}
+	if got := call(Handler(keys, Access{Anonymous: true})); got != http.StatusOK {
+		t.Errorf("anonymous (development): got %d, want 200", got)
+	}
+}
+
+// A wildcard origin is never answered together with credentials.
+func TestWildcardOriginDropsCredentials(t *testing.T) {
+	keys, _ := ring(t, "k1")
+	for _, tt := range []struct {
+		origins          []string
+		origin, wantACAO string
+		wantCreds        string
+	}{
+		{[]string{"*"}, "https://evil.example", "*", ""},
+		{[]string{"http://localhost:8233", "*"}, "http://localhost:8233", "http://localhost:8233", "true"},
+		{[]string{"http://localhost:8233"}, "https://evil.example", "", ""},
+	} {
+		h := Handler(keys, Access{Origins: tt.origins, Token: "tok"})
+		for _, method := range []string{http.MethodOptions, http.MethodPost} {
+			req := httptest.NewRequest(method, "/codec/decode", strings.NewReader(`{"payloads":[]}`))
+			req.Header.Set("Origin", tt.origin)
+			req.Header.Set("Authorization", "Bearer tok")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			acao, creds := rec.Header().Get("Access-Control-Allow-Origin"), rec.Header().Get("Access-Control-Allow-Credentials")
+			if acao != tt.wantACAO || creds != tt.wantCreds {
+				t.Errorf("origins %v, %s from %s: got ACAO %q credentials %q, want %q %q", tt.origins, method, tt.origin, acao, creds, tt.wantACAO, tt.wantCreds)
+			}
+			if acao == "*" && creds != "" {
+				t.Errorf("origins %v: a wildcard origin with credentials", tt.origins)
+			}
+		}
 	}
 }
 

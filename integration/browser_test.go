@@ -115,16 +115,24 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub}).Handler())
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys}).Handler())
 	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
 	site := httptest.NewServer(mux)
 	t.Cleanup(site.Close)
 	ws := "ui-" + uuid.NewString()[:8]
-	page := site.URL + "/settings/webhooks?workspace=" + ws
+	tok := workspaceToken(t, ws)
+	// The link HARi (or make run) hands out: the token in the fragment.
+	page := site.URL + "/settings/webhooks?workspace=" + ws + "#token=" + tok
 	ctx := browser(t)
 	C := func(sel string) css { return css(sel) }
 
 	step(t, ctx, "open the page", chromedp.Navigate(page), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(`#empty`)))
+	if loc := get(t, ctx, chromedp.Evaluate[string](`location.href`)); strings.Contains(loc, "token") || strings.Contains(loc, "#") {
+		t.Errorf("address bar after opening: got %q, want the token taken out", loc)
+	}
+	if kept := get(t, ctx, chromedp.Evaluate[string](`sessionStorage.getItem("hari.apiToken") || ""`)); kept != tok {
+		t.Errorf("sessionStorage holds %q, want the token from the link", kept)
+	}
 
 	// The form refuses an http:// URL, with the API's reason next to the field.
 	step(t, ctx, "submit an http URL",
@@ -249,11 +257,11 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	var receipt struct {
 		EventID string `json:"event_id"`
 	}
-	c := &apiClient{t: t, srv: site, ws: ws}
-	if code, b := c.do("POST", "/api/v1/events", oppEvent(ws, "Closed Won"), &receipt); code != http.StatusAccepted {
+	c := &apiClient{t: t, srv: site, ws: ws, token: tok}
+	if code, b := c.do("POST", c.events(), oppEvent(ws, "Closed Won"), &receipt); code != http.StatusAccepted {
 		t.Fatalf("publish: %d %s", code, b)
 	}
-	if _, err := pub.Wait(context.Background(), receipt.EventID); err != nil {
+	if _, err := pub.Wait(context.Background(), ws, receipt.EventID); err != nil {
 		t.Fatal(err)
 	}
 	step(t, ctx, "delivery log",
@@ -267,7 +275,8 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if attempts != 2 || !strings.Contains(logText, "HTTP 503") || !strings.Contains(logText, "HTTP 200") || !strings.Contains(logText, "delivered") {
 		t.Errorf("log: %d attempts, text %q; want #1 HTTP 503 and #2 HTTP 200", attempts, logText)
 	}
-	if want := "http://localhost:8233/namespaces/default/workflows/webhook-event-" + receipt.EventID; !strings.HasPrefix(href.Value, want) {
+	// The workflow ID "webhook-event-<ws>:<id>", encoded as one path segment.
+	if want := "http://localhost:8233/namespaces/default/workflows/webhook-event-" + ws + "%3A" + receipt.EventID + "/"; !strings.HasPrefix(href.Value, want) {
 		t.Errorf("log link %q, want %s...", href.Value, want)
 	}
 	shot(t, ctx, "07-delivery-log")
@@ -297,4 +306,30 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if rows != 1 {
 		t.Errorf("%d rows after deleting one of two, want 1", rows)
 	}
+
+	// Another workspace with this workspace's token: a clear message, no
+	// "no webhooks" claim, no New button. Without a token: a clear message.
+	other := "ui-other-" + uuid.NewString()[:6]
+	step(t, ctx, "another workspace",
+		chromedp.Navigate(site.URL+"/settings/webhooks?workspace="+other),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.WaitVisible(C(`#status.error`)),
+	)
+	msg := get(t, ctx, chromedp.Text(C(`#status`)))
+	emptyShown := get(t, ctx, chromedp.Evaluate[bool](`!document.querySelector("#empty").hidden`))
+	newDisabled := get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("#new-btn").disabled`))
+	if !strings.Contains(msg, "do not have access") || !strings.Contains(msg, other) || emptyShown || !newDisabled {
+		t.Errorf("another workspace: message %q, empty notice %v, New disabled %v; want the access message naming %s, no notice, New disabled", msg, emptyShown, newDisabled, other)
+	}
+	shot(t, ctx, "09-forbidden")
+	step(t, ctx, "no token",
+		chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`),
+		chromedp.Navigate(page[:strings.Index(page, "#")]),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.WaitVisible(C(`#status.error`)),
+	)
+	if msg := get(t, ctx, chromedp.Text(C(`#status`))); !strings.Contains(msg, "not signed in") {
+		t.Errorf("without a token: message %q, want the sign-in message", msg)
+	}
+	shot(t, ctx, "10-unauthorized")
 }

@@ -77,7 +77,7 @@ func (e *cliEnv) startWorker() *proc {
 		e.t.Fatal(err)
 	}
 	p := &proc{addr: addr}
-	p.cmd = exec.Command(e.worker, "-http", addr)
+	p.cmd = exec.Command(e.worker, "-dev", "-http", addr)
 	p.cmd.Env = e.env
 	p.cmd.Stderr = p
 	if err := p.cmd.Start(); err != nil {
@@ -163,7 +163,7 @@ func TestStarterAndWorkerProcesses(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &o); err != nil {
 		t.Fatalf("publish --json printed %q: %v", stdout, err)
 	}
-	if o.EventID != id || o.WorkflowID != "webhook-event-"+id || o.Duplicate || len(o.Deliveries) != 1 {
+	if o.EventID != id || o.WorkflowID != "webhook-event-cli:"+id || o.Duplicate || len(o.Deliveries) != 1 {
 		t.Fatalf("publish output: %+v", o)
 	}
 	d := o.Deliveries[0]
@@ -197,7 +197,7 @@ func TestStarterAndWorkerProcesses(t *testing.T) {
 	}
 
 	// show prints the same object.
-	stdout, _, code = e.starterRun("", "show", "--event", id, "--json")
+	stdout, _, code = e.starterRun("", "show", "--workspace", "cli", "--event", id, "--json")
 	var shown cliOutcome
 	if code != 0 || json.Unmarshal([]byte(stdout), &shown) != nil || shown.Deliveries[0].Attempts[0].StatusCode != 200 {
 		t.Fatalf("show: exit %d, %s", code, stdout)
@@ -277,11 +277,11 @@ func TestWorkerShutdownFinishesInFlightAttempt(t *testing.T) {
 	}
 
 	e.startWorker() // a fresh worker finishes the workflow
-	stdout, stderr, code := e.starterRun("", "show", "--event", id, "--json")
+	stdout, stderr, code := e.starterRun("", "show", "--workspace", "cli", "--event", id, "--json")
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(stdout, `"status":"delivered"`) && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
-		stdout, stderr, code = e.starterRun("", "show", "--event", id, "--json")
+		stdout, stderr, code = e.starterRun("", "show", "--workspace", "cli", "--event", id, "--json")
 	}
 	var o cliOutcome
 	if code != 0 || json.Unmarshal([]byte(stdout), &o) != nil {

@@ -59,7 +59,7 @@ func publishWait(t *testing.T, in workflows.EventInput) publisher.Outcome {
 	if r.Duplicate {
 		t.Fatalf("fresh event reported as duplicate")
 	}
-	o, err := pub.Wait(ctx, r.EventID)
+	o, err := pub.Wait(ctx, in.Event.Workspace, r.EventID)
 	if err != nil {
 		t.Fatalf("wait: %v", err)
 	}
@@ -155,7 +155,7 @@ func TestFailsAfterFourAttemptsWithEveryAttemptInHistory(t *testing.T) {
 	}
 
 	// What the Web UI shows: the history, decoded through the codec.
-	events := history(t, workflows.WorkflowID(ev.ID))
+	events := history(t, workflows.WorkflowID(ev.Workspace, ev.ID))
 	var failedLog []delivery.Attempt
 	var marker bool
 	dc := codec.DataConverter(srv.Keys)
@@ -214,7 +214,7 @@ func TestShowWhileRetrying(t *testing.T) {
 	}
 	rc.WaitHits(t, 3, 10*time.Second)
 	time.Sleep(300 * time.Millisecond) // let attempt 3 record its log
-	o, err := pub.Show(ctx, r.EventID)
+	o, err := pub.Show(ctx, ev.Workspace, r.EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestShowWhileRetrying(t *testing.T) {
 			t.Errorf("attempt %d: %+v", i+1, a)
 		}
 	}
-	if _, err := pub.Wait(ctx, r.EventID); err != nil {
+	if _, err := pub.Wait(ctx, ev.Workspace, r.EventID); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -244,7 +244,7 @@ func TestDuplicatePublishDeliversOnce(t *testing.T) {
 	if err != nil || first.Duplicate {
 		t.Fatalf("first publish: %+v, %v", first, err)
 	}
-	if _, err := pub.Wait(ctx, first.EventID); err != nil {
+	if _, err := pub.Wait(ctx, in.Event.Workspace, first.EventID); err != nil {
 		t.Fatal(err)
 	}
 	second, err := pub.Publish(ctx, in)
@@ -273,9 +273,9 @@ func TestInvalidInputStartsNothing(t *testing.T) {
 	if !errors.Is(err, endpoint.ErrInvalid) || !strings.Contains(err.Error(), "https") {
 		t.Fatalf("got %v, want an https error", err)
 	}
-	for _, id := range []string{ev.ID, plain.ID} {
-		if _, err := pub.Show(context.Background(), id); !errors.Is(err, publisher.ErrNotFound) {
-			t.Errorf("event %s: got %v, want ErrNotFound (nothing started)", id, err)
+	for _, e := range []event.Event{ev, plain} {
+		if _, err := pub.Show(context.Background(), e.Workspace, e.ID); !errors.Is(err, publisher.ErrNotFound) {
+			t.Errorf("event %s: got %v, want ErrNotFound (nothing started)", e.ID, err)
 		}
 	}
 }

@@ -155,7 +155,7 @@ func TestWorkerCrashLosesNothing(t *testing.T) {
 	t.Logf("killed the worker after %d requests", l.total())
 	e.startWorker()
 	ids := <-done
-	waitAll(t, p, ids, 120*time.Second)
+	waitAll(t, p, "crash", ids, 120*time.Second)
 	l.check(t, ids)
 }
 
@@ -218,6 +218,6 @@ func TestServerRestartLosesNothing(t *testing.T) {
 	}
 	defer s2.Dev.Stop()
 	ids = append(ids, publishIDs(t, p, prefix, "restart", rc.URL, 40, 10)...)
-	waitAll(t, p, ids, 120*time.Second)
+	waitAll(t, p, "restart", ids, 120*time.Second)
 	l.check(t, ids)
 }

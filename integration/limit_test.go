@@ -62,12 +62,12 @@ func publishN(t *testing.T, p *publisher.Publisher, ws, url string, n int) []str
 	return ids
 }
 
-func waitAll(t *testing.T, p *publisher.Publisher, ids []string, timeout time.Duration) {
+func waitAll(t *testing.T, p *publisher.Publisher, ws string, ids []string, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for _, id := range ids {
-		o, err := p.Wait(ctx, id)
+		o, err := p.Wait(ctx, ws, id)
 		if err != nil {
 			t.Fatalf("event %s: %v", id, err)
 		}
@@ -93,8 +93,9 @@ func TestLimitHoldsAcrossTwoWorkers(t *testing.T) {
 	e.startWorker()
 	e.startWorker()
 	p := publisher.New(tc, publisher.Options{TaskQueue: e.queue(), DataConverter: codec.DataConverter(srv.Keys)})
-	ids := publishN(t, p, "shared-"+uuid.NewString()[:6], rc.URL, 40)
-	waitAll(t, p, ids, 60*time.Second)
+	ws := "shared-" + uuid.NewString()[:6]
+	ids := publishN(t, p, ws, rc.URL, 40)
+	waitAll(t, p, ws, ids, 60*time.Second)
 	if got := cc.peak.Load(); got != 5 {
 		t.Errorf("peak concurrency at the receiver %d, want exactly the limit of 5", got)
 	}
@@ -150,7 +151,7 @@ func TestKilledWorkerSlotsComeBack(t *testing.T) {
 	if d := first.Sub(killed); d > 10*time.Second {
 		t.Errorf("the first new delivery started %s after the kill, want within the 3 s lease (+ worker start-up and CI slack)", d)
 	}
-	waitAll(t, p, append(ids, more...), 60*time.Second)
+	waitAll(t, p, ws, append(ids, more...), 60*time.Second)
 	if got := cc.peak.Load(); got > 3 {
 		t.Errorf("peak concurrency %d over the limit of 3", got)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/api/token"
 	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/internal/devtest"
 	"github.com/hari-crm/webhooks/netguard"
@@ -32,6 +33,10 @@ var (
 	tc  client.Client
 	pub *publisher.Publisher
 	reg *registry.Client
+	// apiKeys signs the HTTP API's tokens in these tests; apiKeySpec is
+	// the same ring as HARI_API_KEYS, for the worker binary.
+	apiKeys    *token.Keys
+	apiKeySpec string
 )
 
 func TestMain(m *testing.M) {
@@ -40,6 +45,13 @@ func TestMain(m *testing.M) {
 
 func runMain(m *testing.M) int {
 	var err error
+	if apiKeySpec, err = token.NewKeySpec("it1"); err == nil {
+		apiKeys, err = token.ParseKeys(apiKeySpec)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: api keys:", err)
+		return 1
+	}
 	srv, err = devtest.NewServer(context.Background(), "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration: start temporal dev server:", err)

@@ -16,18 +16,31 @@ import (
 	"github.com/hari-crm/webhooks/signature"
 )
 
-// apiClient calls the HTTP API served in-process over the shared server.
+// apiClient calls the HTTP API served in-process over the shared server,
+// with a token of its workspace.
 type apiClient struct {
-	t   *testing.T
-	srv *httptest.Server
-	ws  string
+	t     *testing.T
+	srv   *httptest.Server
+	ws    string
+	token string
 }
 
 func newAPI(t *testing.T) *apiClient {
 	t.Helper()
-	s := httptest.NewServer((&api.Server{Registry: reg, Publisher: pub}).Handler())
+	s := httptest.NewServer((&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys}).Handler())
 	t.Cleanup(s.Close)
-	return &apiClient{t: t, srv: s, ws: "ws-" + uuid.NewString()[:8]}
+	ws := "ws-" + uuid.NewString()[:8]
+	return &apiClient{t: t, srv: s, ws: ws, token: workspaceToken(t, ws)}
+}
+
+// workspaceToken mints a token of workspace ws.
+func workspaceToken(t *testing.T, ws string) string {
+	t.Helper()
+	tok, err := apiKeys.MintWorkspace(ws, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // do sends a request and decodes the JSON answer into out (when not nil).
@@ -38,6 +51,9 @@ func (c *apiClient) do(method, path, body string, out any) (int, string) {
 		c.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
@@ -53,6 +69,8 @@ func (c *apiClient) do(method, path, body string, out any) (int, string) {
 }
 
 func (c *apiClient) hooks() string { return "/api/v1/workspaces/" + c.ws + "/webhooks" }
+
+func (c *apiClient) events() string { return "/api/v1/workspaces/" + c.ws + "/events" }
 
 type apiError struct {
 	Error struct{ Code, Message, Field string } `json:"error"`
@@ -120,13 +138,13 @@ func TestWebhookRegistryRoutingAndFieldSelection(t *testing.T) {
 
 	// Only the matching event is delivered, with only the selected fields.
 	var won, lost, other map[string]any
-	if code, body := c.do("POST", "/api/v1/events", oppEvent(c.ws, "Closed Won"), &won); code != http.StatusAccepted {
+	if code, body := c.do("POST", c.events(), oppEvent(c.ws, "Closed Won"), &won); code != http.StatusAccepted {
 		t.Fatalf("publish: %d %s", code, body)
 	}
-	if code, body := c.do("POST", "/api/v1/events", oppEvent(c.ws, "Proposal"), &lost); code != http.StatusOK || lost["no_match"] != true {
+	if code, body := c.do("POST", c.events(), oppEvent(c.ws, "Proposal"), &lost); code != http.StatusOK || lost["no_match"] != true {
 		t.Errorf("non-matching publish: %d %s, want 200 with no_match", code, body)
 	}
-	if code, body := c.do("POST", "/api/v1/events", strings.Replace(oppEvent(c.ws, "Closed Won"), `"opportunity"`, `"contact"`, 1), &other); code != http.StatusOK || other["no_match"] != true {
+	if code, body := c.do("POST", c.events(), strings.Replace(oppEvent(c.ws, "Closed Won"), `"opportunity"`, `"contact"`, 1), &other); code != http.StatusOK || other["no_match"] != true {
 		t.Errorf("other entity: %d %s, want no_match", code, body)
 	}
 	hits := rc.WaitHits(t, 1, 10*time.Second)
@@ -184,14 +202,14 @@ func TestWebhookRegistryRoutingAndFieldSelection(t *testing.T) {
 		t.Fatalf("deactivate: %d %+v", code, wh)
 	}
 	var r map[string]any
-	c.do("POST", "/api/v1/events", oppEvent(c.ws, "Closed Won"), &r)
+	c.do("POST", c.events(), oppEvent(c.ws, "Closed Won"), &r)
 	if r["no_match"] != true {
 		t.Errorf("publish to a deactivated webhook: %v, want no_match", r)
 	}
 	// The event delivered before, published again: a duplicate, not a no-match.
 	again := strings.Replace(oppEvent(c.ws, "Closed Won"), `{"event"`, `{"id": "`+won["event_id"].(string)+`", "event"`, 1)
 	var dup map[string]any
-	if code, body := c.do("POST", "/api/v1/events", again, &dup); code != http.StatusOK || dup["duplicate"] != true || dup["no_match"] == true {
+	if code, body := c.do("POST", c.events(), again, &dup); code != http.StatusOK || dup["duplicate"] != true || dup["no_match"] == true {
 		t.Errorf("republish after deactivation: %d %s, want a duplicate", code, body)
 	}
 	c.do("POST", c.hooks()+"/"+wh.ID+"/activate", "", &wh)
@@ -201,7 +219,7 @@ func TestWebhookRegistryRoutingAndFieldSelection(t *testing.T) {
 	if code, body := c.do("PUT", c.hooks()+"/"+wh.ID, fmtURL(closedWon, rc2.URL+"/v2"), &wh); code != 200 || wh.URL != rc2.URL+"/v2" {
 		t.Fatalf("update: %d %s", code, body)
 	}
-	c.do("POST", "/api/v1/events", oppEvent(c.ws, "Closed Won"), &r)
+	c.do("POST", c.events(), oppEvent(c.ws, "Closed Won"), &r)
 	rc2.WaitHits(t, 1, 10*time.Second)
 
 	// Delete: gone, and its id answers 404.
@@ -324,7 +342,7 @@ func TestInternalAddressesRefusedAtConfiguration(t *testing.T) {
 	}
 	var e apiError
 	event := strings.Replace(oppEvent(c.ws, "Closed Won"), `"changes"`, `"targets": [{"id": "t", "url": "https://192.168.1.10/x"}], "changes"`, 1)
-	if code, raw := c.do("POST", "/api/v1/events", event, &e); code != http.StatusBadRequest || !strings.Contains(e.Error.Message, "destination 192.168.1.10 is in a blocked range") {
+	if code, raw := c.do("POST", c.events(), event, &e); code != http.StatusBadRequest || !strings.Contains(e.Error.Message, "destination 192.168.1.10 is in a blocked range") {
 		t.Errorf("direct target: got %d %s", code, raw)
 	}
 }

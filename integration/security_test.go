@@ -34,7 +34,7 @@ func TestSecretRotationAndReplayProtection(t *testing.T) {
 		t.Fatalf("rotate: %d %s", code, body)
 	}
 	var r map[string]any
-	c.do("POST", "/api/v1/events", oppEvent(c.ws, "Closed Won"), &r)
+	c.do("POST", c.events(), oppEvent(c.ws, "Closed Won"), &r)
 	h := rc.WaitHits(t, 1, 10*time.Second)[0]
 
 	if !signature.VerifyRequest("hari_rotated_secret", h.Header, h.Body) {
@@ -68,7 +68,7 @@ func TestExportedHistoryIsEncryptedAndTheCodecEndpointDecodesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(cli, "workflow", "show", "--address", srv.HostPort, "-w", workflows.WorkflowID(ev.ID), "--output", "json").Output()
+	out, err := exec.Command(cli, "workflow", "show", "--address", srv.HostPort, "-w", workflows.WorkflowID(ev.Workspace, ev.ID), "--output", "json").Output()
 	if err != nil {
 		t.Fatalf("temporal workflow show: %v", err)
 	}
@@ -101,12 +101,13 @@ func TestExportedHistoryIsEncryptedAndTheCodecEndpointDecodesIt(t *testing.T) {
 	}
 
 	// The Web UI posts payloads as they are in the export.
-	handler := codec.Handler(srv.Keys, []string{"http://localhost:8233"}, "")
+	handler := codec.Handler(srv.Keys, codec.Access{Origins: []string{"http://localhost:8233"}, Token: "ui-codec-token"})
 	body, _ := json.Marshal(map[string]any{"payloads": payloads})
 	req := httptest.NewRequest(http.MethodPost, "/codec/decode", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Namespace", "default")
 	req.Header.Set("Origin", "http://localhost:8233")
+	req.Header.Set("Authorization", "Bearer ui-codec-token")
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, req)
 	if rec.Code != 200 {

@@ -3,7 +3,6 @@ package publisher
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
@@ -42,12 +41,15 @@ func (p *Publisher) Deliveries(ctx context.Context, ws, webhookID string, limit 
 			break
 		}
 		wid := ex.GetExecution().GetWorkflowId()
-		eventID := strings.TrimPrefix(wid, workflows.WorkflowID(""))
+		owner, eventID, ok := workflows.ParseWorkflowID(wid)
+		if !ok || owner != ws {
+			continue // not an event workflow of this workspace
+		}
 		e := LogEntry{EventID: eventID, WorkflowID: wid, RunID: ex.GetExecution().GetRunId(), StartedAt: ex.GetStartTime().AsTime()}
 		if v := ex.GetSearchAttributes().GetIndexedFields()[workflows.SearchEventType.GetName()]; v != nil {
 			_ = p.dc.FromPayload(v, &e.EventType)
 		}
-		o, err := p.Show(ctx, eventID)
+		o, err := p.Show(ctx, ws, eventID)
 		if err != nil {
 			e.Delivery = workflows.DeliveryResult{WebhookID: webhookID, Status: workflows.StatusFailed, Error: err.Error()}
 			out = append(out, e)

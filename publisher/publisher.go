@@ -229,7 +229,7 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 		return Receipt{}, err
 	}
 	defer leave()
-	id := workflows.WorkflowID(in.Event.ID)
+	id := workflows.WorkflowID(in.Event.Workspace, in.Event.ID)
 	r := Receipt{EventID: in.Event.ID, WorkflowID: id}
 	if len(in.Targets) == 0 {
 		if p.router == nil {
@@ -290,9 +290,13 @@ type Outcome struct {
 	Deliveries []workflows.DeliveryResult `json:"deliveries"`
 }
 
-// Wait blocks until every delivery of the event has its outcome.
-func (p *Publisher) Wait(ctx context.Context, eventID string) (Outcome, error) {
-	id := workflows.WorkflowID(eventID)
+// Wait blocks until every delivery of workspace ws's event eventID has its
+// outcome.
+func (p *Publisher) Wait(ctx context.Context, ws, eventID string) (Outcome, error) {
+	if err := validateRef(ws, eventID); err != nil {
+		return Outcome{}, err
+	}
+	id := workflows.WorkflowID(ws, eventID)
 	var res workflows.EventResult
 	if err := p.c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
 		var nf *serviceerror.NotFound
@@ -304,15 +308,23 @@ func (p *Publisher) Wait(ctx context.Context, eventID string) (Outcome, error) {
 	return Outcome{EventID: eventID, WorkflowID: id, Done: true, Deliveries: res.Deliveries}, nil
 }
 
+// validateRef checks the workspace and event ID that name an event.
+func validateRef(ws, eventID string) error {
+	if err := event.ValidateWorkspace(ws); err != nil {
+		return err
+	}
+	return (event.Event{ID: eventID}).ValidateID()
+}
+
 // Show returns the event's deliveries now, with every attempt made so far,
 // also while a delivery is between retries: the workflow's status query
 // gives the outcomes it knows, and the pending DeliverWebhook activities'
 // heartbeat details give the attempts made since.
-func (p *Publisher) Show(ctx context.Context, eventID string) (Outcome, error) {
-	if err := (event.Event{ID: eventID}).ValidateID(); err != nil {
+func (p *Publisher) Show(ctx context.Context, ws, eventID string) (Outcome, error) {
+	if err := validateRef(ws, eventID); err != nil {
 		return Outcome{}, err
 	}
-	id := workflows.WorkflowID(eventID)
+	id := workflows.WorkflowID(ws, eventID)
 	desc, err := p.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		var nf *serviceerror.NotFound
@@ -337,7 +349,7 @@ func (p *Publisher) Show(ctx context.Context, eventID string) (Outcome, error) {
 			}
 			return out, nil
 		}
-		return p.Wait(ctx, eventID)
+		return p.Wait(ctx, ws, eventID)
 	}
 	val, err := p.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
 	if err != nil {

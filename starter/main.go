@@ -1,7 +1,8 @@
 // Command starter publishes HARi CRM events and shows their deliveries.
 //
 //	starter publish --file event.json [--wait] [--json]
-//	starter show --event ID [--json]
+//	starter show --workspace W --event ID [--json]
+//	starter token --workspace W [--ttl 12h] | --service
 //	starter webhooks create|list|get|update|activate|deactivate|delete|recover ...
 //	starter test-fire|test-result|test-dismiss --workspace W --webhook ID
 //	starter keys new --id ID | keys reseal --workspace W|--all
@@ -41,7 +42,8 @@ const (
 
 const usage = `usage:
   starter publish --file F|- [--wait] [--timeout 2m] [--json]
-  starter show --event ID [--json]
+  starter show --workspace W --event ID [--json]
+  starter token --workspace W [--ttl 12h]      (or --service: every workspace)
   starter webhooks create --workspace W --file F|- [--json]
   starter webhooks list --workspace W [--json]
   starter webhooks get|activate|deactivate|delete --workspace W --id ID [--json]
@@ -61,6 +63,8 @@ Connection: --address (env TEMPORAL_ADDRESS, default 127.0.0.1:7233),
 --namespace (env TEMPORAL_NAMESPACE, default "default"), --task-queue
 (env HARI_TASK_QUEUE, default hari-webhooks); payloads are
 sealed with the key list in HARI_CODEC_KEYS or HARI_CODEC_KEYS_FILE.
+"token" mints an HTTP API bearer token (for development) with the
+signing keys in HARI_API_KEYS or HARI_API_KEYS_FILE.
 `
 
 func main() {
@@ -85,6 +89,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		code, err = publish(ctx, rest, stdin, stdout, stderr)
 	case "show":
 		code, err = show(ctx, rest, stdout, stderr)
+	case "token":
+		code, err = mintToken(rest, stdout, stderr)
 	case "webhooks":
 		code, err = webhooks(ctx, rest, stdin, stdout, stderr)
 	case "test-fire", "test-result", "test-dismiss":
@@ -188,13 +194,13 @@ func publish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if *wait {
 		wctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		o, err := p.Wait(wctx, r.EventID)
+		o, err := p.Wait(wctx, in.Event.Workspace, r.EventID)
 		if err != nil {
 			return exitError, err
 		}
 		o.Duplicate = r.Duplicate
 		out = o
-	} else if o, err := p.Show(ctx, r.EventID); err == nil {
+	} else if o, err := p.Show(ctx, in.Event.Workspace, r.EventID); err == nil {
 		o.Duplicate = r.Duplicate
 		out = o
 	}
@@ -208,21 +214,25 @@ func publish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 func show(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("show", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	ws := fs.String("workspace", "", "the event's workspace")
 	id := fs.String("event", "", "event ID")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	c := connFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitInvalid, nil
 	}
-	if *id == "" {
-		return exitInvalid, errors.New("show: --event is required")
+	if *ws == "" || *id == "" {
+		return exitInvalid, errors.New("show: --workspace and --event are required (event IDs are scoped by workspace)")
 	}
 	p, closeFn, err := c.publisher()
 	if err != nil {
 		return exitError, err
 	}
 	defer closeFn()
-	o, err := p.Show(ctx, *id)
+	o, err := p.Show(ctx, *ws, *id)
+	if errors.Is(err, event.ErrInvalid) {
+		return exitInvalid, err
+	}
 	if err != nil {
 		return exitError, err
 	}

@@ -55,7 +55,12 @@ func run() error {
 	limit := fs.Int("workspace-limit", envInt("HARI_WORKSPACE_LIMIT", limiter.DefaultLimit), "maximum concurrent deliveries per workspace (env HARI_WORKSPACE_LIMIT)")
 	level := fs.String("log-level", env("HARI_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env HARI_LOG_LEVEL)")
 	pretty := fs.Bool("log-console", os.Getenv("HARI_LOG_CONSOLE") == "1", "human-readable logs instead of JSON (env HARI_LOG_CONSOLE=1)")
+	dev := fs.Bool("dev", false, "development: start without API signing keys (the API then takes no token) and without a codec token (make run sets it)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	access, err := loadAccess(*dev, os.Getenv("HARI_CODEC_TOKEN"), strings.Split(*uiOrigins, ","))
+	if err != nil {
 		return err
 	}
 
@@ -102,10 +107,12 @@ func run() error {
 		return err
 	}
 
-	srv := &http.Server{
-		Addr:              *httpAddr,
-		Handler:           routes(c, keys, m, guard, *namespace, *taskQueue, *uiURL, strings.Split(*uiOrigins, ","), os.Getenv("HARI_CODEC_TOKEN"), os.Getenv("HARI_API_TOKEN")),
-		ReadHeaderTimeout: 5 * time.Second,
+	srv := newHTTPServer(*httpAddr, routes(c, keys, m, guard, *namespace, *taskQueue, *uiURL, access), defaultTimeouts)
+	if access.api.Open {
+		logger.Warn().Msg("development mode without API keys: the HTTP API accepts requests without a token")
+	}
+	if access.codec.Anonymous && access.codec.Token == "" {
+		logger.Warn().Msg("development mode without HARI_CODEC_TOKEN: the codec endpoint decodes for any caller")
 	}
 	httpErr := make(chan error, 1)
 	go func() {
@@ -133,14 +140,16 @@ func run() error {
 	return err
 }
 
-func routes(c client.Client, keys *codec.Keyring, m *metrics.Metrics, guard *netguard.Guard, namespace, taskQueue, uiURL string, origins []string, codecToken, apiToken string) http.Handler {
+func routes(c client.Client, keys *codec.Keyring, m *metrics.Metrics, guard *netguard.Guard, namespace, taskQueue, uiURL string, access access) http.Handler {
 	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: taskQueue, Hosts: guard, DataConverter: codec.DataConverter(keys)})
 	pub := publisher.New(c, publisher.Options{TaskQueue: taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
 	mux := http.NewServeMux()
-	mux.Handle("/codec/", codec.Handler(keys, origins, codecToken))
+	mux.Handle("/codec/", codec.Handler(keys, access.codec))
 	mux.Handle("GET /metrics", m.Handler())
 	hosts := strings.Split(env("HARI_API_HOSTS", "localhost,127.0.0.1,::1"), ",")
-	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Token: apiToken}).Handler())
+	apiServer := access.api
+	apiServer.Registry, apiServer.Publisher = reg, pub
+	mux.Handle("/api/", apiServer.Handler())
 	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: uiURL, Namespace: namespace, Workspace: "yourcompany"}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

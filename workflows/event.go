@@ -25,7 +25,7 @@ const (
 	TaskQueue = "hari-webhooks"
 	// QueryStatus returns the EventResult so far.
 	QueryStatus = "status"
-	// workflowIDPrefix + event ID is the workflow ID.
+	// workflowIDPrefix + workspace + ":" + event ID is the workflow ID.
 	workflowIDPrefix = "webhook-event-"
 )
 
@@ -35,10 +35,6 @@ const (
 	StatusDelivered = "delivered"
 	StatusFailed    = "failed"
 )
-
-// WorkflowID is the ID of an event's workflow. It is deterministic, so a
-// second publish of the same event ID is refused as a duplicate.
-func WorkflowID(eventID string) string { return workflowIDPrefix + eventID }
 
 // DeliverActivityID names the DeliverWebhook activity of one webhook, so
 // its pending attempts can be matched to the delivery.

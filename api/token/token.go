@@ -39,6 +39,8 @@ var (
 	ErrKey = errors.New("api key")
 	// ErrInvalid is wrapped by every refusal of a token.
 	ErrInvalid = errors.New("invalid token")
+	// ErrExpired is the refusal of an expired token (it wraps ErrInvalid).
+	ErrExpired = fmt.Errorf("%w: the token has expired", ErrInvalid)
 )
 
 // Claims are what a token says about its holder.
@@ -187,7 +189,7 @@ func (k *Keys) Verify(raw string) (Claims, error) {
 	)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return Claims{}, fmt.Errorf("%w: the token has expired", ErrInvalid)
+			return Claims{}, ErrExpired
 		}
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

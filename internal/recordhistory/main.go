@@ -97,14 +97,14 @@ func run() error {
 	if _, err := p.Publish(ctx, in); err != nil {
 		return err
 	}
-	if _, err := p.Wait(ctx, in.Event.ID); err != nil {
+	if _, err := p.Wait(ctx, in.Event.Workspace, in.Event.ID); err != nil {
 		return err
 	}
 	path, err := devtest.TemporalPath()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(path, "workflow", "show", "--address", srv.HostPort, "-w", workflows.WorkflowID(in.Event.ID), "-o", "json")
+	cmd := exec.Command(path, "workflow", "show", "--address", srv.HostPort, "-w", workflows.WorkflowID(in.Event.Workspace, in.Event.ID), "-o", "json")
 	cmd.Stdout, cmd.Stderr = out, os.Stderr
 	return cmd.Run()
 }

@@ -6,7 +6,8 @@ const EVENTS = ["record.created", "record.updated", "record.deleted", "stage.cha
 const OPS = [["equals", "equals"], ["not_equals", "does not equal"], ["changed", "changed"], ["changed_from", "changed from"], ["changed_to", "changed to"]];
 const PREVIEW = 500;
 
-const state = { ws: "", hooks: [], config: { temporal_ui: "", namespace: "default", workspace: "yourcompany" }, editing: null, busy: new Set(), logs: new Set() };
+const state = { ws: "", token: "", denied: false, hooks: [], config: { temporal_ui: "", namespace: "default", workspace: "yourcompany" }, editing: null, busy: new Set(), logs: new Set() };
+const TOKEN_KEY = "hari.apiToken";
 const $ = (sel, root = document) => root.querySelector(sel);
 
 function el(tag, attrs = {}, ...children) {
@@ -22,17 +23,36 @@ function el(tag, attrs = {}, ...children) {
   return n;
 }
 
+// The API token arrives in the address's fragment (#token=...), which is
+// never sent to a server; it is kept in this tab's sessionStorage and
+// taken out of the address bar, so it is neither bookmarked nor shared.
+function takeToken() {
+  const frag = new URLSearchParams(location.hash.slice(1));
+  const t = frag.get("token");
+  if (t) {
+    try { sessionStorage.setItem(TOKEN_KEY, t); } catch (e) { /* storage off: this page view only */ }
+    history.replaceState(null, "", location.pathname + location.search);
+    return t;
+  }
+  try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
+}
+
 async function api(method, path, body) {
   const opts = { method, headers: {} };
+  if (state.token) opts.headers["Authorization"] = "Bearer " + state.token;
   if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
   let resp;
   try { resp = await fetch(path, opts); } catch (e) { throw { code: "network", message: "The webhook service cannot be reached." }; }
   if (resp.status === 204) return null;
   let data = null;
   try { data = await resp.json(); } catch (e) { /* not JSON */ }
+  if (resp.status === 401) throw { code: "unauthorized", message: "You are not signed in, or your session has expired. Open Settings › Webhooks again from HARi to get a new link." };
+  if (resp.status === 403 && data && data.error && data.error.code === "forbidden") throw { code: "forbidden", message: "You do not have access to the webhooks of workspace “" + state.ws + "”. Open the Settings page of your own workspace." };
   if (!resp.ok) throw (data && data.error) || { code: "http_" + resp.status, message: "Request failed with HTTP " + resp.status };
   return data;
 }
+
+const denied = (e) => e && (e.code === "unauthorized" || e.code === "forbidden");
 
 const base = () => "/api/v1/workspaces/" + encodeURIComponent(state.ws) + "/webhooks";
 
@@ -58,9 +78,11 @@ async function load() {
   try {
     const data = await api("GET", base());
     state.hooks = data.webhooks || [];
+    state.denied = false;
   } catch (e) {
     say(e.message, true);
     state.hooks = [];
+    state.denied = denied(e);
   }
   render();
   await Promise.all(state.hooks.map(async (h) => {
@@ -72,7 +94,8 @@ async function load() {
 function render() {
   const tbody = $("#hooks tbody");
   tbody.replaceChildren();
-  $("#empty").hidden = state.hooks.length > 0;
+  $("#empty").hidden = state.hooks.length > 0 || state.denied;
+  $("#new-btn").disabled = state.denied;
   $("#hooks").hidden = state.hooks.length === 0;
   for (const h of state.hooks) {
     const testBtn = el("button", { type: "button", class: "test", "data-action": "test", "aria-describedby": "name-" + h.id, onclick: () => testFire(h.id) }, "Test fire");
@@ -360,6 +383,7 @@ async function remove(h) {
 // ---- start -------------------------------------------------------------------------
 
 async function start() {
+  state.token = takeToken();
   try { state.config = Object.assign(state.config, await api("GET", "/settings/config.json")); } catch (e) { /* defaults */ }
   const params = new URLSearchParams(location.search);
   state.ws = params.get("workspace") || state.config.workspace || "yourcompany";
