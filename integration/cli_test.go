@@ -70,15 +70,23 @@ func newCLIEnv(t *testing.T, rc *devtest.Receiver) *cliEnv {
 	}
 }
 
+// startWorker runs the worker binary in development mode (-dev: no API
+// keys or codec token needed).
 func (e *cliEnv) startWorker() *proc {
+	e.t.Helper()
+	return e.launchWorker([]string{"-dev"})
+}
+
+// launchWorker runs the worker binary with args and extra environment
+// variables, and waits until it is healthy.
+func (e *cliEnv) launchWorker(args []string, env ...string) *proc {
 	e.t.Helper()
 	addr, err := devtest.FreeAddr()
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	p := &proc{addr: addr}
-	p.cmd = exec.Command(e.worker, "-dev", "-http", addr)
-	p.cmd.Env = e.env
+	p.cmd = e.workerCommand(append(args, "-http", addr), env...)
 	p.cmd.Stderr = p
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -97,6 +105,14 @@ func (e *cliEnv) startWorker() *proc {
 	}
 	e.t.Fatalf("worker did not become healthy:\n%s", p.logs())
 	return nil
+}
+
+// workerCommand is the worker binary with args and the test environment
+// plus env (later entries win).
+func (e *cliEnv) workerCommand(args []string, env ...string) *exec.Cmd {
+	cmd := exec.Command(e.worker, args...)
+	cmd.Env = append(append([]string{}, e.env...), env...)
+	return cmd
 }
 
 // starterRun runs the starter CLI with stdin and returns stdout, stderr and
