@@ -54,7 +54,7 @@ func TestAttackStolenSealedSecretOpensNowhereElse(t *testing.T) {
 		body := strings.TrimSuffix(strings.TrimSpace(oppEvent(attacker.ws, "Closed Won")), "}") +
 			`, "targets": [{"id": "steal", "url": "` + evil.URL + `", "` + key + `": ` + value + `}]}`
 		var e apiError
-		if code, raw := attacker.do("POST", "/api/v1/events", body, &e); code != http.StatusBadRequest || e.Error.Field != key {
+		if code, raw := attacker.do("POST", attacker.events(), body, &e); code != http.StatusBadRequest || e.Error.Field != key {
 			t.Errorf("API publish with %s: got %d %s, want 400 naming %s", key, code, raw, key)
 		}
 		// 2. The CLI's parser refuses it the same way.
@@ -78,7 +78,7 @@ func TestAttackStolenSealedSecretOpensNowhereElse(t *testing.T) {
 		e := newEvent()
 		e.Workspace = ws
 		in["event"] = e
-		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(e.ID), TaskQueue: workflows.TaskQueue}, workflows.EventWorkflowName, in)
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(e.Workspace, e.ID), TaskQueue: workflows.TaskQueue}, workflows.EventWorkflowName, in)
 		if err != nil {
 			t.Fatalf("%s: raw start: %v", name, err)
 		}
@@ -122,10 +122,10 @@ func TestAttackStolenSealedSecretOpensNowhereElse(t *testing.T) {
 		t.Fatalf("plant the stolen seal: %v", err)
 	}
 	var receipt publisher.Receipt
-	if code, body := attacker.do("POST", "/api/v1/events", oppEvent(attacker.ws, "Closed Won"), &receipt); code != http.StatusAccepted || receipt.Matched != 1 {
+	if code, body := attacker.do("POST", attacker.events(), oppEvent(attacker.ws, "Closed Won"), &receipt); code != http.StatusAccepted || receipt.Matched != 1 {
 		t.Fatalf("attacker's publish: %d %s, want one matched webhook", code, body)
 	}
-	o, err := pub.Wait(ctx, receipt.EventID)
+	o, err := pub.Wait(ctx, attacker.ws, receipt.EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestAttackStolenSealedSecretOpensNowhereElse(t *testing.T) {
 
 	// The seal still works where it belongs: the victim's own event is
 	// delivered signed.
-	if code, body := victim.do("POST", "/api/v1/events", oppEvent(victim.ws, "Closed Won"), &receipt); code != http.StatusAccepted {
+	if code, body := victim.do("POST", victim.events(), oppEvent(victim.ws, "Closed Won"), &receipt); code != http.StatusAccepted {
 		t.Fatalf("victim's publish: %d %s", code, body)
 	}
 	got := victimRC.WaitHits(t, 1, 20*time.Second)[0]
@@ -217,7 +217,7 @@ func TestSecretHeaderOptOut(t *testing.T) {
 		t.Fatalf("test fire: %d %s", code, body)
 	}
 	var receipt publisher.Receipt
-	if code, body := c.do("POST", "/api/v1/events", oppEvent(c.ws, "Closed Won"), &receipt); code != http.StatusAccepted || receipt.Matched != 2 {
+	if code, body := c.do("POST", c.events(), oppEvent(c.ws, "Closed Won"), &receipt); code != http.StatusAccepted || receipt.Matched != 2 {
 		t.Fatalf("publish: %d %s, want two matches", code, body)
 	}
 	hits := rc.WaitHits(t, 3, 20*time.Second)

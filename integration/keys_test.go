@@ -142,7 +142,7 @@ func TestKeyRotationResealThenRetireTheOldKey(t *testing.T) {
 	if err != nil || receipt.Matched != 2 {
 		t.Fatalf("publish: got %+v, %v; want two matches", receipt, err)
 	}
-	o, err := env.pub.Wait(ctx, receipt.EventID)
+	o, err := env.pub.Wait(ctx, ws, receipt.EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
