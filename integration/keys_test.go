@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -178,5 +180,66 @@ func TestKeyRotationResealThenRetireTheOldKey(t *testing.T) {
 		default:
 			t.Errorf("unexpected request %s", id)
 		}
+	}
+}
+
+// The starter's keys commands as an operator runs them, and the key-file
+// permission check at an entry point.
+func TestStarterKeysCommands(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, nil)
+	e := newCLIEnv(t, rc)
+	e.startWorker()
+	ws := "cli-keys-" + uuid.NewString()[:8]
+	spec := `{"name": "ERP", "entity": "contact", "events": ["record.created"], "url": "` + rc.URL + `", "secret": "hari_cli_secret_1", "secret_header": false}`
+	if stdout, stderr, code := e.starterRun(spec, "webhooks", "create", "--workspace", ws, "--file", "-", "--json"); code != 0 || !strings.Contains(stdout, `"secret_header":false`) {
+		t.Fatalf("create: exit %d, %s %s", code, stdout, stderr)
+	}
+	// Everything is sealed with the active key already: nothing to do.
+	stdout, stderr, code := e.starterRun("", "keys", "reseal", "--workspace", ws, "--json")
+	if code != 0 || strings.TrimSpace(stdout) != `{"workspaces":[{"workspace":"`+ws+`","resealed":0}]}` {
+		t.Errorf("keys reseal --workspace: exit %d, %q %s; want 0 re-sealed", code, stdout, stderr)
+	}
+	stdout, stderr, code = e.starterRun("", "keys", "reseal", "--all", "--json")
+	if code != 0 || !strings.Contains(stdout, `{"workspace":"`+ws+`","resealed":0}`) {
+		t.Errorf("keys reseal --all: exit %d, %q %s; want %s listed", code, stdout, stderr, ws)
+	}
+	for _, args := range [][]string{{"keys", "reseal"}, {"keys", "reseal", "--all", "--workspace", ws}, {"keys", "new"}, {"keys", "rotate"}} {
+		if _, stderr, code := e.starterRun("", args...); code != 2 || stderr == "" {
+			t.Errorf("%v: exit %d (%s), want 2 with a reason", args, code, stderr)
+		}
+	}
+	stdout, _, code = e.starterRun("", "keys", "new", "--id", "k9")
+	if _, err := codec.ParseKeys(strings.TrimSpace(stdout)); code != 0 || !strings.HasPrefix(stdout, "k9:") || err != nil {
+		t.Errorf("keys new: exit %d, %q, %v; want a usable key entry k9:...", code, stdout, err)
+	}
+
+	// A direct target with a sealed field is bad input: exit 2, nothing published.
+	ev := `{"event": "record.created", "entity": "contact", "timestamp": "2026-03-31T14:30:00Z", "workspace": "` + ws + `", "record": {"id": "c-1"},
+	  "targets": [{"id": "steal", "url": "` + rc.URL + `", "sealed_secret": "sealed:v2:test1:AAAA"}]}`
+	if _, stderr, code := e.starterRun(ev, "publish", "--file", "-"); code != 2 || !strings.Contains(stderr, "sealed_secret") {
+		t.Errorf("publish with sealed_secret: exit %d, %s; want 2 naming sealed_secret", code, stderr)
+	}
+
+	// A key file that group or others can read is refused, with the fix.
+	keyFile := filepath.Join(t.TempDir(), "codec.keys")
+	if err := os.WriteFile(keyFile, []byte(srv.KeySpec+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append([]string(nil), e.env...)
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "HARI_CODEC_KEYS=") {
+			env[i] = "HARI_CODEC_KEYS_FILE=" + keyFile
+		}
+	}
+	loose := &cliEnv{t: t, starter: e.starter, worker: e.worker, env: env}
+	if stdout, stderr, code := loose.starterRun("", "webhooks", "list", "--workspace", ws, "--json"); code != 0 || !strings.Contains(stdout, `"name":"ERP"`) {
+		t.Errorf("list with a 0600 key file: exit %d, %s %s", code, stdout, stderr)
+	}
+	if err := os.Chmod(keyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := loose.starterRun("", "webhooks", "list", "--workspace", ws); code != 1 || !strings.Contains(stderr, keyFile) || !strings.Contains(stderr, "0644") || !strings.Contains(stderr, "chmod 600") {
+		t.Errorf("list with a 0644 key file: exit %d, %s; want 1 naming the file, its mode and chmod 600", code, stderr)
 	}
 }

@@ -19,6 +19,8 @@ if [[ ! -s $DATA/codec.keys ]]; then
   printf 'dev1:%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" > "$DATA/codec.keys"
   umask 022
 fi
+# The worker and the starter refuse a key file that group or others can read.
+chmod 600 "$DATA/codec.keys"
 export HARI_CODEC_KEYS_FILE=$PWD/$DATA/codec.keys
 # The demo receiver is on loopback, which the SSRF guard blocks unless allowed.
 export HARI_ALLOW_CIDRS=${HARI_ALLOW_CIDRS-127.0.0.1/32}
