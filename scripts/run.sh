@@ -22,6 +22,14 @@ fi
 # The worker and the starter refuse a key file that group or others can read.
 chmod 600 "$DATA/codec.keys"
 export HARI_CODEC_KEYS_FILE=$PWD/$DATA/codec.keys
+# HTTP API signing key (HS256, for workspace and service tokens): made once.
+if [[ ! -s $DATA/api.keys ]]; then
+  umask 077
+  printf 'dev1:%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" > "$DATA/api.keys"
+  umask 022
+fi
+chmod 600 "$DATA/api.keys" "$DATA/codec.keys"
+export HARI_API_KEYS_FILE=$PWD/$DATA/api.keys
 # The demo receiver is on loopback, which the SSRF guard blocks unless allowed.
 export HARI_ALLOW_CIDRS=${HARI_ALLOW_CIDRS-127.0.0.1/32}
 
@@ -62,16 +70,25 @@ echo "starting demo receiver on https://127.0.0.1:9443 (secret demo-secret-2026)
 bin/receiver -addr 127.0.0.1:9443 -secret demo-secret-2026 -cert "$DATA/receiver" &
 pids+=($!)
 
+# -dev: the codec endpoint takes no token (the dev server's Web UI cannot
+# send one); the API still requires signed tokens, minted below.
 echo "starting worker (codec endpoint and health on http://$HTTP_ADDR)"
 SSL_CERT_FILE=$PWD/$DATA/ca-bundle.pem TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT HARI_HTTP_ADDR=$HTTP_ADDR \
-  HARI_LOG_CONSOLE=${HARI_LOG_CONSOLE:-1} bin/worker &
+  HARI_LOG_CONSOLE=${HARI_LOG_CONSOLE:-1} bin/worker -dev &
 pids+=($!)
+
+# A workspace token for the Settings link (in the fragment, which the
+# browser never sends to a server; the page keeps it for the tab only).
+WORKSPACE=${HARI_WORKSPACE:-yourcompany}
+TOKEN=$(bin/starter token --workspace "$WORKSPACE" --ttl 12h)
 
 cat <<MSG
 
 HARi webhooks is running.
-  Settings page:  http://$HTTP_ADDR/settings/webhooks
-  HTTP API:       http://$HTTP_ADDR/api/v1/...
+  Settings page:  http://$HTTP_ADDR/settings/webhooks?workspace=$WORKSPACE#token=$TOKEN
+                  (a token of workspace $WORKSPACE, valid 12 h; another: HARI_API_KEYS_FILE=$DATA/api.keys bin/starter token --workspace W)
+  HTTP API:       http://$HTTP_ADDR/api/v1/workspaces/$WORKSPACE/...  with  Authorization: Bearer <token>
+                  (HARI_API_KEYS_FILE=$DATA/api.keys bin/starter token --service  for every workspace)
   Web UI:         http://localhost:$UI_PORT
   Publish a demo: make demo-event     (or: HARI_CODEC_KEYS_FILE=$DATA/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 bin/starter publish --file testdata/events/stage_changed.json --wait)
   Stop:           Ctrl-C
