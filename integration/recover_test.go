@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -397,5 +398,63 @@ func TestUnreplayableRegistryRecoversFromInput(t *testing.T) {
 	list, err := r.List(ctx, ws)
 	if err != nil || len(list) != 2 || list[0].ID != ids[0] || !list[0].Active || list[1].Active {
 		t.Errorf("after --from-input: got %+v (%v), want %s active and %s inactive", list, err, ids[0], ids[1])
+	}
+}
+
+// Registries nobody touches are recovered too: `starter webhooks recover
+// --all` finds the ended registries of its task queue through visibility,
+// and the worker sweeps them on its own (HARI_RECOVER_EVERY).
+func TestRecoverAllAndWorkerSweep(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, nil)
+	e := newCLIEnv(t, rc).withEnv("HARI_RECOVER_EVERY=0")
+	e.startWorker()
+	spec := `{"name": "hook", "entity": "contact", "events": ["record.created"], "url": "` + rc.URL + `"}`
+	spaces := []string{"all-" + uuid.NewString()[:8], "all-" + uuid.NewString()[:8]}
+	for _, ws := range spaces {
+		if _, stderr, code := e.starterRun(spec, "webhooks", "create", "--workspace", ws, "--file", "-"); code != 0 {
+			t.Fatalf("create: exit %d %s", code, stderr)
+		}
+		terminateRegistry(t, ws)
+	}
+	running := func(ws string) bool {
+		st, _ := registryRun(t, ws)
+		return st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	}
+	// Visibility may trail a termination by a moment.
+	var recovered []string
+	for try := 0; try < 20 && !(running(spaces[0]) && running(spaces[1])); try++ {
+		stdout, stderr, code := e.starterRun("", "webhooks", "recover", "--all", "--json")
+		var recs []struct {
+			Workspace string `json:"workspace"`
+			Webhooks  int    `json:"webhooks"`
+		}
+		if code != 0 || json.Unmarshal([]byte(stdout), &recs) != nil {
+			t.Fatalf("recover --all: exit %d, %s %s", code, stdout, stderr)
+		}
+		for _, r := range recs {
+			if r.Webhooks != 1 {
+				t.Errorf("recover --all: %s came back with %d webhooks, want 1", r.Workspace, r.Webhooks)
+			}
+			recovered = append(recovered, r.Workspace)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	slices.Sort(recovered)
+	want := slices.Clone(spaces)
+	slices.Sort(want)
+	if !slices.Equal(recovered, want) {
+		t.Errorf("recover --all: recovered %v, want exactly %v (each once)", recovered, want)
+	}
+
+	// The worker's sweep, with nobody calling.
+	e.withEnv("HARI_RECOVER_EVERY=500ms").startWorker()
+	terminateRegistry(t, spaces[0])
+	deadline := time.Now().Add(20 * time.Second)
+	for !running(spaces[0]) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !running(spaces[0]) {
+		t.Errorf("the worker's sweep did not recover %s within 20 s", spaces[0])
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -248,4 +251,45 @@ func (r *Client) queryRun(ctx context.Context, ws, runID, name string, result an
 		return err
 	}
 	return v.Get(result)
+}
+
+// RecoverAll recovers every registry on this client's task queue whose
+// latest run has ended, found through the namespace's visibility store
+// (where closed runs stay for the namespace's retention period: sweep
+// more often than that). It goes on past failures and returns them joined.
+func (r *Client) RecoverAll(ctx context.Context) ([]Recovery, error) {
+	query := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s' AND (ExecutionStatus = 'Terminated' OR ExecutionStatus = 'Failed' OR ExecutionStatus = 'TimedOut' OR ExecutionStatus = 'Canceled')",
+		workflows.RegistryWorkflowName, strings.ReplaceAll(r.opts.TaskQueue, "'", ""))
+	seen := map[string]bool{}
+	var spaces []string
+	var token []byte
+	for {
+		resp, err := r.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list ended registries: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			if ws, ok := workflows.RegistryWorkspace(e.GetExecution().GetWorkflowId()); ok && !seen[ws] {
+				seen[ws] = true
+				spaces = append(spaces, ws)
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	slices.Sort(spaces)
+	var out []Recovery
+	var errs []error
+	for _, ws := range spaces {
+		rec, err := r.Recover(ctx, ws, RecoverOptions{})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if rec.Recovered {
+			out = append(out, rec)
+		}
+	}
+	return out, errors.Join(errs...)
 }

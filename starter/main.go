@@ -50,6 +50,7 @@ const usage = `usage:
   starter webhooks update --workspace W --id ID --file F|- [--json]
   starter webhooks deliveries --workspace W --id ID [--limit 20] [--json]
   starter webhooks recover --workspace W [--from-input] [--json]
+  starter webhooks recover --all [--json]
   starter test-fire --workspace W --webhook ID [--json]
   starter test-result --workspace W --webhook ID [--json]
   starter test-dismiss --workspace W --webhook ID

@@ -34,6 +34,7 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	file := fs.String("file", "", "webhook definition JSON file, or - for standard input")
 	limit := fs.Int("limit", 20, "deliveries: how many")
 	asJSON := fs.Bool("json", false, "print JSON")
+	all := fs.Bool("all", false, "recover: every ended registry of this task queue")
 	fromInput := fs.Bool("from-input", false, "recover: restore the ended run's start input and send its writes again (for a run this worker cannot replay)")
 	c := connFlags(fs)
 	if err := fs.Parse(rest); err != nil {
@@ -56,6 +57,12 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if *ws == "" {
 			*ws = f.Workspace
 		}
+	}
+	if sub == "recover" && *all {
+		if *ws != "" || *fromInput {
+			return exitInvalid, errors.New("webhooks recover: --all takes neither --workspace nor --from-input")
+		}
+		return recoverAll(ctx, c, stdout, *asJSON)
 	}
 	if *ws == "" {
 		return exitInvalid, fmt.Errorf("webhooks %s: --workspace is required", sub)
@@ -167,6 +174,32 @@ func codeFor(err error) int {
 		return exitInvalid
 	}
 	return exitError
+}
+
+func recoverAll(ctx context.Context, c conn, stdout io.Writer, asJSON bool) (int, error) {
+	_, reg, closeFn, err := c.clients()
+	if err != nil {
+		return exitError, err
+	}
+	defer closeFn()
+	recs, err := reg.RecoverAll(ctx)
+	if asJSON {
+		if recs == nil {
+			recs = []registry.Recovery{}
+		}
+		writeJSON(stdout, recs)
+	} else {
+		if len(recs) == 0 {
+			fmt.Fprintln(stdout, "no ended registry recovered")
+		}
+		for _, r := range recs {
+			printRecovery(stdout, r)
+		}
+	}
+	if err != nil {
+		return exitError, err
+	}
+	return exitOK, nil
 }
 
 func printRecovery(w io.Writer, r registry.Recovery) {

@@ -124,6 +124,9 @@ func run() error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	if every := envDuration("HARI_RECOVER_EVERY", 10*time.Minute); every > 0 {
+		go sweepRegistries(ctx, registry.New(c, registry.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys)}), every, logger)
+	}
 	logger.Info().Str("temporal", *address).Str("namespace", *namespace).Str("task_queue", *taskQueue).
 		Str("http", *httpAddr).Int("workspace_limit", *limit).Str("codec_key", keys.ActiveKeyID()).Str("allow_cidrs", *allowCIDRs).Str("redis", *redisAddr).Msg("worker started")
 
