@@ -1,7 +1,12 @@
 // Package metrics exposes the worker's Prometheus metrics: deliveries by
-// outcome, attempts by result with their latency, in-flight attempts and
-// limiter waits per workspace, and the Temporal SDK's own metrics (through
-// SDKHandler).
+// outcome, attempts by result with their latency, in-flight attempts,
+// limiter waits, and the Temporal SDK's own metrics (through SDKHandler).
+//
+// No metric carries a workspace name: /metrics is read by whoever can
+// reach it (a scraper, a sidecar), and tenant names are customer data. A
+// per-workspace series would also live forever once created. The in-flight
+// gauge is therefore one aggregate; per-workspace load is seen through
+// Temporal visibility (HariWorkspace) instead.
 package metrics
 
 import (
@@ -23,7 +28,7 @@ type Metrics struct {
 	reg         *prometheus.Registry
 	attempts    *prometheus.CounterVec
 	attemptTime *prometheus.HistogramVec
-	inFlight    *prometheus.GaugeVec
+	inFlight    prometheus.Gauge
 	waits       *prometheus.CounterVec
 	waitTime    *prometheus.HistogramVec
 }
@@ -43,10 +48,10 @@ func New() *Metrics {
 			Help:    "Duration of HTTP delivery attempts, from request to the end of the (capped) response body.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15},
 		}, []string{"result"}),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hari_webhook_inflight_attempts",
-			Help: "HTTP attempts in progress in this worker, per workspace.",
-		}, []string{"workspace"}),
+			Help: "HTTP attempts in progress in this worker, all workspaces together.",
+		}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hari_webhook_limiter_waits_total",
 			Help: "Deliveries that found their workspace at its limit, by how the wait ended: acquired or busy (handed back to the workflow).",
@@ -80,12 +85,13 @@ func (m *Metrics) Attempt(statusCode int, class string, d time.Duration) {
 	m.attemptTime.WithLabelValues(result).Observe(d.Seconds())
 }
 
-// InFlight adds delta to a workspace's in-flight attempts.
-func (m *Metrics) InFlight(workspace string, delta float64) {
+// InFlight adds delta to the in-flight attempts. The workspace is not
+// recorded (see the package comment).
+func (m *Metrics) InFlight(_ string, delta float64) {
 	if m == nil {
 		return
 	}
-	m.inFlight.WithLabelValues(workspace).Add(delta)
+	m.inFlight.Add(delta)
 }
 
 // Wait records a wait for a workspace slot.

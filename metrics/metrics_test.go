@@ -31,13 +31,16 @@ func TestServiceMetrics(t *testing.T) {
 		`hari_webhook_attempts_total{result="5xx"} 1`,
 		`hari_webhook_attempts_total{result="timeout"} 1`,
 		`hari_webhook_attempt_duration_seconds_bucket{result="timeout",le="15"} 1`,
-		`hari_webhook_inflight_attempts{workspace="acme"} 1`,
+		"hari_webhook_inflight_attempts 1\n",
 		`hari_webhook_limiter_waits_total{outcome="acquired"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	if strings.Contains(out, "acme") {
+		t.Errorf("metrics reveal the workspace name acme:\n%s", out)
 	}
 	var nilM *Metrics
 	nilM.Attempt(200, "", time.Millisecond) // a nil *Metrics records nothing and does not panic
@@ -60,5 +63,27 @@ func TestSDKHandler(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q\n%s", want, out)
 		}
+	}
+}
+
+// /metrics names no tenant, whoever calls it, and keeps no series per
+// workspace: after many workspaces' attempts the in-flight gauge is one
+// series, back at 0.
+func TestNoWorkspaceNamesAndNoSeriesPerWorkspace(t *testing.T) {
+	m := New()
+	for i := 0; i < 500; i++ {
+		ws := "tenant-" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
+		m.InFlight(ws, 1)
+		m.InFlight(ws, -1)
+	}
+	out := scrape(t, m)
+	if strings.Contains(out, "tenant-") || strings.Contains(out, "workspace=") {
+		t.Errorf("metrics reveal workspace names:\n%s", out)
+	}
+	if n := strings.Count(out, "\nhari_webhook_inflight_attempts"); n != 1 {
+		t.Errorf("in-flight series: got %d, want 1", n)
+	}
+	if !strings.Contains(out, "\nhari_webhook_inflight_attempts 0\n") {
+		t.Errorf("in-flight gauge: want 0 after every attempt ended")
 	}
 }
