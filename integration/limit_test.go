@@ -131,7 +131,7 @@ func TestKilledWorkerSlotsComeBack(t *testing.T) {
 		}
 		w.WriteHeader(200)
 	})
-	e := newCLIEnv(t, rc).withEnv("HARI_REDIS_ADDR="+rs.Addr, "HARI_WORKSPACE_LIMIT=3", "HARI_LEASE=3s")
+	e := newCLIEnv(t, rc).withEnv("HARI_REDIS_ADDR="+rs.Addr, "HARI_WORKSPACE_LIMIT=3", "HARI_LEASE=3s", "HARI_ATTEMPT_TIMEOUT=2s")
 	doomed := e.startWorker()
 	p := publisher.New(tc, publisher.Options{TaskQueue: e.queue(), DataConverter: codec.DataConverter(srv.Keys)})
 	ws := "crash-" + uuid.NewString()[:6]

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/api"
 	"github.com/hari-crm/webhooks/codec"
+	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/limiter"
 	"github.com/hari-crm/webhooks/metrics"
 	"github.com/hari-crm/webhooks/netguard"
@@ -51,12 +51,20 @@ func run() error {
 	uiURL := fs.String("temporal-ui", env("HARI_TEMPORAL_UI", "http://localhost:8233"), "Temporal Web UI base URL, for links from the Settings page (env HARI_TEMPORAL_UI)")
 	allowCIDRs := fs.String("allow-cidrs", os.Getenv("HARI_ALLOW_CIDRS"), "internal CIDRs webhooks may reach anyway, for development (env HARI_ALLOW_CIDRS; none in production)")
 	redisAddr := fs.String("redis", os.Getenv("HARI_REDIS_ADDR"), "Redis host:port for the limit shared by all workers (env HARI_REDIS_ADDR; empty: an in-process limit, for one worker)")
-	lease := fs.Duration("lease", envDuration("HARI_LEASE", limiter.DefaultLease), "how long a dead worker's slots stay taken (env HARI_LEASE)")
-	limit := fs.Int("workspace-limit", envInt("HARI_WORKSPACE_LIMIT", limiter.DefaultLimit), "maximum concurrent deliveries per workspace (env HARI_WORKSPACE_LIMIT)")
+	ev := &envs{}
+	lease := fs.Duration("lease", ev.duration("HARI_LEASE", limiter.DefaultLease), "how long a dead worker's slots stay taken (env HARI_LEASE)")
+	attemptTimeout := fs.Duration("attempt-timeout", ev.duration("HARI_ATTEMPT_TIMEOUT", delivery.AttemptTimeout), "bound of one delivery attempt, at most the spec's 15s; shorter only for tests (env HARI_ATTEMPT_TIMEOUT)")
+	limit := fs.Int("workspace-limit", ev.int("HARI_WORKSPACE_LIMIT", limiter.DefaultLimit), "maximum concurrent deliveries per workspace (env HARI_WORKSPACE_LIMIT)")
 	level := fs.String("log-level", env("HARI_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env HARI_LOG_LEVEL)")
 	pretty := fs.Bool("log-console", os.Getenv("HARI_LOG_CONSOLE") == "1", "human-readable logs instead of JSON (env HARI_LOG_CONSOLE=1)")
 	dev := fs.Bool("dev", false, "development: start without API signing keys (the API then takes no token) and without a codec token (make run sets it)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	if err := ev.err(); err != nil {
+		return err
+	}
+	if err := checkLimits(*lease, *attemptTimeout, *limit); err != nil {
 		return err
 	}
 	access, err := loadAccess(*dev, os.Getenv("HARI_CODEC_TOKEN"), strings.Split(*uiOrigins, ","))
@@ -101,7 +109,7 @@ func run() error {
 		}
 		shared = limiter.NewRedis(rdb, *limit, *lease)
 	}
-	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys, Limiter: shared, Metrics: m,
+	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys, Limiter: shared, Metrics: m, AttemptTimeout: *attemptTimeout,
 		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control})})
 	if err != nil {
 		return err
@@ -180,25 +188,4 @@ func newLogger(level string, pretty bool) (zerolog.Logger, error) {
 		l = zerolog.New(os.Stderr)
 	}
 	return l.Level(lvl).With().Timestamp().Str("service", "hari-webhooks-worker").Logger(), nil
-}
-
-func env(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-func envDuration(key string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(os.Getenv(key)); err == nil {
-		return v
-	}
-	return def
-}
-
-func envInt(key string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
-		return v
-	}
-	return def
 }
