@@ -154,21 +154,24 @@ func (rs *runState) countLocalActivity() {
 }
 
 // countActivity counts a DeliverWebhook activity with input in: the input
-// (scheduled event) and the attempt log, up to twice (the last failure in
-// the started event, and the result or failure).
+// (scheduled event) and once more its attempt log (the result, or the
+// last failure a retried activity's started event repeats).
 func (rs *runState) countActivity(in activities.DeliverInput) {
 	rs.events += eventsPerActivity
 	rs.bytes += eventsPerActivity * eventOverhead
 	if b, err := json.Marshal(in); err == nil {
-		rs.bytes += 3 * len(b)
+		rs.bytes += len(b)
+	}
+	if b, err := json.Marshal(in.PriorAttempts); err == nil {
+		rs.bytes += len(b)
 	}
 }
 
-// countFailureLog adds what a failed activity's details may hold beyond
-// what countActivity counted: the attempts it made.
+// countFailureLog adds what a failed activity's details hold: the log, when
+// the activity made attempts (a failure that made none carries no log).
 func (rs *runState) countFailureLog(log []delivery.Attempt) {
 	if b, err := json.Marshal(log); err == nil {
-		rs.bytes += 2 * len(b)
+		rs.bytes += len(b)
 	}
 }
 

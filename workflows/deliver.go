@@ -163,7 +163,9 @@ func send(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *Del
 		if !errors.As(err, &appErr) || !delivery.NotAttempted(appErr.Type()) || len(d.Attempts) >= delivery.MaxAttempts {
 			return nil
 		}
-		rs.countFailureLog(d.Attempts)
+		if appErr.HasDetails() {
+			rs.countFailureLog(d.Attempts)
+		}
 		now := workflow.Now(ctx)
 		if busySince.IsZero() {
 			busySince = now
