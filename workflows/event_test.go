@@ -219,6 +219,8 @@ func TestEventWorkflowPaths(t *testing.T) {
 
 // envQuerier answers DeliverWebhook's body query from the test
 // environment's running workflow, as the worker's client does on a server.
+// The test environment runs a query on the caller's goroutine: use it only
+// where the workflow is blocked while the activity runs (one delivery).
 type envQuerier struct {
 	env *testsuite.TestWorkflowEnvironment
 }
