@@ -23,6 +23,7 @@ import (
 	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/limiter"
 )
 
 // outageLimiter is a limiter that cannot be reached (Redis down) until the
@@ -43,7 +44,7 @@ func (l *outageLimiter) TryAcquire(context.Context, string) (func(), bool, error
 	return func() {}, true, nil
 }
 
-func (l *outageLimiter) Acquire(ctx context.Context, ws string) (func(), error) {
+func (l *outageLimiter) Acquire(ctx context.Context, ws string, _ limiter.Ticket) (func(), error) {
 	rel, _, err := l.TryAcquire(ctx, ws)
 	return rel, err
 }
