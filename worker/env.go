@@ -37,6 +37,14 @@ func (e *envs) duration(key string, def time.Duration) time.Duration {
 	return d
 }
 
+// durationOrOff is duration where 0 turns the feature off.
+func (e *envs) durationOrOff(key string, def time.Duration) time.Duration {
+	if v := os.Getenv(key); v == "0" || v == "0s" {
+		return 0
+	}
+	return e.duration(key, def)
+}
+
 func (e *envs) int(key string, def int) int {
 	v := os.Getenv(key)
 	if v == "" {

@@ -30,6 +30,16 @@ func TestMalformedEnvIsAnError(t *testing.T) {
 	if err := e.err(); err == nil || !strings.Contains(err.Error(), "HARI_LEASE") || !strings.Contains(err.Error(), "HARI_WORKSPACE_LIMIT") {
 		t.Errorf("got %v, want both non-positive values reported", err)
 	}
+	t.Setenv("HARI_RECOVER_EVERY", "0")
+	if d := (&envs{}).durationOrOff("HARI_RECOVER_EVERY", time.Minute); d != 0 {
+		t.Errorf("HARI_RECOVER_EVERY=0: got %s, want 0 (off)", d)
+	}
+	t.Setenv("HARI_RECOVER_EVERY", "soon")
+	e = &envs{}
+	e.durationOrOff("HARI_RECOVER_EVERY", time.Minute)
+	if e.err() == nil {
+		t.Error("HARI_RECOVER_EVERY=soon was accepted")
+	}
 	t.Setenv("HARI_LEASE", "")
 	t.Setenv("HARI_WORKSPACE_LIMIT", "")
 	e = &envs{}

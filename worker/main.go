@@ -61,6 +61,7 @@ func run() error {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
+	recoverEvery := ev.durationOrOff("HARI_RECOVER_EVERY", 10*time.Minute)
 	if err := ev.err(); err != nil {
 		return err
 	}
@@ -132,7 +133,7 @@ func run() error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	if every := envDuration("HARI_RECOVER_EVERY", 10*time.Minute); every > 0 {
+	if every := recoverEvery; every > 0 {
 		go sweepRegistries(ctx, registry.New(c, registry.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys)}), every, logger)
 	}
 	logger.Info().Str("temporal", *address).Str("namespace", *namespace).Str("task_queue", *taskQueue).
