@@ -94,7 +94,8 @@ func (r *Client) Create(ctx context.Context, ws string, spec webhook.Spec) (webh
 		TaskQueue:                r.opts.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		// A registry never ends on its own (it continues as new). If one was
-		// ended by hand, refuse to start an empty one in its place.
+		// ended from outside, refuse to start an empty one in its place:
+		// the error leads to Recover, which restarts it with its state.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, workflows.RegistryWorkflowName, workflows.RegistryInput{Workspace: ws})
 	h, err := r.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
