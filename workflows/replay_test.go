@@ -7,13 +7,30 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// A history recorded against a real server (500, 500, 200 to one target,
-// 404 to another; see internal/recordhistory) must replay without
-// non-determinism errors under the current workflow code.
+// Histories recorded against a real server (see internal/recordhistory)
+// must replay without non-determinism errors under the current workflow
+// code. Keep every recording: each is a version of the code that may still
+// have runs open when a new worker is deployed.
 func TestReplayRecordedHistory(t *testing.T) {
-	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
-	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "../testdata/replay/event_retries.json"); err != nil {
-		t.Fatalf("replay: %v", err)
+	for _, tt := range []struct{ file, what string }{
+		// Recorded before the body query and continue-as-new: 500, 500,
+		// 200 to one target, 404 to another; the DeliverWebhook input
+		// still carries the body.
+		{"event_retries.json", "retries, first recording"},
+		// The same with the current code: DeliverWebhook without the
+		// body, its fairness key and queue time.
+		{"event_retries_v2.json", "retries"},
+		// A delivery whose limiter is unreachable: run 1 parks it and
+		// continues as new (server-suggested), run 2 delivers it.
+		{"event_continued_run1.json", "parks and continues as new"},
+		{"event_continued_run2.json", "resumes and delivers"},
+	} {
+		t.Run(tt.what, func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "../testdata/replay/"+tt.file); err != nil {
+				t.Fatalf("replay %s: %v", tt.file, err)
+			}
+		})
 	}
 }

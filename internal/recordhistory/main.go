@@ -6,6 +6,11 @@
 //
 //	go run ./internal/recordhistory testdata/replay/event_retries.json
 //
+// With "events" it records the current code's event histories, a delivery
+// that retries and one that continues as new (see recordEvents):
+//
+//	go run ./internal/recordhistory events testdata/replay
+//
 // With "registry" it records a RegistryWorkflow run instead (see
 // recordRegistry):
 //
@@ -42,8 +47,11 @@ func run() error {
 	if len(os.Args) == 3 && os.Args[1] == "registry" {
 		return recordRegistry(os.Args[2])
 	}
+	if len(os.Args) == 3 && os.Args[1] == "events" {
+		return recordEvents(os.Args[2])
+	}
 	if len(os.Args) != 2 {
-		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json")
+		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR")
 	}
 	out, err := os.Create(os.Args[1])
 	if err != nil {
