@@ -311,14 +311,15 @@ func (r *Client) reseal(ctx context.Context, ws string, needs func(string) bool)
 	return res.Resealed, nil
 }
 
-// Workspaces lists the workspaces that have a running registry (through
-// the namespace's visibility store), for a reseal of every registry.
+// Workspaces lists the workspaces that have a running registry on this
+// client's task queue (through the namespace's visibility store), for a
+// reseal of every registry.
 func (r *Client) Workspaces(ctx context.Context) ([]string, error) {
 	var out []string
 	var token []byte
 	for {
 		resp, err := r.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query:         fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", workflows.RegistryWorkflowName),
+			Query:         fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND TaskQueue = '%s'", workflows.RegistryWorkflowName, strings.ReplaceAll(r.opts.TaskQueue, "'", "")),
 			NextPageToken: token,
 		})
 		if err != nil {
