@@ -1,10 +1,25 @@
 package integration
 
 import (
+	"context"
+	"errors"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/rs/zerolog"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/limiter"
+	"github.com/hari-crm/webhooks/payload"
+	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/signature"
+	"github.com/hari-crm/webhooks/tclient"
 	"github.com/hari-crm/webhooks/workflows"
 )
 
@@ -27,4 +42,133 @@ func TestImmediateDeliveryCostsSevenEvents(t *testing.T) {
 		}
 		t.Errorf("history events: got %d, want 7", len(events))
 	}
+}
+
+// On a real server that suggests continue-as-new early, a delivery whose
+// workspace limiter is unreachable parks, the workflow continues as new,
+// and the next run delivers it: Show reads the current run while it waits,
+// Wait follows the runs to the result, and the body (fetched by query,
+// through the codec) arrives whole.
+func TestContinueAsNewOnARealServer(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	srv2, err := devtest.NewServer(ctx, "", "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Dev.Stop()
+	c, err := tclient.Dial(tclient.Config{Address: srv2.HostPort, Namespace: "default", Keys: srv2.Keys}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc := devtest.NewReceiver(t, codes(200))
+	lim := &unreachableFor{Local: limiter.NewLocal(50), down: 3 * time.Second}
+	w, err := service.NewWorker(c, service.Options{Limiter: lim, Secrets: srv2.Keys,
+		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(rc), Control: guard.Control})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	p := publisher.New(c, publisher.Options{DataConverter: codec.DataConverter(srv2.Keys)})
+
+	ev := newEvent()
+	r, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "waits", URL: rc.URL, Secret: secret}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While the limiter is down, the workflow continues as new; Show
+	// reads the newest run, which still lists the delivery as pending.
+	sawPending := false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		desc, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := desc.GetWorkflowExecutionInfo()
+		if info.GetExecution().GetRunId() == r.RunID {
+			continue
+		}
+		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			break
+		}
+		o, err := p.Show(ctx, ev.Workspace, ev.ID)
+		if err != nil {
+			t.Fatalf("show during run 2: %v", err)
+		}
+		if len(o.Deliveries) != 1 || o.Deliveries[0].WebhookID != "waits" {
+			t.Fatalf("show during run 2: got %+v, want the delivery", o.Deliveries)
+		}
+		if o.Deliveries[0].Status == workflows.StatusPending {
+			sawPending = true
+			break
+		}
+	}
+	if !sawPending {
+		t.Error("never saw the delivery pending in a continued run")
+	}
+	o, err := p.Wait(ctx, ev.Workspace, ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := o.Deliveries[0]; d.Status != workflows.StatusDelivered || len(d.Attempts) != 1 || d.Attempts[0].Number != 1 {
+		t.Fatalf("got %s with attempts %+v, want delivered at attempt 1", d.Status, d.Attempts)
+	}
+	first, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := first.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+		t.Errorf("run 1 ended %s, want continued as new", st)
+	}
+	hits := rc.Hits()
+	if len(hits) != 1 {
+		t.Fatalf("receiver got %d requests, want 1", len(hits))
+	}
+	want, err := payload.Build(ev, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(hits[0].Body) != string(want) {
+		t.Errorf("body: got %q, want %q", hits[0].Body, want)
+	}
+	if !signature.Verify(secret, hits[0].Body, hits[0].Header.Get(signature.HeaderSignature)) {
+		t.Error("signature does not verify")
+	}
+}
+
+// unreachableFor is a limiter that cannot be reached (Redis down) for
+// down after it is first asked.
+type unreachableFor struct {
+	*limiter.Local
+	down  time.Duration
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (l *unreachableFor) isDown() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.until.IsZero() {
+		l.until = time.Now().Add(l.down)
+	}
+	return time.Now().Before(l.until)
+}
+
+func (l *unreachableFor) TryAcquire(ctx context.Context, ws string) (func(), bool, error) {
+	if l.isDown() {
+		return nil, false, errors.New("limiter unreachable (test outage)")
+	}
+	return l.Local.TryAcquire(ctx, ws)
+}
+
+func (l *unreachableFor) Acquire(ctx context.Context, ws string, t limiter.Ticket) (func(), error) {
+	if l.isDown() {
+		return nil, errors.New("limiter unreachable (test outage)")
+	}
+	return l.Local.Acquire(ctx, ws, t)
 }
