@@ -76,9 +76,11 @@ func TestTerminatedRegistryRecovers(t *testing.T) {
 	// 1. A read finds it terminated and brings it back.
 	ended := terminateRegistry(t, c.ws)
 	var list struct{ Webhooks []view }
+	start := time.Now()
 	if code, body := c.do("GET", c.hooks(), "", &list); code != 200 || len(list.Webhooks) != 3 {
 		t.Fatalf("list after termination: got %d with %s, want 200 with 3 webhooks", code, body)
 	}
+	t.Logf("the first list after the termination recovered the registry and answered in %s", time.Since(start).Round(time.Millisecond))
 	st, run := registryRun(t, c.ws)
 	if st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || run == ended {
 		t.Fatalf("after the read: registry %s in run %s, want a new running run (ended run %s)", st, run, ended)

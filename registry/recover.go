@@ -97,6 +97,10 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 		qctx, cancel := context.WithTimeout(ctx, stateQueryTimeout)
 		err = r.queryRun(qctx, ws, runID, workflows.QueryState, &state)
 		cancel()
+		if err != nil && qctx.Err() != nil && ctx.Err() == nil {
+			return rec, fmt.Errorf("recover registry of workspace %s: its ended run %s did not answer the state query within %s: is a worker polling task queue %s? (%w)",
+				ws, runID, stateQueryTimeout, r.opts.TaskQueue, err)
+		}
 		if err != nil {
 			err = fmt.Errorf("%w: workspace %s: its ended run %s (%s) did not answer the state query, so its history cannot be replayed by this worker (%v); "+
 				"deploy code that replays it (see \"Changing workflow code safely\" in the README) and retry, or restore the run's start state with "+
