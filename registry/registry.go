@@ -168,9 +168,10 @@ func (r *Client) Delete(ctx context.Context, ws, id string) error {
 func (r *Client) TestFire(ctx context.Context, ws, id string) (workflows.TestResult, error) {
 	var res workflows.TestResult
 	if r.opts.Sealer != nil {
-		if _, err := r.reseal(ctx, ws, func(s string) bool { return strings.HasPrefix(s, codec.LegacySealPrefix) }); err != nil && !errors.Is(err, ErrNotFound) {
-			return res, err
-		}
+		// Best effort: if the upgrade cannot run now (say the registry is
+		// being recovered), the Test fire still goes ahead, and a secret
+		// still in v1 makes its result say so ("re-seal it").
+		_, _ = r.reseal(ctx, ws, func(s string) bool { return strings.HasPrefix(s, codec.LegacySealPrefix) })
 	}
 	return res, r.update(ctx, ws, workflows.UpdateTestFire, workflows.IDRequest{ID: id}, &res)
 }
