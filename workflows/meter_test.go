@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,9 +15,12 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -39,10 +43,16 @@ type historyMeter struct {
 	events int
 	bytes  int
 	inputs map[string]*commonpb.Payloads // scheduled DeliverWebhook inputs by activity ID
+	tries  map[string]int32              // the highest attempt started, by activity ID
+	in     EventInput
+	// scheduled is set once a DeliverWebhook was scheduled (the run then
+	// records the deliver-fairness-fifo version marker).
+	scheduled bool
 }
 
 func newHistoryMeter(t *testing.T, env *testsuite.TestWorkflowEnvironment, in EventInput) *historyMeter {
-	m := &historyMeter{t: t, dc: converter.GetDefaultDataConverter(), fc: temporal.GetDefaultFailureConverter(), inputs: map[string]*commonpb.Payloads{}}
+	m := &historyMeter{t: t, dc: converter.GetDefaultDataConverter(), fc: temporal.GetDefaultFailureConverter(),
+		inputs: map[string]*commonpb.Payloads{}, tries: map[string]int32{}, in: in}
 	m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, Attributes: &historypb.HistoryEvent_WorkflowExecutionStartedEventAttributes{
 		WorkflowExecutionStartedEventAttributes: &historypb.WorkflowExecutionStartedEventAttributes{
 			WorkflowType:           &commonpb.WorkflowType{Name: EventWorkflowName},
@@ -51,9 +61,16 @@ func newHistoryMeter(t *testing.T, env *testsuite.TestWorkflowEnvironment, in Ev
 			WorkflowTaskTimeout:    durationpb.New(10 * time.Second),
 			OriginalExecutionRunId: uuid.NewString(), FirstExecutionRunId: uuid.NewString(),
 			Identity: "worker@host", Attempt: 1, FirstWorkflowTaskBackoff: durationpb.New(0),
+			WorkflowExecutionTimeout: durationpb.New(0), WorkflowRunTimeout: durationpb.New(0),
+			SearchAttributes:        m.searchAttributes(m.eventAttributes()),
+			Priority:                &commonpb.Priority{FairnessKey: FairnessKey(in.Event.Workspace)},
+			ContinuedExecutionRunId: uuid.NewString(), Initiator: enumspb.CONTINUE_AS_NEW_INITIATOR_WORKFLOW,
 		}}})
 	m.workflowTask()
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		m.mu.Lock()
+		m.tries[info.ActivityID] = max(m.tries[info.ActivityID], info.Attempt)
+		m.mu.Unlock()
 		if info.Attempt != 1 {
 			return
 		}
@@ -68,8 +85,17 @@ func newHistoryMeter(t *testing.T, env *testsuite.TestWorkflowEnvironment, in Ev
 	env.SetOnActivityCompletedListener(func(info *activity.Info, result converter.EncodedValue, err error) {
 		m.mu.Lock()
 		input := m.inputs[info.ActivityID]
+		tries := m.tries[info.ActivityID]
 		delete(m.inputs, info.ActivityID)
+		delete(m.tries, info.ActivityID)
+		m.scheduled = true
 		m.mu.Unlock()
+		var out activities.DeliverResult
+		if err == nil {
+			if derr := result.Get(&out); derr != nil {
+				t.Errorf("meter: decode result: %v", derr)
+			}
+		}
 		m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, Attributes: &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{
 			ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{
 				ActivityId: info.ActivityID, ActivityType: &commonpb.ActivityType{Name: info.ActivityType.Name},
@@ -81,11 +107,20 @@ func newHistoryMeter(t *testing.T, env *testsuite.TestWorkflowEnvironment, in Ev
 					MaximumAttempts: 4, NonRetryableErrorTypes: RetryPolicy(0).NonRetryableErrorTypes,
 				},
 			}}})
-		var failure = m.failure(err)
+		failure := m.failure(err)
+		// A retried activity's started event repeats the previous
+		// attempt's failure, whose details held the log so far.
+		var last *failurepb.Failure
+		if tries > 1 {
+			last = failure
+			if err == nil {
+				last = m.fc.ErrorToFailure(temporal.NewApplicationError("attempt failed", "WebhookAttemptFailed", out.Attempts[:max(len(out.Attempts)-1, 0)]))
+			}
+		}
 		m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED, Attributes: &historypb.HistoryEvent_ActivityTaskStartedEventAttributes{
 			ActivityTaskStartedEventAttributes: &historypb.ActivityTaskStartedEventAttributes{
-				ScheduledEventId: 1 << 20, Identity: "worker@host", RequestId: uuid.NewString(), Attempt: info.Attempt,
-				LastFailure: m.lastFailure(info, failure),
+				ScheduledEventId: 1 << 20, Identity: "worker@host", RequestId: uuid.NewString(), Attempt: max(tries, 1),
+				LastFailure: last,
 			}}})
 		if err != nil {
 			m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED, Attributes: &historypb.HistoryEvent_ActivityTaskFailedEventAttributes{
@@ -94,10 +129,6 @@ func newHistoryMeter(t *testing.T, env *testsuite.TestWorkflowEnvironment, in Ev
 					RetryState: enumspb.RETRY_STATE_NON_RETRYABLE_FAILURE,
 				}}})
 		} else {
-			var out activities.DeliverResult
-			if derr := result.Get(&out); derr != nil {
-				t.Errorf("meter: decode result: %v", derr)
-			}
 			m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, Attributes: &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{
 				ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{
 					Result: m.payloads(out), ScheduledEventId: 1 << 20, StartedEventId: 1 << 20, Identity: "worker@host",
@@ -135,26 +166,72 @@ func newHistoryMeter(t *testing.T, env *testsuite.TestWorkflowEnvironment, in Ev
 	return m
 }
 
-// finish adds the run's closing events: the version marker and its search
-// attribute when the run parked, and the continue-as-new or completion.
+// finish adds the run's closing events: the version markers the run
+// recorded (each with its search attribute), the outcome's search
+// attributes, and the continue-as-new or completion.
 func (m *historyMeter) finish(canInput *commonpb.Payloads, result any) {
+	var changes []string
+	if m.scheduled {
+		changes = append(changes, versionFairnessFIFO+"-1")
+	}
 	if canInput != nil {
-		for range 2 {
-			m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_MARKER_RECORDED, Attributes: &historypb.HistoryEvent_MarkerRecordedEventAttributes{
-				MarkerRecordedEventAttributes: &historypb.MarkerRecordedEventAttributes{MarkerName: "Version", Details: map[string]*commonpb.Payloads{
-					"change-id": m.payloads(versionContinueAsNew), "version": m.payloads(1)}},
-			}})
-		}
+		changes = append(changes, versionContinueAsNew+"-1")
+	}
+	for i, c := range changes {
+		m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_MARKER_RECORDED, Attributes: &historypb.HistoryEvent_MarkerRecordedEventAttributes{
+			MarkerRecordedEventAttributes: &historypb.MarkerRecordedEventAttributes{MarkerName: "Version", WorkflowTaskCompletedEventId: 1 << 20, Details: map[string]*commonpb.Payloads{
+				"change-id": m.payloads(c), "version": m.payloads(1)}},
+		}})
+		m.upsert(map[string]any{"TemporalChangeVersion": changes[:i+1]})
+	}
+	if canInput != nil {
 		m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, Attributes: &historypb.HistoryEvent_WorkflowExecutionContinuedAsNewEventAttributes{
 			WorkflowExecutionContinuedAsNewEventAttributes: &historypb.WorkflowExecutionContinuedAsNewEventAttributes{
 				NewExecutionRunId: uuid.NewString(), WorkflowType: &commonpb.WorkflowType{Name: EventWorkflowName},
 				TaskQueue: &taskqueuepb.TaskQueue{Name: TaskQueue}, Input: canInput, WorkflowTaskTimeout: durationpb.New(10 * time.Second),
+				WorkflowTaskCompletedEventId: 1 << 20, WorkflowRunTimeout: durationpb.New(0),
+				Header: &commonpb.Header{Fields: map[string]*commonpb.Payload{}}, SearchAttributes: m.searchAttributes(m.eventAttributes()),
 			}}})
 		return
 	}
+	// Every attribute, as when the starter set none (the publisher sets
+	// all but the status).
+	m.upsert(m.eventAttributes())
 	m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, Attributes: &historypb.HistoryEvent_WorkflowExecutionCompletedEventAttributes{
-		WorkflowExecutionCompletedEventAttributes: &historypb.WorkflowExecutionCompletedEventAttributes{Result: m.payloads(result)},
+		WorkflowExecutionCompletedEventAttributes: &historypb.WorkflowExecutionCompletedEventAttributes{Result: m.payloads(result), WorkflowTaskCompletedEventId: 1 << 20},
 	}})
+}
+
+func (m *historyMeter) upsert(attrs map[string]any) {
+	m.add(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, Attributes: &historypb.HistoryEvent_UpsertWorkflowSearchAttributesEventAttributes{
+		UpsertWorkflowSearchAttributesEventAttributes: &historypb.UpsertWorkflowSearchAttributesEventAttributes{
+			WorkflowTaskCompletedEventId: 1 << 20, SearchAttributes: m.searchAttributes(attrs),
+		}}})
+}
+
+func (m *historyMeter) searchAttributes(attrs map[string]any) *commonpb.SearchAttributes {
+	fields := map[string]*commonpb.Payload{}
+	for k, v := range attrs {
+		p, err := m.dc.ToPayload(v)
+		if err != nil {
+			m.t.Errorf("meter: encode %s: %v", k, err)
+		}
+		p.Metadata["type"] = []byte("KeywordList")
+		fields[k] = p
+	}
+	return &commonpb.SearchAttributes{IndexedFields: fields}
+}
+
+// eventAttributes are the event's search attributes, every one set (as by
+// the publisher at start, and carried by continue-as-new).
+func (m *historyMeter) eventAttributes() map[string]any {
+	ids := m.in.TargetIDs()
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = WebhookKey(id)
+	}
+	return map[string]any{SearchStatus.GetName(): StatusDelivered, SearchWorkspace.GetName(): m.in.Event.Workspace,
+		SearchWebhookIDs.GetName(): ids, SearchEventType.GetName(): string(m.in.Event.Type), SearchWebhookKeys.GetName(): keys}
 }
 
 func (m *historyMeter) workflowTask() {
@@ -203,16 +280,88 @@ func (m *historyMeter) failure(err error) *failurepb.Failure {
 	return m.fc.ErrorToFailure(err)
 }
 
-// lastFailure is the failure a retried activity's started event repeats.
-func (m *historyMeter) lastFailure(info *activity.Info, f *failurepb.Failure) *failurepb.Failure {
-	if info.Attempt > 1 {
-		return f
-	}
-	return nil
-}
-
 func (m *historyMeter) figures() (events, bytes int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.events, m.bytes
+}
+
+// The meter is an upper estimate of a real server's history: for the
+// scenarios recorded against a dev server (see internal/recordhistory), it
+// counts at least the recorded events and bytes, and not grossly more.
+func TestHistoryMeterAgainstRecordedHistories(t *testing.T) {
+	t.Run("retries", func(t *testing.T) {
+		// One target answers 500, 500, 200; another 404.
+		meterAgainst(t, "event_retries_v2.json", func(t *testing.T, in *EventInput) (*activities.Activities, func(*testsuite.TestWorkflowEnvironment)) {
+			flaky := newScripted(t, 500, 500, 200)
+			gone := newScripted(t, 404)
+			in.Targets[0].URL, in.Targets[1].URL = flaky.srv.URL, gone.srv.URL
+			return &activities.Activities{Client: tlsClient(t, flaky.srv)}, nil
+		})
+	})
+	t.Run("continues as new", func(t *testing.T) {
+		// The limiter is unreachable; the server suggests continue-as-new.
+		meterAgainst(t, "event_continued_run1.json", func(t *testing.T, in *EventInput) (*activities.Activities, func(*testsuite.TestWorkflowEnvironment)) {
+			rc := newScripted(t, 200)
+			in.Targets[0].URL = rc.srv.URL
+			lim := &outageLimiter{from: time.Time{}, until: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), now: time.Now}
+			return &activities.Activities{Client: tlsClient(t, rc.srv), Limiter: lim}, func(env *testsuite.TestWorkflowEnvironment) {
+				env.SetContinueAsNewSuggested(true)
+			}
+		})
+	})
+}
+
+func meterAgainst(t *testing.T, file string, setup func(*testing.T, *EventInput) (*activities.Activities, func(*testsuite.TestWorkflowEnvironment))) {
+	f, err := os.Open("../testdata/replay/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	realBytes := 0
+	for _, e := range h.GetEvents() {
+		realBytes += proto.Size(e)
+	}
+	var in EventInput
+	start := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	if err := converter.GetDefaultDataConverter().FromPayloads(start.GetInput(), &in); err != nil {
+		t.Fatal(err)
+	}
+	acts, configure := setup(t, &in)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	// Slow shared machines stall a workflow task past the 1 s default.
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
+	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	acts.Workflows = envQuerier{env}
+	env.RegisterActivity(acts)
+	if configure != nil {
+		configure(env)
+	}
+	m := newHistoryMeter(t, env, in)
+	env.ExecuteWorkflow(EventWorkflowName, in)
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); errors.As(err, &can) {
+		m.finish(can.Input, nil)
+	} else if err != nil {
+		t.Fatal(err)
+	} else {
+		var res EventResult
+		if err := env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		m.finish(nil, res)
+	}
+	events, bytes := m.figures()
+	t.Logf("%s: recorded %d events, %d bytes; meter %d events, %d bytes", file, len(h.GetEvents()), realBytes, events, bytes)
+	if events < len(h.GetEvents()) || bytes < realBytes {
+		t.Errorf("meter: got %d events, %d bytes, want at least the recorded %d events, %d bytes", events, bytes, len(h.GetEvents()), realBytes)
+	}
+	if events > 2*len(h.GetEvents()) || bytes > 2*realBytes {
+		t.Errorf("meter: got %d events, %d bytes, want at most twice the recorded %d events, %d bytes", events, bytes, len(h.GetEvents()), realBytes)
+	}
 }
