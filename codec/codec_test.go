@@ -311,3 +311,19 @@ func TestLoadKeyFileRefusesLoosePermissions(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSealOpen measures sealing a secret for its webhook and opening
+// it as the worker does before every signed attempt.
+func BenchmarkSealOpen(b *testing.B) {
+	spec, _ := NewKeySpec("k1")
+	keys, _ := ParseKeys(spec)
+	for b.Loop() {
+		s, err := keys.Seal("whsec_benchmark_secret_value", "acme", "wh_0123456789abcdef")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := keys.Open(s, "acme", "wh_0123456789abcdef"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
