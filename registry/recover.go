@@ -113,9 +113,9 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 	if state.Tests == nil {
 		state.Tests = map[string]workflows.TestResult{}
 	}
-	if _, err := workflows.BoundState(&state); err != nil {
-		return rec, fmt.Errorf("%w: workspace %s: %v", ErrUnrecoverable, ws, err)
-	}
+	// A state still above the registry's own limit (only with webhooks
+	// stored before the bounds) may yet be under Temporal's 2 MiB: try.
+	_, tooLarge := workflows.BoundState(&state)
 	rec.Webhooks, rec.TestResults = len(state.Webhooks), len(state.Tests)
 
 	policy := enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
@@ -135,6 +135,8 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 		// Another caller recovered it first.
 		rec.RunID = started.RunId
 		return rec, nil
+	case err != nil && tooLarge != nil:
+		return rec, fmt.Errorf("%w: workspace %s: %v; start: %w", ErrUnrecoverable, ws, tooLarge, err)
 	case err != nil:
 		return rec, fmt.Errorf("recover registry of workspace %s: start: %w", ws, err)
 	}

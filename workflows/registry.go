@@ -218,22 +218,35 @@ func RegistryWorkflow(ctx workflow.Context, in RegistryInput) error {
 	if err := r.registerReseal(ctx); err != nil {
 		return err
 	}
-	if err := workflow.Await(ctx, func() bool {
-		info := workflow.GetInfo(ctx)
-		return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= registryHistoryLimit || r.writes >= registryWriteLimit ||
-			r.resealed
-	}); err != nil {
-		return err
+	// tooLargeAt is the write count at which the state was last found too
+	// large to carry over; the next check waits for a write after it.
+	tooLargeAt := -1
+	for {
+		if err := workflow.Await(ctx, func() bool {
+			info := workflow.GetInfo(ctx)
+			return r.writes > tooLargeAt && (info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= registryHistoryLimit || r.writes >= registryWriteLimit ||
+				r.resealed)
+		}); err != nil {
+			return err
+		}
+		// Let running handlers (a Test fire) finish, then carry the state over.
+		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			return err
+		}
+		state := r.state
+		size, err := BoundState(&state)
+		if err == nil {
+			return workflow.NewContinueAsNewError(ctx, RegistryWorkflowName, RegistryInput{Workspace: r.workspace, State: &state})
+		}
+		workflow.GetLogger(ctx).Error("registry state above its limit: shrink or delete webhooks", "workspace", r.workspace, "bytes", size, "error", err)
+		if size <= registryCarryLimit {
+			return workflow.NewContinueAsNewError(ctx, RegistryWorkflowName, RegistryInput{Workspace: r.workspace, State: &state})
+		}
+		// Temporal would refuse it and end the registry: stay in this run
+		// (its history has room for thousands more writes) until writes
+		// shrink the state.
+		tooLargeAt = r.writes
 	}
-	// Let running handlers (a Test fire) finish, then carry the state over.
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-		return err
-	}
-	state := r.state
-	if size, err := BoundState(&state); err != nil {
-		workflow.GetLogger(ctx).Error("registry state too large to carry over", "workspace", r.workspace, "bytes", size, "error", err)
-	}
-	return workflow.NewContinueAsNewError(ctx, RegistryWorkflowName, RegistryInput{Workspace: r.workspace, State: &state})
 }
 
 func (r *registry) register(ctx workflow.Context) error {

@@ -37,6 +37,10 @@ const (
 	// carried over (continue-as-new, recovery): 256 KiB below Temporal's
 	// 2 MiB payload limit. Oldest test results are dropped to stay within.
 	RegistryStateLimit = 1792 << 10
+	// registryCarryLimit is the most a state may weigh and still be carried
+	// over at all: Temporal's 2 MiB less room for the input's envelope and
+	// the codec's. Only webhooks stored before the bounds can pass it.
+	registryCarryLimit = 2<<20 - 16<<10
 )
 
 // cutEncoded returns the longest prefix of s, cut at a character boundary,

@@ -258,3 +258,70 @@ func TestBoundStateTrimsLegacyResults(t *testing.T) {
 		}
 	}
 }
+
+// A state too large for Temporal (only possible with webhooks stored before
+// the bounds) is not carried over, which would end the registry: the run
+// goes on taking writes, and continues as new once they shrink the state.
+func TestRegistryStaysInItsRunWhileTheStateIsTooLarge(t *testing.T) {
+	defer func(w int) { registryWriteLimit = w }(registryWriteLimit)
+	registryWriteLimit = 2
+
+	legacy := RegistryState{Tests: map[string]TestResult{}}
+	for i := 0; i < 150; i++ {
+		id := fmt.Sprintf("wh_%03d", i)
+		w := webhook.Webhook{ID: id, Workspace: "acme", Name: id, Entity: "contact", Events: []event.Type{event.RecordCreated}, URL: "https://hooks.example.com/" + id, Active: true,
+			Conditions: []condition.Condition{{Field: "note", Op: condition.Equals, Value: json.RawMessage(`"` + strings.Repeat("x", 16000) + `"`)}}}
+		legacy.Webhooks = append(legacy.Webhooks, w)
+	}
+	if n := webhook.EncodedSize(legacy); n <= registryCarryLimit {
+		t.Fatalf("legacy state is %d bytes, want above %d for this test", n, registryCarryLimit)
+	}
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(RegistryWorkflow, workflow.RegisterOptions{Name: RegistryWorkflowName})
+	for i, at := range []time.Duration{time.Second, 2 * time.Second} {
+		env.RegisterDelayedCallback(func() {
+			env.UpdateWorkflow(UpdateSetActive, fmt.Sprintf("toggle%d", i), &updateResult{}, SetActiveRequest{ID: "wh_000", Active: true})
+		}, at)
+	}
+	listed := -1
+	env.RegisterDelayedCallback(func() {
+		var l []webhook.View
+		v, err := env.QueryWorkflow(QueryList)
+		if err == nil && v.Get(&l) == nil {
+			listed = len(l)
+		}
+	}, 3*time.Second)
+	deleted := 0
+	for i := 0; i < 60; i++ {
+		id := fmt.Sprintf("wh_%03d", 149-i)
+		env.RegisterDelayedCallback(func() {
+			u := &updateResult{}
+			env.UpdateWorkflow(UpdateDelete, "del"+id, u, IDRequest{ID: id})
+			if u.err == nil {
+				deleted++
+			}
+		}, time.Duration(4+i)*time.Second)
+	}
+	env.ExecuteWorkflow(RegistryWorkflowName, RegistryInput{Workspace: "acme", State: &legacy})
+
+	if listed != 150 {
+		t.Errorf("after the writes that reached the write limit: got %d webhooks listed, want 150 (the run still going)", listed)
+	}
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("workflow ended with %v, want continue-as-new once the state shrank", err)
+	}
+	var next RegistryInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	size := webhook.EncodedSize(next)
+	if size > registryCarryLimit || len(next.State.Webhooks) != 150-deleted || deleted >= 60 {
+		t.Errorf("continue-as-new after %d deletes: %d webhooks, %d bytes; want 150 minus the deletes and at most %d bytes, before the last delete", deleted, len(next.State.Webhooks), size, registryCarryLimit)
+	}
+	if plus := webhook.EncodedSize(legacy.Webhooks[0]); size+plus <= registryCarryLimit {
+		t.Errorf("continued as new at %d bytes, though one delete earlier (%d bytes more) already fitted", size, plus)
+	}
+}
