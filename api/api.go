@@ -2,6 +2,12 @@
 // management, Test fire, the execution log, and event publishing, for the
 // Settings page and for HARi services in any language.
 //
+// Every route names its workspace in the path (/api/v1/workspaces/{ws}/...)
+// and needs a bearer token (package token) that grants that workspace: a
+// workspace token of the same workspace or a service token. Otherwise the
+// answer is 401 (no valid token) or 403 (another workspace), before
+// anything is read or changed.
+//
 // Every error has one shape, {"error": {"code", "message", "field"}}, with
 // a 4xx status for a bad request and 503 when Temporal cannot be reached.
 package api

@@ -210,3 +210,21 @@ func TestFromHeader(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerify is the cost the API adds to every request.
+func BenchmarkVerify(b *testing.B) {
+	k, err := ParseKeys("a:" + key1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := k.MintWorkspace("acme", time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := k.Verify(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
