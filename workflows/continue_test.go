@@ -328,3 +328,66 @@ func TestContinuationMustMatchTargets(t *testing.T) {
 		})
 	}
 }
+
+// A delivery that ended in an early run (here: refused, an http:// URL)
+// is carried to the last run's result with its error, while another
+// delivery waits through several runs and is then delivered.
+func TestFinishedDeliveriesAreCarriedAcrossRuns(t *testing.T) {
+	rc := newScripted(t, 200)
+	start := time.Date(2026, 3, 31, 14, 30, 0, 0, time.UTC)
+	var cur atomic.Pointer[testsuite.TestWorkflowEnvironment]
+	lim := &outageLimiter{from: start, until: start.Add(30 * time.Second), now: func() time.Time { return cur.Load().Now() }}
+	in := EventInput{Event: testEvent(), Targets: []endpoint.Target{
+		{ID: "plain", URL: "http://example.com/hook"},
+		{ID: "waits", URL: rc.srv.URL + "/hook"},
+	}}
+	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Limiter: lim, Workflows: bodyAnswerer{in}}
+	clock := start
+	var res EventResult
+	runs := 0
+	for ; runs < 50; runs++ {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
+		env.SetStartTime(clock)
+		env.SetContinueAsNewSuggested(true) // the server asks at every round
+		env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+		env.RegisterActivity(acts)
+		cur.Store(env)
+		env.ExecuteWorkflow(EventWorkflowName, in)
+		clock = env.Now()
+		var can *workflow.ContinueAsNewError
+		if err := env.GetWorkflowError(); errors.As(err, &can) {
+			in = EventInput{}
+			if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &in); err != nil {
+				t.Fatal(err)
+			}
+			if d := in.Continued.Deliveries[0]; d.Status != StatusFailed || d.Wait != nil {
+				t.Fatalf("run %d carried the refused delivery as %s (wait %+v), want failed", runs+1, d.Status, d.Wait)
+			}
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	t.Logf("%d runs, the last ended at +%s", runs+1, clock.Sub(start))
+	if runs < 2 {
+		t.Errorf("runs: got %d, want the workflow to continue as new more than once", runs+1)
+	}
+	if len(res.Deliveries) != 2 {
+		t.Fatalf("deliveries: got %d, want 2", len(res.Deliveries))
+	}
+	if d := res.Deliveries[0]; d.WebhookID != "plain" || d.Status != StatusFailed || !strings.Contains(d.Error, "https") {
+		t.Errorf("plain: got %s %s (%q), want failed with the https rule", d.WebhookID, d.Status, d.Error)
+	}
+	if d := res.Deliveries[1]; d.WebhookID != "waits" || d.Status != StatusDelivered || len(d.Attempts) != 1 || d.Attempts[0].Number != 1 {
+		t.Errorf("waits: got %s %s with %d attempts, want delivered at attempt 1", d.WebhookID, d.Status, len(d.Attempts))
+	}
+	if rc.calls() != 1 {
+		t.Errorf("receiver calls: got %d, want 1", rc.calls())
+	}
+}
