@@ -96,8 +96,9 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 		// A run that cannot be replayed may leave the query waiting.
 		qctx, cancel := context.WithTimeout(ctx, stateQueryTimeout)
 		err = r.queryRun(qctx, ws, runID, workflows.QueryState, &state)
+		timedOut := errors.Is(qctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
-		if err != nil && qctx.Err() != nil && ctx.Err() == nil {
+		if err != nil && timedOut {
 			return rec, fmt.Errorf("recover registry of workspace %s: its ended run %s did not answer the state query within %s: is a worker polling task queue %s? (%w)",
 				ws, runID, stateQueryTimeout, r.opts.TaskQueue, err)
 		}
