@@ -220,7 +220,7 @@ func keepFailureLog(err error, d *DeliveryResult) {
 			log = append(log, delivery.Attempt{
 				Number: n,
 				Class:  delivery.ClassTimeout,
-				Error:  fmt.Sprintf("attempt interrupted: the activity timed out (%s) before it recorded the outcome", timeoutErr.TimeoutType()),
+				Error:  fmt.Sprintf("attempt interrupted: the activity timed out (%s) before it recorded an outcome; the request may or may not have been sent", timeoutErr.TimeoutType()),
 			})
 		}
 	default:
