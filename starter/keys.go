@@ -60,20 +60,36 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer) (int, er
 		type result struct {
 			Workspace string `json:"workspace"`
 			Resealed  int    `json:"resealed"`
+			Error     string `json:"error,omitempty"`
 		}
 		out := []result{}
+		failed := 0
 		for _, w := range list {
+			// One registry that cannot be re-sealed now (say it is being
+			// recovered) does not stop the others; the exit code says so.
 			n, err := reg.Reseal(ctx, w)
+			r := result{Workspace: w, Resealed: n}
 			if err != nil {
-				return codeFor(err), fmt.Errorf("keys reseal: workspace %s: %w (workspaces done: %d of %d)", w, err, len(out), len(list))
+				if !*all {
+					return codeFor(err), fmt.Errorf("keys reseal: workspace %s: %w", w, err)
+				}
+				failed++
+				r.Error = err.Error()
 			}
-			out = append(out, result{Workspace: w, Resealed: n})
+			out = append(out, r)
 			if !*asJSON {
-				fmt.Fprintf(stdout, "workspace %s: %d webhook secrets re-sealed\n", w, n)
+				if err != nil {
+					fmt.Fprintf(stdout, "workspace %s: FAILED: %v\n", w, err)
+				} else {
+					fmt.Fprintf(stdout, "workspace %s: %d webhook secrets re-sealed\n", w, n)
+				}
 			}
 		}
 		if *asJSON {
 			writeJSON(stdout, map[string]any{"workspaces": out})
+		}
+		if failed > 0 {
+			return exitError, fmt.Errorf("keys reseal: %d of %d workspaces failed; run it again for them before retiring a key", failed, len(list))
 		}
 		return exitOK, nil
 	}
