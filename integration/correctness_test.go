@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/internal/devtest"
@@ -143,6 +145,42 @@ func TestExecutionLogWithQuotesInWebhookID(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("log of %q: got %+v, want only event %s", id, entries, ev.ID)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// An event started by a raw Temporal client (another SDK) sets no search
+// attributes; the workflow's own upsert lists every key, so the execution
+// log finds it too (the id holds a quote, so only HariWebhookKeys can
+// match it).
+func TestExecutionLogForAnEventStartedWithoutSearchAttributes(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rc := devtest.NewReceiver(t, nil)
+	ev := newEvent()
+	const id = `raw'client`
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(ev.Workspace, ev.ID), TaskQueue: workflows.TaskQueue},
+		workflows.EventWorkflowName, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: id, URL: rc.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.EventResult
+	if err := run.Get(ctx, &res); err != nil || len(res.Deliveries) != 1 || res.Deliveries[0].Status != workflows.StatusDelivered {
+		t.Fatalf("got %+v, %v; want one delivered", res, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		entries, err := pub.Deliveries(ctx, ev.Workspace, id, 5)
+		if err != nil {
+			t.Fatalf("log: %v", err)
+		}
+		if len(entries) == 1 && entries[0].EventID == ev.ID && entries[0].Delivery.Status == workflows.StatusDelivered {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log of %s: got %+v, want event %s delivered", id, entries, ev.ID)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
