@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -93,13 +94,9 @@ func evictTests(tests map[string]TestResult, total, max int, keep string) int {
 	if total <= max {
 		return total
 	}
-	ids := make([]string, 0, len(tests))
-	for id := range tests {
-		if id != keep {
-			ids = append(ids, id)
-		}
-	}
-	slices.SortFunc(ids, func(a, b string) int {
+	// Sorted keys: no map iteration order reaches workflow code.
+	ids := slices.DeleteFunc(slices.Sorted(maps.Keys(tests)), func(id string) bool { return id == keep })
+	slices.SortStableFunc(ids, func(a, b string) int {
 		if c := tests[a].FiredAt.Compare(tests[b].FiredAt); c != 0 {
 			return c
 		}
@@ -122,8 +119,8 @@ func evictTests(tests map[string]TestResult, total, max int, keep string) int {
 // still too large (only possible with webhooks stored before the bounds
 // existed) is an error. It returns the state's encoded size.
 func BoundState(s *RegistryState) (int, error) {
-	for id, t := range s.Tests {
-		s.Tests[id] = boundTest(t)
+	for _, id := range slices.Sorted(maps.Keys(s.Tests)) {
+		s.Tests[id] = boundTest(s.Tests[id])
 	}
 	evictTests(s.Tests, webhook.EncodedSize(s), RegistryStateLimit, "")
 	n := webhook.EncodedSize(s)
