@@ -311,11 +311,14 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := event.StrictUnmarshal(data, v); err != nil {
 		var fe *event.FieldError
 		if errors.As(err, &fe) {
-			code := "invalid_json"
+			code, msg := "invalid_json", fe.Message
 			if fe.Message == "unknown field" {
 				code = "invalid"
+				if m, ok := endpoint.RouterOnlyMessage(fe.Field); ok {
+					msg = m
+				}
 			}
-			writeError(w, http.StatusBadRequest, code, fe.Message, fe.Field)
+			writeError(w, http.StatusBadRequest, code, msg, fe.Field)
 			return false
 		}
 		writeError(w, http.StatusBadRequest, "invalid_json", err.Error(), "")

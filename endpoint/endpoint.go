@@ -35,6 +35,17 @@ type Target struct {
 // Target never has: a direct target that carries one is refused by name.
 var RouterOnlyKeys = []string{"sealed_secret", "previous_sealed_secret", "previous_until"}
 
+// RouterOnlyMessage explains the refusal of a key a caller sent, when it
+// is one of RouterOnlyKeys (compared ignoring case, as encoding/json does).
+func RouterOnlyMessage(key string) (string, bool) {
+	for _, k := range RouterOnlyKeys {
+		if strings.EqualFold(k, key) {
+			return "sealed secrets are produced only by the webhook registry and are never accepted from a caller; send the plaintext \"secret\" instead", true
+		}
+	}
+	return "", false
+}
+
 // Routed is a configured webhook's destination, produced only by the
 // webhook registry (at publish time, for the events it matches). Its
 // secrets are sealed (codec.Keyring.Seal) and bound to the event's

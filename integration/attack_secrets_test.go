@@ -54,7 +54,7 @@ func TestAttackStolenSealedSecretOpensNowhereElse(t *testing.T) {
 		body := strings.TrimSuffix(strings.TrimSpace(oppEvent(attacker.ws, "Closed Won")), "}") +
 			`, "targets": [{"id": "steal", "url": "` + evil.URL + `", "` + key + `": ` + value + `}]}`
 		var e apiError
-		if code, raw := attacker.do("POST", attacker.events(), body, &e); code != http.StatusBadRequest || e.Error.Field != key {
+		if code, raw := attacker.do("POST", attacker.events(), body, &e); code != http.StatusBadRequest || e.Error.Field != key || !strings.Contains(e.Error.Message, "only by the webhook registry") {
 			t.Errorf("API publish with %s: got %d %s, want 400 naming %s", key, code, raw, key)
 		}
 		// 2. The CLI's parser refuses it the same way.

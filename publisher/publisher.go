@@ -146,6 +146,12 @@ func ParseMessage(data []byte) (workflows.EventInput, error) {
 	}
 	var m Message
 	if err := event.StrictUnmarshal(data, &m); err != nil {
+		var fe *event.FieldError
+		if errors.As(err, &fe) && fe.Message == "unknown field" {
+			if msg, ok := endpoint.RouterOnlyMessage(fe.Field); ok {
+				return workflows.EventInput{}, fmt.Errorf("%w: %w", event.ErrInvalid, &event.FieldError{Field: fe.Field, Message: msg})
+			}
+		}
 		return workflows.EventInput{}, err
 	}
 	in := workflows.EventInput{Event: m.Event, Targets: m.Targets}

@@ -24,7 +24,7 @@ func TestParseMessageRefusesSealedFieldsInTargets(t *testing.T) {
 		msg := `{` + attackerEvent + `,"targets":[{"id":"t1","url":"https://hooks.example.com/x","` + key + `":` + value + `}]}`
 		_, err := ParseMessage([]byte(msg))
 		var fe *event.FieldError
-		if !errors.As(err, &fe) || fe.Field != key {
+		if !errors.As(err, &fe) || fe.Field != key || !strings.Contains(fe.Message, "only by the webhook registry") {
 			t.Errorf("%s: got %v, want a field error naming %s", key, err, key)
 		}
 	}
