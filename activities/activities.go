@@ -73,6 +73,10 @@ type Activities struct {
 	// Workflows answers the body queries of DeliverWebhook (the worker's
 	// Temporal client, so its data converter decodes the answer).
 	Workflows WorkflowQuerier
+	// BodyCache bounds the bytes of bodies that FirstAttempt keeps for
+	// DeliverWebhook on this worker (default 64 MiB; negative: none, every
+	// DeliverWebhook attempt queries its workflow).
+	BodyCache int
 	// Limiter bounds concurrent attempts per workspace; nil means no limit.
 	Limiter Limiter
 	// AttemptTimeout bounds each HTTP attempt; zero means the spec's 15 s.
@@ -103,6 +107,8 @@ type Activities struct {
 
 	gateOnce     sync.Once
 	gate         *localGate
+	bodiesOnce   sync.Once
+	bodies       *bodyCache
 	waiting      waitQueue // DeliverWebhook
 	firstWaiting waitQueue // FirstAttempt
 }
@@ -165,7 +171,13 @@ type FirstResult struct {
 // returns Limited at once and the workflow hands the delivery to
 // DeliverWebhook. HTTP failures are reported in the result, not as errors;
 // the workflow decides what follows.
-func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (FirstResult, error) {
+func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (res FirstResult, err error) {
+	defer func() {
+		// Handed on to DeliverWebhook: keep the body for it.
+		if err == nil && (res.Limited || res.Attempt != nil && res.Attempt.Retryable()) {
+			a.bodyCache().put(bodyKey(activity.GetInfo(ctx).WorkflowExecution.RunID, in.DeliveryID), in.Body)
+		}
+	}()
 	pass, reason := a.localGate().enter(in.Workspace)
 	if pass == nil {
 		a.recordWait(reason, 0)
@@ -286,12 +298,16 @@ func newAttempts(log []delivery.Attempt, in DeliverInput) []any {
 	return nil
 }
 
-// fetchBody asks the activity's own workflow run for the delivery's body.
+// fetchBody takes the delivery's body from this worker's cache (FirstAttempt
+// kept it) or else asks the activity's own workflow run for it.
 func (a *Activities) fetchBody(ctx context.Context, deliveryID string) ([]byte, error) {
+	wf := activity.GetInfo(ctx).WorkflowExecution
+	if body, ok := a.bodyCache().get(bodyKey(wf.RunID, deliveryID)); ok && len(body) > 0 {
+		return body, nil
+	}
 	if a.Workflows == nil {
 		return nil, errors.New("get delivery body: this worker has no Temporal client for the body query")
 	}
-	wf := activity.GetInfo(ctx).WorkflowExecution
 	qctx, cancel := context.WithTimeout(ctx, bodyQueryTimeout)
 	defer cancel()
 	val, err := a.Workflows.QueryWorkflow(qctx, wf.ID, wf.RunID, QueryDeliveryBody, deliveryID)
@@ -332,6 +348,19 @@ func (a *Activities) waitForSlot(ctx context.Context, in DeliverInput, scheduled
 		t.Since = scheduled
 	}
 	return a.boundedWait(ctx, in.Workspace, t, &a.waiting, orDefault(a.MaxWaiters, 20), orDefault(a.SlotWait, 10*time.Second), "busy")
+}
+
+// bodyCache returns the cache of bodies handed on by FirstAttempt: at most
+// 64 MiB, each kept 10 minutes (retries come seconds later).
+func (a *Activities) bodyCache() *bodyCache {
+	a.bodiesOnce.Do(func() {
+		size := orDefault(a.BodyCache, 64<<20)
+		if a.BodyCache < 0 {
+			size = 0
+		}
+		a.bodies = newBodyCache(size, 10*time.Minute)
+	})
+	return a.bodies
 }
 
 // localGate returns the gate of the fast first attempts.

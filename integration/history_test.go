@@ -3,12 +3,17 @@ package integration
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/codec"
@@ -171,4 +176,109 @@ func (l *unreachableFor) Acquire(ctx context.Context, ws string, t limiter.Ticke
 		return nil, errors.New("limiter unreachable (test outage)")
 	}
 	return l.Local.Acquire(ctx, ws, t)
+}
+
+// timedQuerier is the worker's client for body queries, timing each.
+type timedQuerier struct {
+	c interface {
+		QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
+	}
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (q *timedQuerier) QueryWorkflow(ctx context.Context, wid, rid, qt string, args ...any) (converter.EncodedValue, error) {
+	start := time.Now()
+	v, err := q.c.QueryWorkflow(ctx, wid, rid, qt, args...)
+	q.mu.Lock()
+	q.d = append(q.d, time.Since(start))
+	q.mu.Unlock()
+	return v, err
+}
+
+// A retried delivery's body reaches DeliverWebhook from the cache that
+// FirstAttempt filled on the same worker, or, without it, from one body
+// query per DeliverWebhook attempt. 30 events whose receivers answer 500,
+// 500, 200, with the worker options of service.NewWorker: every receiver
+// gets the same bytes three times, and the query latency is logged
+// (go test -run TestRetriedBodyFromCacheOrQuery -v ./integration/).
+func TestRetriedBodyFromCacheOrQuery(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name        string
+		cache       int
+		wantQueries int
+	}{
+		{"cache", 0, 0},
+		{"query", -1, 60},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			retriedBodies(t, tt.cache, tt.wantQueries)
+		})
+	}
+}
+
+func retriedBodies(t *testing.T, cache, wantQueries int) {
+	q := &timedQuerier{c: tc}
+	probe := devtest.NewReceiver(t, codes(200))
+	tq := "body-query-" + uuid.NewString()[:8]
+	w := worker.New(tc, tq, worker.Options{
+		MaxConcurrentActivityExecutionSize: 1000, MaxConcurrentLocalActivityExecutionSize: 1000,
+		MaxConcurrentWorkflowTaskExecutionSize: 500, MaxConcurrentWorkflowTaskPollers: 8, MaxConcurrentActivityTaskPollers: 8,
+	})
+	w.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
+	w.RegisterActivity(&activities.Activities{Workflows: q, BodyCache: cache, Limiter: limiter.NewLocal(50), Secrets: srv.Keys,
+		Client: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(probe), Control: guard.Control})})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	p := publisher.New(tc, publisher.Options{TaskQueue: tq, DataConverter: codec.DataConverter(srv.Keys)})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const n = 30
+	rcs := make([]*devtest.Receiver, n)
+	var wg sync.WaitGroup
+	for i := range rcs {
+		ev := newEvent()
+		rcs[i] = devtest.NewReceiver(t, codes(500, 500, 200))
+		if _, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "m", URL: rcs[i].URL, Secret: secret}}}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, err := p.Wait(ctx, ev.Workspace, ev.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if d := o.Deliveries[0]; d.Status != workflows.StatusDelivered || len(d.Attempts) != 3 {
+				t.Errorf("%s: got %s after %d attempts, want delivered after 3", ev.ID, d.Status, len(d.Attempts))
+			}
+		}()
+	}
+	wg.Wait()
+	for i, rc := range rcs {
+		hits := rc.Hits()
+		if len(hits) != 3 {
+			t.Errorf("receiver %d: got %d requests, want 3", i, len(hits))
+			continue
+		}
+		for _, h := range hits[1:] {
+			if string(h.Body) != string(hits[0].Body) {
+				t.Errorf("receiver %d: a retry's body differs from attempt 1's", i)
+			}
+		}
+	}
+	q.mu.Lock()
+	d := append([]time.Duration(nil), q.d...)
+	q.mu.Unlock()
+	if len(d) != wantQueries {
+		t.Fatalf("body queries: got %d, want %d", len(d), wantQueries)
+	}
+	if len(d) > 0 {
+		slices.Sort(d)
+		t.Logf("%d body queries: p50 %s, p90 %s, max %s", len(d), d[len(d)/2].Round(time.Millisecond), d[len(d)*9/10].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+	}
 }

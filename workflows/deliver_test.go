@@ -21,52 +21,81 @@ import (
 )
 
 // DeliverWebhook is scheduled without the body (its input is recorded in
-// history on every schedule); it fetches the body from the workflow, and
-// the receiver gets the same bytes on every attempt.
+// history on every schedule). It takes the body that FirstAttempt kept on
+// this worker, or else asks the workflow for it; either way the receiver
+// gets the same bytes on every attempt.
 func TestDeliverWebhookInputCarriesNoBody(t *testing.T) {
-	rc := newScripted(t, 500, 500, 200)
-	acts := &activities.Activities{Client: tlsClient(t, rc.srv)}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
-	acts.Workflows = envQuerier{env}
-	env.RegisterActivity(acts)
-	var mu sync.Mutex
-	var inputs []activities.DeliverInput
-	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
-		var in activities.DeliverInput
-		if err := args.Get(&in); err != nil {
-			t.Errorf("decode %s input: %v", info.ActivityType.Name, err)
-			return
-		}
-		mu.Lock()
-		inputs = append(inputs, in)
-		mu.Unlock()
-	})
-	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL, Secret: "s3cret"}}})
-	var res EventResult
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		name        string
+		cache       int
+		wantQueries int
+	}{
+		{"kept by the first attempt", 0, 0},
+		{"queried from the workflow", -1, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := newScripted(t, 500, 500, 200)
+			acts := &activities.Activities{Client: tlsClient(t, rc.srv), BodyCache: tt.cache}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+			q := &countingQuerier{q: envQuerier{env}}
+			acts.Workflows = q
+			env.RegisterActivity(acts)
+			var mu sync.Mutex
+			var inputs []activities.DeliverInput
+			env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+				var in activities.DeliverInput
+				if err := args.Get(&in); err != nil {
+					t.Errorf("decode %s input: %v", info.ActivityType.Name, err)
+					return
+				}
+				mu.Lock()
+				inputs = append(inputs, in)
+				mu.Unlock()
+			})
+			env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL, Secret: "s3cret"}}})
+			var res EventResult
+			if err := env.GetWorkflowResult(&res); err != nil {
+				t.Fatal(err)
+			}
+			if d := res.Deliveries[0]; d.Status != StatusDelivered || len(d.Attempts) != 3 {
+				t.Fatalf("got %s with %d attempts, want delivered with 3", d.Status, len(d.Attempts))
+			}
+			if len(inputs) != 2 {
+				t.Fatalf("got %d DeliverWebhook attempts, want 2", len(inputs))
+			}
+			for i, in := range inputs {
+				if len(in.Body) != 0 {
+					t.Errorf("DeliverWebhook input %d: got a %d-byte body, want none", i+1, len(in.Body))
+				}
+			}
+			if q.n != tt.wantQueries {
+				t.Errorf("body queries: got %d, want %d", q.n, tt.wantQueries)
+			}
+			if rc.calls() != 3 {
+				t.Fatalf("receiver calls: got %d, want 3", rc.calls())
+			}
+			for i := 1; i < 3; i++ {
+				if string(rc.body[i]) != string(rc.body[0]) || len(rc.body[i]) == 0 {
+					t.Errorf("call %d: got body %q, want the first attempt's %q", i+1, rc.body[i], rc.body[0])
+				}
+			}
+		})
 	}
-	if d := res.Deliveries[0]; d.Status != StatusDelivered || len(d.Attempts) != 3 {
-		t.Fatalf("got %s with %d attempts, want delivered with 3", d.Status, len(d.Attempts))
-	}
-	if len(inputs) != 2 {
-		t.Fatalf("got %d DeliverWebhook attempts, want 2", len(inputs))
-	}
-	for i, in := range inputs {
-		if len(in.Body) != 0 {
-			t.Errorf("DeliverWebhook input %d: got a %d-byte body, want none", i+1, len(in.Body))
-		}
-	}
-	if rc.calls() != 3 {
-		t.Fatalf("receiver calls: got %d, want 3", rc.calls())
-	}
-	for i := 1; i < 3; i++ {
-		if string(rc.body[i]) != string(rc.body[0]) || len(rc.body[i]) == 0 {
-			t.Errorf("call %d: got body %q, want the first attempt's %q", i+1, rc.body[i], rc.body[0])
-		}
-	}
+}
+
+type countingQuerier struct {
+	q  activities.WorkflowQuerier
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingQuerier) QueryWorkflow(ctx context.Context, wid, rid, queryType string, args ...any) (converter.EncodedValue, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.q.QueryWorkflow(ctx, wid, rid, queryType, args...)
 }
 
 // When the body cannot be fetched, no attempt is spent: the delivery waits
@@ -74,7 +103,7 @@ func TestDeliverWebhookInputCarriesNoBody(t *testing.T) {
 func TestBodyUnavailableSpendsNoAttempt(t *testing.T) {
 	rc := newScripted(t, 500, 200)
 	q := &flakyQuerier{fail: 2}
-	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Workflows: q}
+	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Workflows: q, BodyCache: -1}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
