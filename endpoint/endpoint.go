@@ -90,31 +90,9 @@ func ValidateURL(raw string) error {
 // parseURL makes every check of ValidateURL but the one for IPv4
 // addresses in disguise, and returns the URL as Go and as browsers read it.
 func parseURL(raw string) (*url.URL, *wurl.Url, error) {
-	if strings.TrimSpace(raw) == "" {
-		return nil, nil, fmt.Errorf("%w: url is required", ErrInvalid)
-	}
-	if len(raw) > MaxURLLen {
-		return nil, nil, fmt.Errorf("%w: url is longer than %d bytes", ErrInvalid, MaxURLLen)
-	}
-	u, err := url.Parse(raw)
+	u, err := goURL(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: url %q does not parse: %v", ErrInvalid, raw, err)
-	}
-	if !strings.EqualFold(u.Scheme, "https") {
-		scheme := u.Scheme
-		if scheme == "" {
-			scheme = "none"
-		}
-		return nil, nil, fmt.Errorf("%w: url must use https (got scheme %s); plain HTTP endpoints are rejected for security", ErrInvalid, scheme)
-	}
-	if u.Hostname() == "" {
-		return nil, nil, fmt.Errorf("%w: url %q has no host", ErrInvalid, raw)
-	}
-	if u.User != nil {
-		return nil, nil, fmt.Errorf("%w: url must not carry credentials; use a secret instead", ErrInvalid)
-	}
-	if u.Fragment != "" {
-		return nil, nil, fmt.Errorf("%w: url must not have a fragment", ErrInvalid)
+		return nil, nil, err
 	}
 	b, err := browserURL(raw)
 	if err != nil {
@@ -123,8 +101,53 @@ func parseURL(raw string) (*url.URL, *wurl.Url, error) {
 	return u, b, nil
 }
 
+// goURL makes the checks of a URL as Go reads it.
+func goURL(raw string) (*url.URL, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, fmt.Errorf("%w: url is required", ErrInvalid)
+	}
+	if len(raw) > MaxURLLen {
+		return nil, fmt.Errorf("%w: url is longer than %d bytes", ErrInvalid, MaxURLLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: url %q does not parse: %v", ErrInvalid, raw, err)
+	}
+	if !strings.EqualFold(u.Scheme, "https") {
+		scheme := u.Scheme
+		if scheme == "" {
+			scheme = "none"
+		}
+		return nil, fmt.Errorf("%w: url must use https (got scheme %s); plain HTTP endpoints are rejected for security", ErrInvalid, scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%w: url %q has no host", ErrInvalid, raw)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%w: url must not carry credentials; use a secret instead", ErrInvalid)
+	}
+	if u.Fragment != "" {
+		return nil, fmt.Errorf("%w: url must not have a fragment", ErrInvalid)
+	}
+	return u, nil
+}
+
 // Validate checks the whole target.
-func (t Target) Validate() error {
+func (t Target) Validate() error { return t.validate(ValidateURL) }
+
+// ValidateRecorded checks a target as Validate did before URL hosts were
+// read the way browsers read them: the event workflow checks its input
+// with it, so that an input recorded before that change replays to the
+// same commands. Such a target's host is still read as browsers read it
+// when it is dialled (DialURL), where the guard refuses internal addresses.
+func (t Target) ValidateRecorded() error {
+	return t.validate(func(raw string) error {
+		_, err := goURL(raw)
+		return err
+	})
+}
+
+func (t Target) validate(validateURL func(string) error) error {
 	id := strings.TrimSpace(t.ID)
 	if id == "" {
 		return fmt.Errorf("%w: id is required", ErrInvalid)
@@ -132,7 +155,7 @@ func (t Target) Validate() error {
 	if len(id) > 200 || strings.ContainsAny(t.ID, "/ \t\r\n\x00") {
 		return fmt.Errorf("%w: id %q must be at most 200 bytes without spaces or slashes", ErrInvalid, t.ID)
 	}
-	if err := ValidateURL(t.URL); err != nil {
+	if err := validateURL(t.URL); err != nil {
 		return fmt.Errorf("target %s: %w", t.ID, err)
 	}
 	if err := signature.CheckSecret(t.Secret); err != nil {

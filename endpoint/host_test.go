@@ -81,3 +81,22 @@ func TestNormalizedHost(t *testing.T) {
 		t.Error("CanonicalURL: different paths must differ")
 	}
 }
+
+// The event workflow's check keeps the rules inputs were recorded under:
+// a disguised address passes it (it is dialled as the address browsers
+// read, where the guard refuses it), everything else Validate refuses for
+// Go's reading of the URL still fails.
+func TestValidateRecorded(t *testing.T) {
+	disguised := Target{ID: "t", URL: "https://0x7f.1/hook"}
+	if err := disguised.Validate(); err == nil {
+		t.Error("Validate: a disguised address passed")
+	}
+	if err := disguised.ValidateRecorded(); err != nil {
+		t.Errorf("ValidateRecorded: got %v, want the recorded rules (Go's reading only)", err)
+	}
+	for _, bad := range []Target{{ID: "t", URL: "http://hooks.example.com"}, {ID: "t", URL: "https://u:p@hooks.example.com"}, {ID: "", URL: "https://hooks.example.com"}, {ID: "t", URL: "https://hooks.example.com/#f"}} {
+		if err := bad.ValidateRecorded(); err == nil || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: got %v, want invalid", bad, err)
+		}
+	}
+}

@@ -34,7 +34,7 @@ func deliver(ctx workflow.Context, rs *runState, ev event.Event, t destination, 
 		d.Status, d.Error = StatusFailed, t.Refused
 		return nil
 	}
-	if err := (endpoint.Target{ID: t.ID, URL: t.URL, Secret: t.Secret, Fields: t.Fields}).Validate(); err != nil {
+	if err := (endpoint.Target{ID: t.ID, URL: t.URL, Secret: t.Secret, Fields: t.Fields}).ValidateRecorded(); err != nil {
 		d.Status, d.Error = StatusFailed, err.Error()
 		return nil
 	}
