@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -39,7 +40,8 @@ type Options struct {
 }
 
 // NewWorker returns a worker, not yet started, with every workflow and
-// activity registered.
+// activity registered. It also polls the Test fire queue
+// (workflows.TestFireQueue of the task queue) with slots of its own.
 func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 	if c == nil {
 		return nil, fmt.Errorf("new worker: nil temporal client")
@@ -58,16 +60,71 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 	if lim == nil {
 		lim = limiter.NewLocal(opts.WorkspaceLimit)
 	}
+	acts := &activities.Activities{Workflows: c, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout,
+		LocalTotal: workflowTaskSlots * 2 / 5}
 	w := worker.New(c, opts.TaskQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize:      1000,
-		MaxConcurrentLocalActivityExecutionSize: 1000,
-		MaxConcurrentWorkflowTaskExecutionSize:  500,
+		// Most activities wait on I/O (an attempt against a receiver that
+		// may hang 15 s, or a short wait for a workspace slot): goroutines,
+		// cheap. Each busy workspace holds at most its limit in flight plus
+		// 20 waiters per worker, so 5,000 slots take about 70 busy
+		// workspaces before a quiet one's activity waits for a slot.
+		MaxConcurrentActivityExecutionSize: 5000,
+		// Local activities are the fast first attempts; the local gate
+		// (acts.LocalTotal) keeps them well below the workflow-task slots
+		// each of them holds.
+		MaxConcurrentLocalActivityExecutionSize: workflowTaskSlots,
+		MaxConcurrentWorkflowTaskExecutionSize:  workflowTaskSlots,
 		MaxConcurrentWorkflowTaskPollers:        8,
 		MaxConcurrentActivityTaskPollers:        8,
 		WorkerStopTimeout:                       opts.StopTimeout,
 	})
 	w.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.RegistryWorkflow, workflow.RegisterOptions{Name: workflows.RegistryWorkflowName})
-	w.RegisterActivity(&activities.Activities{Workflows: c, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout})
-	return w, nil
+	w.RegisterActivity(acts)
+
+	// Test fire has a queue, pollers and slots of its own: an admin
+	// waiting on the Settings page never queues behind deliveries.
+	tw := worker.New(c, workflows.TestFireQueue(opts.TaskQueue), worker.Options{
+		DisableWorkflowWorker:              true,
+		MaxConcurrentActivityExecutionSize: 100,
+		MaxConcurrentActivityTaskPollers:   2,
+		WorkerStopTimeout:                  opts.StopTimeout,
+	})
+	tw.RegisterActivityWithOptions(acts.TestFire, activity.RegisterOptions{Name: workflows.TestFireActivity})
+	return &pair{Worker: w, test: tw}, nil
+}
+
+// workflowTaskSlots is MaxConcurrentWorkflowTaskExecutionSize.
+const workflowTaskSlots = 500
+
+// pair is the delivery worker (registrations go to it) and the Test fire
+// worker, started and stopped together.
+type pair struct {
+	worker.Worker
+	test worker.Worker
+}
+
+func (p *pair) Start() error {
+	if err := p.test.Start(); err != nil {
+		return fmt.Errorf("start the test fire worker: %w", err)
+	}
+	if err := p.Worker.Start(); err != nil {
+		p.test.Stop()
+		return err
+	}
+	return nil
+}
+
+func (p *pair) Run(interruptCh <-chan interface{}) error {
+	if err := p.Start(); err != nil {
+		return err
+	}
+	<-interruptCh
+	p.Stop()
+	return nil
+}
+
+func (p *pair) Stop() {
+	p.Worker.Stop()
+	p.test.Stop()
 }

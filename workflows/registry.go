@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -398,10 +399,18 @@ func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, er
 		res.Error = fmt.Sprintf("build the sample payload: %v", err)
 		return r.keepTest(res), nil
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: delivery.AttemptTimeout + 10*time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
+	}
+	// Version 1: the attempt runs on the Test fire queue (its own pollers
+	// and slots, behind nobody's backlog) and must start within
+	// testFireStartTimeout, so the answer comes before the API's deadline.
+	if workflow.GetVersion(ctx, versionTestFireQueue, workflow.DefaultVersion, 1) >= 1 {
+		opts.TaskQueue = TestFireQueue(workflow.GetInfo(ctx).TaskQueueName)
+		opts.ScheduleToStartTimeout = testFireStartTimeout
+	}
+	actx := workflow.WithActivityOptions(ctx, opts)
 	var att delivery.Attempt
 	err = workflow.ExecuteActivity(actx, a.TestFire, activities.DeliverInput{
 		DeliveryID:           DeliveryID(eventID, w.ID),
@@ -434,6 +443,19 @@ func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, er
 	return r.keepTest(res), nil
 }
 
+// Test fire runs its activity on a queue of its own (TestFireQueue); the
+// attempt must start within testFireStartTimeout: with the 15 s attempt,
+// the answer comes before the API's 30 s deadline.
+const (
+	TestFireActivity     = "TestFire"
+	versionTestFireQueue = "test-fire-queue"
+	testFireStartTimeout = 10 * time.Second
+)
+
+// TestFireQueue is the task queue of Test fire attempts for workers
+// polling queue.
+func TestFireQueue(queue string) string { return queue + "-test" }
+
 func rootMessage(err error) string {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
@@ -441,6 +463,9 @@ func rootMessage(err error) string {
 	}
 	var to *temporal.TimeoutError
 	if errors.As(err, &to) {
+		if to.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
+			return fmt.Sprintf("Test fire could not start within %s (no worker free to make it); try again", testFireStartTimeout)
+		}
 		return "the attempt timed out"
 	}
 	return "the attempt could not be made"
