@@ -1,0 +1,216 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/codec"
+	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/registry"
+	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/webhook"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// The outage case, short: the receivers of 12 workspaces hang (an
+// integration platform they all point at is down) and each workspace
+// publishes 50 events at once, 600 first attempts that would each hold a
+// workflow-task slot for the whole attempt. Meanwhile a quiet workspace
+// publishes 4 events a second to a receiver that answers at once. Its
+// latency must not notice the outage, and a Test fire on it must answer
+// at once. When the outage ends, every hanging delivery completes.
+//
+// The bound on the quiet p99 is 1 s: unloaded it is tens of milliseconds,
+// and before the worker gated its local first attempts it was several
+// seconds (up to the attempt timeout, 3 s here, 15 s in production); 1 s
+// leaves room for a loaded 2-core CI machine while still failing clearly
+// when the quiet workspace waits behind the hanging attempts.
+func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
+	const (
+		hangingWorkspaces = 12
+		eventsEach        = 50
+		attemptTimeout    = 3 * time.Second
+	)
+	stop := make(chan struct{})
+	var hanging []*devtest.Receiver
+	for range hangingWorkspaces {
+		hanging = append(hanging, devtest.NewReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+		}))
+	}
+	quiet := devtest.NewReceiver(t, nil)
+	var once sync.Once
+	outageEnds := func() { once.Do(func() { close(stop) }) } // the hanging receivers answer 200
+	t.Cleanup(outageEnds)
+
+	queue := "outage-" + uuid.NewString()[:8]
+	w, err := service.NewWorker(tc, service.Options{
+		TaskQueue:      queue,
+		HTTPClient:     activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(append(hanging, quiet)...), Control: guard.Control}),
+		Secrets:        srv.Keys,
+		AttemptTimeout: attemptTimeout,
+		StopTimeout:    time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	p := publisher.New(tc, publisher.Options{TaskQueue: queue, DataConverter: codec.DataConverter(srv.Keys), Hosts: guard})
+	r := registry.New(tc, registry.Options{Sealer: srv.Keys, TaskQueue: queue, Hosts: guard})
+	ctx := context.Background()
+
+	quietWS := "quiet-" + uuid.NewString()[:6]
+	hook, err := r.Create(ctx, quietWS, webhook.Spec{Config: webhook.Config{Name: "quiet", Entity: "opportunity", Events: []event.Type{event.StageChanged}, URL: quiet.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The outage: 600 events at once, 32 publishers.
+	var hangingIDs []string
+	var mu sync.Mutex
+	jobs := make(chan int)
+	var pubs sync.WaitGroup
+	for range 32 {
+		pubs.Add(1)
+		go func() {
+			defer pubs.Done()
+			for i := range jobs {
+				ev := newEvent()
+				ev.Workspace = fmt.Sprintf("down-%d-%s", i%hangingWorkspaces, queue)
+				rc := hanging[i%hangingWorkspaces]
+				if _, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "t", URL: rc.URL}}}); err != nil {
+					t.Error(err)
+					continue
+				}
+				mu.Lock()
+				hangingIDs = append(hangingIDs, ev.ID)
+				mu.Unlock()
+			}
+		}()
+	}
+	go func() {
+		for i := range hangingWorkspaces * eventsEach {
+			jobs <- i
+		}
+		close(jobs)
+	}()
+	// Wait until the outage is in full swing: hundreds of attempts hang.
+	deadline := time.Now().Add(60 * time.Second)
+	for n := 0; n < 200; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d requests reached the hanging receivers within 60 s", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+		n = 0
+		for _, rc := range hanging {
+			n += len(rc.Hits())
+		}
+	}
+
+	// The quiet workspace: 4 events a second for 10 s; and a Test fire in
+	// the middle.
+	sent := map[string]time.Time{}
+	var quietWG sync.WaitGroup
+	tick := time.NewTicker(250 * time.Millisecond)
+	var fireTook time.Duration
+	var fire workflows.TestResult
+	var fireErr error
+	for i := range 40 {
+		<-tick.C
+		if i == 20 {
+			quietWG.Add(1)
+			go func() {
+				defer quietWG.Done()
+				start := time.Now()
+				fire, fireErr = r.TestFire(ctx, quietWS, hook.ID)
+				fireTook = time.Since(start)
+			}()
+		}
+		quietWG.Add(1)
+		go func() {
+			defer quietWG.Done()
+			ev := newEvent()
+			ev.Workspace = quietWS
+			at := time.Now()
+			if _, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "q", URL: quiet.URL}}}); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			sent[ev.ID] = at
+			mu.Unlock()
+		}()
+	}
+	tick.Stop()
+	quietWG.Wait()
+	quiet.WaitHits(t, len(sent)+1, 30*time.Second) // + the Test fire
+
+	var lat []time.Duration
+	for _, h := range quiet.Hits() {
+		id, _, _ := strings.Cut(h.Header.Get("X-Webhook-Id"), ":")
+		if at, ok := sent[id]; ok {
+			lat = append(lat, h.At.Sub(at))
+		}
+	}
+	if len(lat) != len(sent) {
+		t.Fatalf("the quiet receiver got %d of %d events", len(lat), len(sent))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p50, p99 := lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+	t.Logf("quiet workspace during the outage of %d workspaces: %d events, p50 %s, p99 %s; Test fire answered in %s", hangingWorkspaces, len(lat), p50, p99, fireTook)
+	if p99 > time.Second {
+		t.Errorf("quiet workspace p99 %s during the outage, want under 1 s (p50 %s)", p99, p50)
+	}
+	if fireErr != nil || !fire.Succeeded {
+		t.Errorf("Test fire on the quiet workspace: %+v, %v; want a success", fire, fireErr)
+	} else if fireTook > 2500*time.Millisecond {
+		// Unloaded it takes tens of milliseconds; behind the hanging
+		// attempts it took at least the 3 s attempt timeout.
+		t.Errorf("Test fire on the quiet workspace answered in %s, want under 2.5 s", fireTook)
+	}
+
+	// The outage ends: nothing was lost, every hanging delivery completes
+	// (delivered now, or failed after its four attempts).
+	outageEnds()
+	pubs.Wait()
+	if len(hangingIDs) != hangingWorkspaces*eventsEach {
+		t.Fatalf("published %d hanging events, want %d", len(hangingIDs), hangingWorkspaces*eventsEach)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	bad := 0
+	for _, id := range hangingIDs {
+		o, err := p.Wait(wctx, id)
+		if err != nil {
+			t.Fatalf("event %s: %v", id, err)
+		}
+		d := o.Deliveries[0]
+		if d.Status != workflows.StatusDelivered && (d.Status != workflows.StatusFailed || len(d.Attempts) != delivery.MaxAttempts) {
+			if bad++; bad <= 3 {
+				t.Errorf("hanging event %s: %s after %d attempts (%s), want delivered, or failed after %d", id, d.Status, len(d.Attempts), d.Error, delivery.MaxAttempts)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d hanging deliveries neither delivered nor failed after %d attempts", bad, len(hangingIDs), delivery.MaxAttempts)
+	}
+}
