@@ -85,7 +85,8 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	}
 
 	// The outage: 600 events at once, 32 publishers.
-	var hangingIDs []string
+	type published struct{ ws, id string }
+	var hangingIDs []published
 	var mu sync.Mutex
 	jobs := make(chan int)
 	var pubs sync.WaitGroup
@@ -102,7 +103,7 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 					continue
 				}
 				mu.Lock()
-				hangingIDs = append(hangingIDs, ev.ID)
+				hangingIDs = append(hangingIDs, published{ev.Workspace, ev.ID})
 				mu.Unlock()
 			}
 		}()
@@ -198,8 +199,9 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	bad := 0
-	for _, id := range hangingIDs {
-		o, err := p.Wait(wctx, id)
+	for _, h := range hangingIDs {
+		id := h.id
+		o, err := p.Wait(wctx, h.ws, id)
 		if err != nil {
 			t.Fatalf("event %s: %v", id, err)
 		}
