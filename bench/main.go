@@ -9,7 +9,8 @@
 // workflow and one plain activity per delivery) and a bare Go HTTP sender;
 // (b) a bulk import in workspace A while workspace B publishes a few
 // events; (c) two worker processes sharing the Redis limiter against a slow
-// receiver; (d) light load, 10 events/s.
+// receiver; (d) light load, 10 events/s; (e) an outage: the receivers of
+// 20 workspaces hang while a quiet workspace publishes (bench/outage.go).
 package main
 
 import (
@@ -63,7 +64,7 @@ var (
 	nC       = flag.Int("c", 600, "scenario (c): events against the slow receiver")
 	lightSec = flag.Int("light", 30, "scenario (d): seconds at 10 events/s")
 	pubConc  = flag.Int("publishers", 32, "concurrent publishers")
-	only     = flag.String("only", "abcd", "scenarios to run: a, b, c, d, and L (the load and reconciliation run of `make soak`)")
+	only     = flag.String("only", "abcde", "scenarios to run: a, b, c, d, e, and L (the load and reconciliation run of `make soak`)")
 	nLoad    = flag.Int("load", 10000, "scenario L: events")
 )
 
@@ -264,6 +265,11 @@ func run() error {
 	}
 	if strings.Contains(*only, "d") {
 		if err := scenarioD(ctx, e); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(*only, "e") {
+		if err := scenarioE(ctx, e); err != nil {
 			return err
 		}
 	}

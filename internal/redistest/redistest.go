@@ -18,6 +18,7 @@ import (
 // Server is a running redis-server.
 type Server struct {
 	Addr string
+	bin  string
 	cmd  *exec.Cmd
 }
 
@@ -49,22 +50,35 @@ func StartProcess() (*Server, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start redis-server: %w", err)
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), bin: bin}
+	if err := s.start(); err != nil {
+		return nil, err
 	}
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
+	return s, nil
+}
+
+// Restart starts a stopped server again on the same address, empty (as a
+// real Redis without persistence comes back).
+func (s *Server) Restart() error { return s.start() }
+
+func (s *Server) start() error {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	cmd := exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	s.cmd = cmd
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if c.Ping(context.Background()).Err() == nil {
-			return s, nil
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.Stop()
-	return nil, fmt.Errorf("redis-server on %s did not answer", s.Addr)
+	return fmt.Errorf("redis-server on %s did not answer", s.Addr)
 }
 
 // Client returns a client of the server, closed when the test ends.
