@@ -212,6 +212,8 @@ type env struct {
 	redis     *redistest.Server
 	workerBin string
 	certFile  string
+	// workerLog, when set, takes the workers' logs instead of stderr.
+	workerLog io.Writer
 }
 
 func run() error {
@@ -379,6 +381,9 @@ func (e *env) startWorker(queue string, extra ...string) (*workerProc, error) {
 		"HARI_API_KEYS="+apiKeySpec, "HARI_CODEC_TOKEN=bench-codec-token")
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stderr = os.Stderr
+	if e.workerLog != nil {
+		cmd.Stderr = e.workerLog
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,14 @@ func loadAvg() string {
 func scenarioE(ctx context.Context, e *env) error {
 	fmt.Printf("(e) outage: %d workspaces whose receivers hang get %d events each; one quiet workspace publishes 2 events/s for %d s to a receiver that answers at once, and fires a Test\n",
 		*nDown, *nDownEach, *quietSec)
+	// Thousands of attempts time out: the workers' logs go to a file.
+	logFile, err := os.Create(filepath.Join(e.dir, "outage-workers.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	e.workerLog = logFile
+	defer func() { e.workerLog = nil }()
 	for _, run := range []struct {
 		viaAPI    bool
 		redisDown time.Duration

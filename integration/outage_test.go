@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,25 +37,30 @@ import (
 //
 // The bound on the quiet p99 is 1 s: unloaded it is tens of milliseconds,
 // and before the worker gated its local first attempts it was several
-// seconds (up to the attempt timeout, 3 s here, 15 s in production); 1 s
+// seconds (up to the attempt timeout, 5 s here, 15 s in production); 1 s
 // leaves room for a loaded 2-core CI machine while still failing clearly
 // when the quiet workspace waits behind the hanging attempts.
 func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	const (
 		hangingWorkspaces = 12
 		eventsEach        = 50
-		attemptTimeout    = 3 * time.Second
+		attemptTimeout    = 5 * time.Second
 	)
+	// One platform for all of them, as in a real outage; HTTP/2, as such
+	// platforms speak, so that the hanging attempts share connections.
 	stop := make(chan struct{})
-	var hanging []*devtest.Receiver
-	for range hangingWorkspaces {
-		hanging = append(hanging, devtest.NewReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
-			select {
-			case <-r.Context().Done():
-			case <-stop:
-			}
-		}))
-	}
+	var hangingHits atomic.Int64
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		hangingHits.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	hs.EnableHTTP2 = true
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	platform := &devtest.Receiver{Server: hs}
 	quiet := devtest.NewReceiver(t, nil)
 	var once sync.Once
 	outageEnds := func() { once.Do(func() { close(stop) }) } // the hanging receivers answer 200
@@ -62,7 +69,7 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	queue := "outage-" + uuid.NewString()[:8]
 	w, err := service.NewWorker(tc, service.Options{
 		TaskQueue:      queue,
-		HTTPClient:     activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(append(hanging, quiet)...), Control: guard.Control}),
+		HTTPClient:     activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(platform, quiet), Control: guard.Control}),
 		Secrets:        srv.Keys,
 		AttemptTimeout: attemptTimeout,
 		StopTimeout:    time.Second,
@@ -97,8 +104,7 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 			for i := range jobs {
 				ev := newEvent()
 				ev.Workspace = fmt.Sprintf("down-%d-%s", i%hangingWorkspaces, queue)
-				rc := hanging[i%hangingWorkspaces]
-				if _, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "t", URL: rc.URL}}}); err != nil {
+				if _, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "t", URL: platform.URL + "/" + ev.Workspace}}}); err != nil {
 					t.Error(err)
 					continue
 				}
@@ -116,15 +122,11 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	}()
 	// Wait until the outage is in full swing: hundreds of attempts hang.
 	deadline := time.Now().Add(60 * time.Second)
-	for n := 0; n < 200; {
+	for hangingHits.Load() < 200 {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d requests reached the hanging receivers within 60 s", n)
+			t.Fatalf("only %d requests reached the hanging receivers within 60 s", hangingHits.Load())
 		}
 		time.Sleep(50 * time.Millisecond)
-		n = 0
-		for _, rc := range hanging {
-			n += len(rc.Hits())
-		}
 	}
 
 	// The quiet workspace: 4 events a second for 10 s; and a Test fire in
@@ -185,7 +187,7 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 		t.Errorf("Test fire on the quiet workspace: %+v, %v; want a success", fire, fireErr)
 	} else if fireTook > 2500*time.Millisecond {
 		// Unloaded it takes tens of milliseconds; behind the hanging
-		// attempts it took at least the 3 s attempt timeout.
+		// attempts it took up to the 5 s attempt timeout.
 		t.Errorf("Test fire on the quiet workspace answered in %s, want under 2.5 s", fireTook)
 	}
 
