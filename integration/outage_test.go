@@ -33,13 +33,17 @@ import (
 // workflow-task slot for the whole attempt. Meanwhile a quiet workspace
 // publishes 4 events a second to a receiver that answers at once. Its
 // latency must not notice the outage, and a Test fire on it must answer
-// at once. When the outage ends, every hanging delivery completes.
+// at once. When the outage ends, every hanging delivery completes. (The
+// quiet workspace starts once the 600 events are published: a burst of
+// workflow starts through a remote client delays every workspace's first
+// workflow task for a while, a separate matter measured by the benchmark.)
 //
-// The bound on the quiet p99 is 1 s: unloaded it is tens of milliseconds,
-// and before the worker gated its local first attempts it was several
-// seconds (up to the attempt timeout, 5 s here, 15 s in production); 1 s
-// leaves room for a loaded 2-core CI machine while still failing clearly
-// when the quiet workspace waits behind the hanging attempts.
+// The bound on the quiet p99 is its p99 just before the outage plus 1 s:
+// unloaded it is tens of milliseconds, and before the worker gated its
+// local first attempts it rose by up to the attempt timeout (5 s here,
+// 15 s in production). Measured against the same workspace on the same
+// machine a moment earlier, a loaded 2-core CI machine does not fail it,
+// and the old behaviour still fails clearly.
 func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	const (
 		hangingWorkspaces = 12
@@ -91,6 +95,13 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The quiet workspace before the outage: the baseline on this machine.
+	base := quietPhase(t, p, r, quiet, quietWS, hook.ID)
+	t.Logf("quiet workspace before the outage: %s", base)
+	if base.fireErr != nil {
+		t.Fatalf("Test fire before the outage: %v", base.fireErr)
+	}
+
 	// The outage: 600 events at once, 32 publishers.
 	type published struct{ ws, id string }
 	var hangingIDs []published
@@ -120,7 +131,10 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 		}
 		close(jobs)
 	}()
-	// Wait until the outage is in full swing: hundreds of attempts hang.
+	// Wait until the outage is in full swing: every event published (a
+	// burst of 600 workflow starts is another matter, scenario (b) of the
+	// benchmark) and hundreds of attempts hang.
+	pubs.Wait()
 	deadline := time.Now().Add(60 * time.Second)
 	for hangingHits.Load() < 200 {
 		if time.Now().After(deadline) {
@@ -129,72 +143,26 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// The quiet workspace: 4 events a second for 10 s; and a Test fire in
-	// the middle.
-	sent := map[string]time.Time{}
-	var quietWG sync.WaitGroup
-	tick := time.NewTicker(250 * time.Millisecond)
-	var fireTook time.Duration
-	var fire workflows.TestResult
-	var fireErr error
-	for i := range 40 {
-		<-tick.C
-		if i == 20 {
-			quietWG.Add(1)
-			go func() {
-				defer quietWG.Done()
-				start := time.Now()
-				fire, fireErr = r.TestFire(ctx, quietWS, hook.ID)
-				fireTook = time.Since(start)
-			}()
-		}
-		quietWG.Add(1)
-		go func() {
-			defer quietWG.Done()
-			ev := newEvent()
-			ev.Workspace = quietWS
-			at := time.Now()
-			if _, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "q", URL: quiet.URL}}}); err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			sent[ev.ID] = at
-			mu.Unlock()
-		}()
+	outage := quietPhase(t, p, r, quiet, quietWS, hook.ID)
+	t.Logf("quiet workspace during the outage of %d workspaces: %s", hangingWorkspaces, outage)
+	if outage.fireErr != nil {
+		t.Errorf("Test fire on the quiet workspace during the outage: %v; want a success", outage.fireErr)
 	}
-	tick.Stop()
-	quietWG.Wait()
-	quiet.WaitHits(t, len(sent)+1, 30*time.Second) // + the Test fire
-
-	var lat []time.Duration
-	for _, h := range quiet.Hits() {
-		id, _, _ := strings.Cut(h.Header.Get("X-Webhook-Id"), ":")
-		if at, ok := sent[id]; ok {
-			lat = append(lat, h.At.Sub(at))
-		}
+	// The bounds are relative to the same workspace just before the outage
+	// on the same machine, so that a loaded CI machine does not fail the
+	// test, while the old behaviour (first attempts waiting for workflow-
+	// task slots held by hanging attempts: up to the 5 s attempt timeout)
+	// does.
+	if limit := base.p99 + time.Second; outage.p99 > limit {
+		t.Errorf("quiet workspace p99 %s during the outage, want under %s (its p99 before the outage + 1 s)", outage.p99, limit)
 	}
-	if len(lat) != len(sent) {
-		t.Fatalf("the quiet receiver got %d of %d events", len(lat), len(sent))
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	p50, p99 := lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
-	t.Logf("quiet workspace during the outage of %d workspaces: %d events, p50 %s, p99 %s; Test fire answered in %s", hangingWorkspaces, len(lat), p50, p99, fireTook)
-	if p99 > time.Second {
-		t.Errorf("quiet workspace p99 %s during the outage, want under 1 s (p50 %s)", p99, p50)
-	}
-	if fireErr != nil || !fire.Succeeded {
-		t.Errorf("Test fire on the quiet workspace: %+v, %v; want a success", fire, fireErr)
-	} else if fireTook > 2500*time.Millisecond {
-		// Unloaded it takes tens of milliseconds; behind the hanging
-		// attempts it took up to the 5 s attempt timeout.
-		t.Errorf("Test fire on the quiet workspace answered in %s, want under 2.5 s", fireTook)
+	if limit := base.fire + 2500*time.Millisecond; outage.fire > limit {
+		t.Errorf("Test fire on the quiet workspace answered in %s during the outage, want under %s (before the outage + 2.5 s)", outage.fire, limit)
 	}
 
 	// The outage ends: nothing was lost, every hanging delivery completes
 	// (delivered now, or failed after its four attempts).
 	outageEnds()
-	pubs.Wait()
 	if len(hangingIDs) != hangingWorkspaces*eventsEach {
 		t.Fatalf("published %d hanging events, want %d", len(hangingIDs), hangingWorkspaces*eventsEach)
 	}
@@ -217,4 +185,75 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	if bad > 0 {
 		t.Errorf("%d of %d hanging deliveries neither delivered nor failed after %d attempts", bad, len(hangingIDs), delivery.MaxAttempts)
 	}
+}
+
+// quietFigures are the quiet workspace's latencies in one phase.
+type quietFigures struct {
+	n        int
+	p50, p99 time.Duration
+	fire     time.Duration
+	fireErr  error
+}
+
+func (f quietFigures) String() string {
+	return fmt.Sprintf("%d events, p50 %s, p99 %s; Test fire answered in %s", f.n, f.p50.Round(time.Millisecond), f.p99.Round(time.Millisecond), f.fire.Round(time.Millisecond))
+}
+
+// quietPhase publishes 4 events a second for 10 s in the quiet workspace,
+// with a Test fire in the middle, and measures publish-to-receipt latency.
+func quietPhase(t *testing.T, p *publisher.Publisher, r *registry.Client, quiet *devtest.Receiver, ws, hookID string) quietFigures {
+	t.Helper()
+	ctx := context.Background()
+	before := len(quiet.Hits())
+	var mu sync.Mutex
+	sent := map[string]time.Time{}
+	var wg sync.WaitGroup
+	var f quietFigures
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 40 {
+		<-tick.C
+		if i == 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				res, err := r.TestFire(ctx, ws, hookID)
+				f.fire = time.Since(start)
+				if err == nil && !res.Succeeded {
+					err = fmt.Errorf("test fire: %s", res.Error)
+				}
+				f.fireErr = err
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := newEvent()
+			ev.Workspace = ws
+			at := time.Now()
+			if _, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "q", URL: quiet.URL}}}); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			sent[ev.ID] = at
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	quiet.WaitHits(t, before+len(sent)+1, 30*time.Second) // + the Test fire
+	var lat []time.Duration
+	for _, h := range quiet.Hits() {
+		id, _, _ := strings.Cut(h.Header.Get("X-Webhook-Id"), ":")
+		if at, ok := sent[id]; ok {
+			lat = append(lat, h.At.Sub(at))
+		}
+	}
+	if len(lat) != len(sent) {
+		t.Fatalf("the quiet receiver got %d of %d events", len(lat), len(sent))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	f.n, f.p50, f.p99 = len(lat), lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+	return f
 }
