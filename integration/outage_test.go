@@ -38,17 +38,19 @@ import (
 // workflow starts through a remote client delays every workspace's first
 // workflow task for a while, a separate matter measured by the benchmark.)
 //
-// The bound on the quiet p99 is its p99 just before the outage plus 1 s:
-// unloaded it is tens of milliseconds, and before the worker gated its
-// local first attempts it rose by up to the attempt timeout (5 s here,
-// 15 s in production). Measured against the same workspace on the same
-// machine a moment earlier, a loaded 2-core CI machine does not fail it,
-// and the old behaviour still fails clearly.
+// The bound on the quiet p99 is its p99 just before the outage plus 2 s
+// (and 5 s for the Test fire): unloaded it is tens of milliseconds, and
+// before the worker gated its local first attempts, 600 hanging first
+// attempts held all 500 workflow-task slots and every workflow task waited
+// up to the 15 s attempt timeout. Measured against the same workspace on
+// the same machine a moment earlier, a loaded 2-core CI machine (where the
+// outage's retries compete for the CPU with everything else) does not
+// fail it, and the old behaviour still fails clearly.
 func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	const (
 		hangingWorkspaces = 12
 		eventsEach        = 50
-		attemptTimeout    = 5 * time.Second
+		attemptTimeout    = 15 * time.Second // the spec's: fewer retries churn on a small CI machine
 	)
 	// One platform for all of them, as in a real outage; HTTP/2, as such
 	// platforms speak, so that the hanging attempts share connections.
@@ -151,13 +153,13 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	// The bounds are relative to the same workspace just before the outage
 	// on the same machine, so that a loaded CI machine does not fail the
 	// test, while the old behaviour (first attempts waiting for workflow-
-	// task slots held by hanging attempts: up to the 5 s attempt timeout)
+	// task slots held by hanging attempts: up to the 15 s attempt timeout)
 	// does.
-	if limit := base.p99 + time.Second; outage.p99 > limit {
-		t.Errorf("quiet workspace p99 %s during the outage, want under %s (its p99 before the outage + 1 s)", outage.p99, limit)
+	if limit := base.p99 + 2*time.Second; outage.p99 > limit {
+		t.Errorf("quiet workspace p99 %s during the outage, want under %s (its p99 before the outage + 2 s)", outage.p99, limit)
 	}
-	if limit := base.fire + 2500*time.Millisecond; outage.fire > limit {
-		t.Errorf("Test fire on the quiet workspace answered in %s during the outage, want under %s (before the outage + 2.5 s)", outage.fire, limit)
+	if limit := base.fire + 5*time.Second; outage.fire > limit {
+		t.Errorf("Test fire on the quiet workspace answered in %s during the outage, want under %s (before the outage + 5 s)", outage.fire, limit)
 	}
 
 	// The outage ends: nothing was lost, every hanging delivery completes
@@ -196,7 +198,11 @@ type quietFigures struct {
 }
 
 func (f quietFigures) String() string {
-	return fmt.Sprintf("%d events, p50 %s, p99 %s; Test fire answered in %s", f.n, f.p50.Round(time.Millisecond), f.p99.Round(time.Millisecond), f.fire.Round(time.Millisecond))
+	s := fmt.Sprintf("%d events, p50 %s, p99 %s; Test fire answered in %s", f.n, f.p50.Round(time.Millisecond), f.p99.Round(time.Millisecond), f.fire.Round(time.Millisecond))
+	if f.fireErr != nil {
+		s += fmt.Sprintf(" (%v)", f.fireErr)
+	}
+	return s
 }
 
 // quietPhase publishes 4 events a second for 10 s in the quiet workspace,
@@ -242,7 +248,11 @@ func quietPhase(t *testing.T, p *publisher.Publisher, r *registry.Client, quiet 
 		}()
 	}
 	wg.Wait()
-	quiet.WaitHits(t, before+len(sent)+1, 30*time.Second) // + the Test fire
+	want := before + len(sent)
+	if f.fireErr == nil {
+		want++ // the Test fire
+	}
+	quiet.WaitHits(t, want, 30*time.Second)
 	var lat []time.Duration
 	for _, h := range quiet.Hits() {
 		id, _, _ := strings.Cut(h.Header.Get("X-Webhook-Id"), ":")
