@@ -39,7 +39,7 @@ demo-event:
 clean:
 	rm -rf bin .data artifacts
 
-## bench: the delivery benchmark (real dev server with file persistence, Redis, HTTPS receivers); about 6 minutes
+## bench: the delivery benchmark (real dev server with file persistence, Redis, HTTPS receivers); about 15 minutes
 bench: $(TEMPORAL)
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go run ./bench
 
