@@ -23,9 +23,9 @@ import (
 )
 
 var (
-	nDown     = flag.Int("down", 20, "scenario (e): workspaces whose receivers hang")
-	nDownEach = flag.Int("down-events", 50, "scenario (e): events per hanging workspace")
-	quietSec  = flag.Int("quiet", 40, "scenario (e): seconds the quiet workspace publishes 2 events/s")
+	nDown      = flag.Int("down", 20, "scenario (e): workspaces whose receivers hang")
+	nDownEach  = flag.Int("down-events", 50, "scenario (e): events per hanging workspace")
+	quietSec   = flag.Int("quiet", 40, "scenario (e): seconds the quiet workspace publishes 2 events/s")
 	redisDown  = flag.Duration("redis-down", 60*time.Second, "scenario (e): how long Redis is stopped in the third run")
 	outageRuns = flag.String("outage-runs", "api,client,redis", "scenario (e): runs to make: api, client, redis (through the API with Redis stopped)")
 )
