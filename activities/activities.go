@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/limiter"
 )
 
@@ -31,10 +32,11 @@ type Limiter interface {
 }
 
 // SecretOpener opens secrets sealed by the registry's clients
-// (codec.Keyring): Open only v2 seals, bound to a workspace and webhook;
-// OpenLegacy the unbound v1 seals of inputs recorded before v2 existed.
+// (codec.Keyring): Open only v3 seals, bound to a workspace, webhook and
+// canonical URL; OpenLegacy the unbound v1 seals of inputs recorded before
+// bound seals existed.
 type SecretOpener interface {
-	Open(sealed, workspace, webhookID string) (string, error)
+	Open(sealed, workspace, webhookID, url string) (string, error)
 	OpenLegacy(sealed string) (string, error)
 }
 
@@ -401,7 +403,7 @@ func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {
 		}
 		s, err := a.open(in, in.SealedSecret)
 		if err != nil {
-			return Request{}, fmt.Errorf("the secret of webhook %s cannot be opened for workspace %s (a secret sealed for another workspace or webhook never opens; or is its key missing from HARI_CODEC_KEYS?): %w", in.WebhookID, in.Workspace, err)
+			return Request{}, fmt.Errorf("the secret of webhook %s cannot be opened for workspace %s and its URL (a secret sealed for another workspace, webhook or URL never opens; or is its key missing from HARI_CODEC_KEYS?): %w", in.WebhookID, in.Workspace, err)
 		}
 		secret = s
 	}
@@ -424,13 +426,14 @@ func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {
 	}, nil
 }
 
-// open opens a sealed secret of the delivery: a v2 seal of its workspace
-// and webhook; a v1 seal only for inputs recorded before v2 (not Bound).
+// open opens a sealed secret of the delivery: a v3 seal of its workspace,
+// webhook and URL; a v1 seal only for inputs recorded before bound seals
+// (not Bound).
 func (a *Activities) open(in DeliverInput, sealed string) (string, error) {
 	if !in.Bound && strings.HasPrefix(sealed, "sealed:v1:") {
 		return a.Secrets.OpenLegacy(sealed)
 	}
-	return a.Secrets.Open(sealed, in.Workspace, in.WebhookID)
+	return a.Secrets.Open(sealed, in.Workspace, in.WebhookID, endpoint.CanonicalURL(in.URL))
 }
 
 // logFields never includes the secret or the body (which holds record

@@ -9,8 +9,8 @@ import (
 // opener records which door a sealed secret went through.
 type opener struct{ bound, legacy []string }
 
-func (o *opener) Open(sealed, ws, id string) (string, error) {
-	o.bound = append(o.bound, sealed+"@"+ws+"/"+id)
+func (o *opener) Open(sealed, ws, id, url string) (string, error) {
+	o.bound = append(o.bound, sealed+"@"+ws+"/"+id+"@"+url)
 	if strings.HasPrefix(sealed, "sealed:v1:") {
 		return "", errors.New("v1 seals do not open here")
 	}

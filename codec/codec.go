@@ -121,8 +121,23 @@ func NewKeySpec(id string) (string, error) {
 // ActiveKeyID names the key new payloads are sealed with.
 func (r *Keyring) ActiveKeyID() string { return r.active }
 
+// ErrPlainPayload is returned by Decode for a payload that is not
+// encrypted with this codec, unless PassPlain is set.
+var ErrPlainPayload = errors.New("payload is not encrypted with the HARi codec; start workflows through a client with the codec")
+
 // Codec is a converter.PayloadCodec over a Keyring.
-type Codec struct{ Keys *Keyring }
+//
+// Decode refuses payloads that are not encrypted with the codec: whoever
+// can reach the namespace but holds no key cannot hand the worker an input
+// (a workflow start, an update, a signal) of their own making. Only the
+// codec endpoint, which shows payloads to the Web UI and changes nothing,
+// passes plain payloads through (PassPlain).
+type Codec struct {
+	Keys *Keyring
+	// PassPlain returns payloads that are not encrypted unchanged instead
+	// of refusing them.
+	PassPlain bool
+}
 
 // Encode seals each payload (its metadata and data) under the active key.
 func (c Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
@@ -148,12 +163,15 @@ func (c Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error)
 	return out, nil
 }
 
-// Decode opens sealed payloads and passes others through unchanged, so
-// plain payloads (from a client without the codec) still read.
+// Decode opens sealed payloads. A payload that is not encrypted is
+// refused (ErrPlainPayload), or passed through unchanged with PassPlain.
 func (c Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
 		if string(p.GetMetadata()[MetadataEncoding]) != EncodingEncrypted {
+			if !c.PassPlain {
+				return nil, fmt.Errorf("decode payload: %w", ErrPlainPayload)
+			}
 			out[i] = p
 			continue
 		}
@@ -179,7 +197,8 @@ func (c Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error)
 	return out, nil
 }
 
-// DataConverter wraps Temporal's default converter with the codec.
+// DataConverter wraps Temporal's default converter with the codec; it
+// refuses payloads that are not encrypted with the codec.
 func DataConverter(keys *Keyring) converter.DataConverter {
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), Codec{Keys: keys})
 }

@@ -69,11 +69,19 @@ func TestRoundTripAndRotation(t *testing.T) {
 		t.Errorf("got %v, want an unknown key id error", err)
 	}
 
-	// Plain payloads (a client without the codec) still read.
+	// Plain payloads (a client without the codec, which holds no key) are
+	// refused with the reason; only the codec endpoint (PassPlain) shows
+	// them as they are.
 	plain, _ := converter.GetDefaultDataConverter().ToPayload("hello")
 	var s string
-	if err := DataConverter(old).FromPayload(plain, &s); err != nil || s != "hello" {
-		t.Errorf("plain payload: %q %v", s, err)
+	if err := DataConverter(old).FromPayload(plain, &s); !errors.Is(err, ErrPlainPayload) || s != "" {
+		t.Errorf("plain payload: got %q, %v; want nothing decoded and ErrPlainPayload", s, err)
+	}
+	if err := DataConverter(old).FromPayload(plain, &s); err == nil || !strings.Contains(err.Error(), "payload is not encrypted with the HARi codec; start workflows through a client with the codec") {
+		t.Errorf("plain payload error: got %v, want the reason and the fix", err)
+	}
+	if out, err := (Codec{Keys: old, PassPlain: true}).Decode([]*commonpb.Payload{plain}); err != nil || string(out[0].GetData()) != `"hello"` {
+		t.Errorf("PassPlain: got %v, %v; want the plain payload unchanged", out, err)
 	}
 }
 
@@ -196,71 +204,94 @@ func sealV1(t *testing.T, r *Keyring, secret string) string {
 	return LegacySealPrefix + r.active + ":" + base64.RawURLEncoding.EncodeToString(ct)
 }
 
-// A v2 seal opens only for the workspace and webhook it was sealed for,
-// with any key of the ring that has its key id and key.
-func TestSealIsBoundToWorkspaceAndWebhook(t *testing.T) {
+const hookURL = "https://hooks.example.com/x"
+
+// sealV2 makes a seal in format v2 (bound to workspace and webhook, not
+// URL), as the code before v3 did.
+func sealV2(t *testing.T, r *Keyring, secret, ws, id string) string {
+	t.Helper()
+	aead := r.keys[r.active]
+	nonce := make([]byte, aead.NonceSize())
+	ct := aead.Seal(nonce, nonce, []byte(secret), sealV2AAD(ws, id))
+	return SealV2Prefix + r.active + ":" + base64.RawURLEncoding.EncodeToString(ct)
+}
+
+// A v3 seal opens only for the workspace, webhook and URL it was sealed
+// for, with any key of the ring that has its key id and key.
+func TestSealIsBoundToWorkspaceWebhookAndURL(t *testing.T) {
 	keys, specs := ring(t, "k1")
-	sealed, err := keys.Seal("whsec_top", "acme", "wh_1")
+	sealed, err := keys.Seal("whsec_top", "acme", "wh_1", hookURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(sealed, "whsec_top") || !strings.HasPrefix(sealed, "sealed:v2:k1:") {
-		t.Fatalf("sealed form %q, want sealed:v2:k1:...", sealed)
+	if strings.Contains(sealed, "whsec_top") || !strings.HasPrefix(sealed, "sealed:v3:k1:") {
+		t.Fatalf("sealed form %q, want sealed:v3:k1:...", sealed)
 	}
-	if got, err := keys.Open(sealed, "acme", "wh_1"); err != nil || got != "whsec_top" {
+	if got, err := keys.Open(sealed, "acme", "wh_1", hookURL); err != nil || got != "whsec_top" {
 		t.Fatalf("open: got %q, %v; want whsec_top", got, err)
 	}
-	for _, tt := range []struct{ ws, id string }{
-		{"evil", "wh_1"}, {"acme", "wh_2"}, {"acme", ""}, {"", "wh_1"},
-		{"acme|4:wh_1", ""}, {"acm", "e|wh_1"}, // no ambiguity in the bound names
+	for _, tt := range []struct{ ws, id, url string }{
+		{"evil", "wh_1", hookURL}, {"acme", "wh_2", hookURL}, {"acme", "", hookURL}, {"", "wh_1", hookURL},
+		{"acme", "wh_1", "https://evil.example/steal"}, {"acme", "wh_1", hookURL + "/"}, {"acme", "wh_1", ""},
+		{"acme|4:wh_1", "", hookURL}, {"acm", "e|wh_1", hookURL}, {"acme", "wh_1|" + hookURL, ""}, // no ambiguity in the bound names
 	} {
-		if got, err := keys.Open(sealed, tt.ws, tt.id); err == nil {
-			t.Errorf("open for (%q, %q): got %q, want an error", tt.ws, tt.id, got)
+		if got, err := keys.Open(sealed, tt.ws, tt.id, tt.url); err == nil {
+			t.Errorf("open for (%q, %q, %q): got %q, want an error", tt.ws, tt.id, tt.url, got)
 		}
 	}
 	newSpec, _ := NewKeySpec("k2")
 	rotated, _ := ParseKeys(newSpec + "," + specs[0])
-	if got, err := rotated.Open(sealed, "acme", "wh_1"); err != nil || got != "whsec_top" {
+	if got, err := rotated.Open(sealed, "acme", "wh_1", hookURL); err != nil || got != "whsec_top" {
 		t.Errorf("open after rotation: got %q, %v; want whsec_top", got, err)
 	}
 	other, _ := ring(t, "k1")
-	if _, err := other.Open(sealed, "acme", "wh_1"); err == nil {
+	if _, err := other.Open(sealed, "acme", "wh_1", hookURL); err == nil {
 		t.Error("a different key with the same id opened the secret")
 	}
-	if _, err := keys.Open(sealed[:len(sealed)-2], "acme", "wh_1"); err == nil {
+	if _, err := keys.Open(sealed[:len(sealed)-2], "acme", "wh_1", hookURL); err == nil {
 		t.Error("a truncated sealed secret opened")
 	}
-	if _, err := keys.Seal("x", "", "wh_1"); err == nil {
-		t.Error("sealed without a workspace")
+	for _, tt := range []struct{ ws, id, url string }{{"", "wh_1", hookURL}, {"acme", "", hookURL}, {"acme", "wh_1", ""}} {
+		if _, err := keys.Seal("x", tt.ws, tt.id, tt.url); err == nil {
+			t.Errorf("sealed without all of (%q, %q, %q)", tt.ws, tt.id, tt.url)
+		}
 	}
 }
 
-// v1 seals never open through Open (the delivery path); OpenLegacy and
-// Reseal open them, and Reseal upgrades them to v2 bound to the webhook.
+// v1 and v2 seals never open through Open (the delivery path); Reseal
+// opens them and upgrades them to v3 bound to the webhook's URL.
 func TestLegacySealsOpenOnlyThroughReseal(t *testing.T) {
 	keys, specs := ring(t, "k1")
 	v1 := sealV1(t, keys, "whsec_old")
-	if _, err := keys.Open(v1, "acme", "wh_1"); !errors.Is(err, ErrLegacySeal) {
-		t.Errorf("Open(v1): got %v, want ErrLegacySeal", err)
+	v2 := sealV2(t, keys, "whsec_v2", "acme", "wh_1")
+	for name, s := range map[string]string{"v1": v1, "v2": v2} {
+		if _, err := keys.Open(s, "acme", "wh_1", hookURL); !errors.Is(err, ErrLegacySeal) {
+			t.Errorf("Open(%s): got %v, want ErrLegacySeal", name, err)
+		}
 	}
 	if got, err := keys.OpenLegacy(v1); err != nil || got != "whsec_old" {
 		t.Errorf("OpenLegacy: got %q, %v; want whsec_old", got, err)
 	}
-	v2, _ := keys.Seal("whsec_new", "acme", "wh_1")
-	if _, err := keys.OpenLegacy(v2); err == nil {
-		t.Error("OpenLegacy opened a v2 seal")
+	v3, _ := keys.Seal("whsec_new", "acme", "wh_1", hookURL)
+	if _, err := keys.OpenLegacy(v3); err == nil {
+		t.Error("OpenLegacy opened a v3 seal")
 	}
-	if !keys.NeedsReseal(v1) || keys.NeedsReseal(v2) || keys.NeedsReseal("") {
-		t.Errorf("NeedsReseal: v1 %v, v2 %v, empty %v; want true, false, false", keys.NeedsReseal(v1), keys.NeedsReseal(v2), keys.NeedsReseal(""))
+	if !keys.NeedsReseal(v1) || !keys.NeedsReseal(v2) || keys.NeedsReseal(v3) || keys.NeedsReseal("") {
+		t.Errorf("NeedsReseal: v1 %v, v2 %v, v3 %v, empty %v; want true, true, false, false", keys.NeedsReseal(v1), keys.NeedsReseal(v2), keys.NeedsReseal(v3), keys.NeedsReseal(""))
 	}
-	up, changed, err := keys.Reseal(v1, "acme", "wh_1")
-	if err != nil || !changed || !strings.HasPrefix(up, "sealed:v2:k1:") {
-		t.Fatalf("Reseal(v1): got %q, %v, %v; want a v2 seal", up, changed, err)
+	for _, tt := range []struct{ name, sealed, want string }{{"v1", v1, "whsec_old"}, {"v2", v2, "whsec_v2"}} {
+		up, changed, err := keys.Reseal(tt.sealed, "acme", "wh_1", hookURL)
+		if err != nil || !changed || !strings.HasPrefix(up, "sealed:v3:k1:") {
+			t.Fatalf("Reseal(%s): got %q, %v, %v; want a v3 seal", tt.name, up, changed, err)
+		}
+		if got, err := keys.Open(up, "acme", "wh_1", hookURL); err != nil || got != tt.want {
+			t.Errorf("open the upgraded %s seal: got %q, %v; want %s", tt.name, got, err, tt.want)
+		}
 	}
-	if got, err := keys.Open(up, "acme", "wh_1"); err != nil || got != "whsec_old" {
-		t.Errorf("open the upgraded seal: got %q, %v; want whsec_old", got, err)
+	if _, _, err := keys.Reseal(v2, "evil", "wh_1", hookURL); err == nil {
+		t.Error("Reseal re-bound a v2 seal to another workspace")
 	}
-	if same, changed, err := keys.Reseal(v2, "acme", "wh_1"); err != nil || changed || same != v2 {
+	if same, changed, err := keys.Reseal(v3, "acme", "wh_1", hookURL); err != nil || changed || same != v3 {
 		t.Errorf("Reseal of a current seal: got %q, %v, %v; want it unchanged", same, changed, err)
 	}
 
@@ -269,18 +300,21 @@ func TestLegacySealsOpenOnlyThroughReseal(t *testing.T) {
 	newSpec, _ := NewKeySpec("k2")
 	rotated, _ := ParseKeys(newSpec + "," + specs[0])
 	onlyNew, _ := ParseKeys(newSpec)
-	if !rotated.NeedsReseal(v2) {
+	if !rotated.NeedsReseal(v3) {
 		t.Error("a k1 seal does not need a reseal once k2 is active")
 	}
-	moved, changed, err := rotated.Reseal(v2, "acme", "wh_1")
-	if err != nil || !changed || !strings.HasPrefix(moved, "sealed:v2:k2:") {
+	moved, changed, err := rotated.Reseal(v3, "acme", "wh_1", hookURL)
+	if err != nil || !changed || !strings.HasPrefix(moved, "sealed:v3:k2:") {
 		t.Fatalf("Reseal after rotation: got %q, %v, %v; want a k2 seal", moved, changed, err)
 	}
-	if got, err := onlyNew.Open(moved, "acme", "wh_1"); err != nil || got != "whsec_new" {
+	if got, err := onlyNew.Open(moved, "acme", "wh_1", hookURL); err != nil || got != "whsec_new" {
 		t.Errorf("open with k2 alone: got %q, %v; want whsec_new", got, err)
 	}
-	if _, _, err := rotated.Reseal(v2, "evil", "wh_1"); err == nil {
+	if _, _, err := rotated.Reseal(v3, "evil", "wh_1", hookURL); err == nil {
 		t.Error("Reseal re-bound a seal to another workspace")
+	}
+	if _, _, err := rotated.Reseal(v3, "acme", "wh_1", "https://evil.example/x"); err == nil {
+		t.Error("Reseal re-bound a seal to another URL")
 	}
 }
 
@@ -318,11 +352,11 @@ func BenchmarkSealOpen(b *testing.B) {
 	spec, _ := NewKeySpec("k1")
 	keys, _ := ParseKeys(spec)
 	for b.Loop() {
-		s, err := keys.Seal("whsec_benchmark_secret_value", "acme", "wh_0123456789abcdef")
+		s, err := keys.Seal("whsec_benchmark_secret_value", "acme", "wh_0123456789abcdef", hookURL)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := keys.Open(s, "acme", "wh_0123456789abcdef"); err != nil {
+		if _, err := keys.Open(s, "acme", "wh_0123456789abcdef", hookURL); err != nil {
 			b.Fatal(err)
 		}
 	}

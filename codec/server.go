@@ -27,7 +27,7 @@ type Access struct {
 // call it can read every payload and forge new ones, so it is
 // authenticated by default.
 func Handler(keys *Keyring, access Access) http.Handler {
-	inner := converter.NewPayloadCodecHTTPHandler(Codec{Keys: keys})
+	inner := converter.NewPayloadCodecHTTPHandler(Codec{Keys: keys, PassPlain: true})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" {
 			h := w.Header()

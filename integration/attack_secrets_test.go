@@ -39,7 +39,7 @@ func TestAttackStolenSealedSecretOpensNowhereElse(t *testing.T) {
 	}
 	stolen := sealedFromRegistryHistory(t, victim.ws, wh.ID)
 	if !strings.HasPrefix(stolen, codec.SealPrefix) || strings.Contains(stolen, victimSecret) {
-		t.Fatalf("the registry holds %q, want an opaque v2 seal", stolen)
+		t.Fatalf("the registry holds %q, want an opaque v3 seal", stolen)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -99,6 +99,33 @@ func TestAttackStolenSealedSecretOpensNowhereElse(t *testing.T) {
 	raw("routed target in the victim's workspace under another id", victim.ws,
 		map[string]any{"routed": []map[string]any{{"id": "wh_evil", "url": evil.URL, "sealed_secret": stolen}}},
 		"cannot be opened")
+	// Issue 11 review, finding 1: the victim's workspace and webhook id,
+	// the attacker's URL. The seal is bound to the victim's URL.
+	raw("routed target with the victim's workspace and webhook id and another URL", victim.ws,
+		map[string]any{"routed": []map[string]any{{"id": wh.ID, "url": evil.URL + "/steal", "sealed_secret": stolen}}},
+		"cannot be opened")
+
+	// 4b. The same start from a client WITHOUT the codec (plain JSON, as
+	// `temporal workflow start --input` sends it): the worker refuses the
+	// plaintext input, so the workflow fails before it reads a target.
+	plain, err := client.Dial(client.Options{HostPort: srv.HostPort, Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	pe := newEvent()
+	pe.Workspace = victim.ws
+	plainID := workflows.WorkflowID(pe.Workspace, pe.ID)
+	run, err := plain.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: plainID, TaskQueue: workflows.TaskQueue}, workflows.EventWorkflowName,
+		map[string]any{"event": pe, "routed": []map[string]any{{"id": wh.ID, "url": evil.URL + "/steal", "sealed_secret": stolen}}})
+	if err != nil {
+		t.Fatalf("plain start: %v", err)
+	}
+	// Read the outcome through the codec (the failure message is sealed).
+	const wantPlain = "payload is not encrypted with the HARi codec; start workflows through a client with the codec"
+	if err := tc.GetWorkflow(ctx, plainID, run.GetRunID()).Get(ctx, nil); err == nil || !strings.Contains(err.Error(), wantPlain) {
+		t.Errorf("plain start: got %v, want the workflow failed with %q", err, wantPlain)
+	}
 
 	// 5. The attacker plants the stolen seal in a webhook of their own
 	// workspace (a raw registry update), then publishes a matching event

@@ -20,7 +20,6 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/webhook"
@@ -35,11 +34,11 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
-// Sealer seals secrets bound to their workspace and webhook, and
-// re-seals them with the newest key (codec.Keyring).
+// Sealer seals secrets bound to their workspace, webhook and canonical
+// URL, and re-seals them with the newest key (codec.Keyring).
 type Sealer interface {
-	Seal(secret, workspace, webhookID string) (string, error)
-	Reseal(sealed, workspace, webhookID string) (string, bool, error)
+	Seal(secret, workspace, webhookID, url string) (string, error)
+	Reseal(sealed, workspace, webhookID, url string) (string, bool, error)
 	NeedsReseal(sealed string) bool
 }
 
@@ -140,7 +139,11 @@ func refusedByEnded(err error) bool {
 }
 
 // Update replaces a webhook's configuration. A nil spec.Secret keeps the
-// secret, "" removes it, any other value replaces it (rotation).
+// secret, "" removes it, any other value replaces it (rotation). Keeping
+// the secret is refused (field "secret") when the update changes the URL
+// (compared canonically) or turns secret_header on: the secret is sealed
+// for its URL, and whoever may edit a webhook must not be able to send its
+// secret somewhere new without knowing it (the registry enforces this).
 func (r *Client) Update(ctx context.Context, ws, id string, spec webhook.Spec) (webhook.View, error) {
 	req, err := r.writeRequest(ws, id, spec)
 	if err != nil {
@@ -162,17 +165,11 @@ func (r *Client) Delete(ctx context.Context, ws, id string) error {
 }
 
 // TestFire sends a sample payload to the webhook now and returns the
-// outcome; the result stays readable until dismissed or replaced. Secrets
-// of the workspace still sealed in the old v1 format are re-sealed first
-// (the worker opens only v2 seals).
+// outcome; the result stays readable until dismissed or replaced. A
+// secret still sealed in an old format (v1, v2) is not upgraded here: the
+// result says to re-seal it (`starter keys reseal`, the operator's step).
 func (r *Client) TestFire(ctx context.Context, ws, id string) (workflows.TestResult, error) {
 	var res workflows.TestResult
-	if r.opts.Sealer != nil {
-		// Best effort: if the upgrade cannot run now (say the registry is
-		// being recovered), the Test fire still goes ahead, and a secret
-		// still in v1 makes its result say so ("re-seal it").
-		_, _ = r.reseal(ctx, ws, func(s string) bool { return strings.HasPrefix(s, codec.LegacySealPrefix) })
-	}
 	return res, r.update(ctx, ws, workflows.UpdateTestFire, workflows.IDRequest{ID: id}, &res)
 }
 
@@ -228,9 +225,9 @@ func (r *Client) TestResult(ctx context.Context, ws, id string) (*workflows.Test
 
 // Routes returns the targets of the active webhooks that ev matches, with
 // their secrets sealed. A workspace without a registry matches nothing. A
-// secret still sealed in the old v1 format (not bound to its webhook) is
-// re-sealed in v2 for this delivery: the worker opens only v2 seals for
-// new deliveries. `Reseal` makes the upgrade permanent.
+// secret still sealed in an old format (v1, v2) is routed as it is, and
+// its delivery fails with the reason telling the operator to re-seal
+// (`starter keys reseal`): nothing upgrades seals at publish time.
 func (r *Client) Routes(ctx context.Context, ev event.Event) ([]endpoint.Routed, error) {
 	var out []endpoint.Routed
 	if err := r.query(ctx, ev.Workspace, workflows.QueryRoutes, &out, ev); err != nil {
@@ -239,43 +236,25 @@ func (r *Client) Routes(ctx context.Context, ev event.Event) ([]endpoint.Routed,
 		}
 		return nil, err
 	}
-	for i := range out {
-		t := &out[i]
-		for _, s := range []*string{&t.SealedSecret, &t.PreviousSealedSecret} {
-			if !strings.HasPrefix(*s, codec.LegacySealPrefix) {
-				continue
-			}
-			if r.opts.Sealer == nil {
-				return nil, fmt.Errorf("route event %s: webhook %s has a v1 sealed secret and this client has no key ring to upgrade it", ev.ID, t.ID)
-			}
-			up, _, err := r.opts.Sealer.Reseal(*s, ev.Workspace, t.ID)
-			if err != nil {
-				return nil, fmt.Errorf("route event %s: upgrade the v1 sealed secret of webhook %s: %w", ev.ID, t.ID, err)
-			}
-			*s = up
-		}
-	}
 	return out, nil
 }
 
 // Reseal re-seals every secret of the workspace's webhooks that is not in
-// the newest form (a v1 seal, or a v2 seal under an older key) with the
+// the newest form (a v1 or v2 seal, or a v3 seal under an older key),
+// bound to the webhook's URL, with the
 // active key, and returns how many webhooks changed. The client opens and
 // seals; the registry only swaps sealed values (refusing any that changed
 // meanwhile) and then continues as new, so its new run holds nothing
 // under the old key. A previous secret whose grace period is over is
 // dropped rather than re-sealed.
 func (r *Client) Reseal(ctx context.Context, ws string) (int, error) {
-	return r.reseal(ctx, ws, r.opts.Sealer.NeedsReseal)
-}
-
-func (r *Client) reseal(ctx context.Context, ws string, needs func(string) bool) (int, error) {
 	if err := ValidateWorkspace(ws); err != nil {
 		return 0, err
 	}
 	if r.opts.Sealer == nil {
 		return 0, errors.New("reseal: this client has no key ring")
 	}
+	needs := r.opts.Sealer.NeedsReseal
 	var stored []workflows.StoredSecret
 	if err := r.query(ctx, ws, workflows.QuerySecrets, &stored); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -292,12 +271,13 @@ func (r *Client) reseal(ctx context.Context, ws string, needs func(string) bool)
 			continue
 		}
 		var err error
-		if e.Sealed, _, err = r.opts.Sealer.Reseal(s.Sealed, ws, s.ID); err != nil {
+		url := endpoint.CanonicalURL(s.URL)
+		if e.Sealed, _, err = r.opts.Sealer.Reseal(s.Sealed, ws, s.ID, url); err != nil {
 			return 0, fmt.Errorf("reseal webhook %s of workspace %s: %w", s.ID, ws, err)
 		}
 		if expired {
 			e.PreviousSealed = ""
-		} else if e.PreviousSealed, _, err = r.opts.Sealer.Reseal(s.PreviousSealed, ws, s.ID); err != nil {
+		} else if e.PreviousSealed, _, err = r.opts.Sealer.Reseal(s.PreviousSealed, ws, s.ID, url); err != nil {
 			return 0, fmt.Errorf("reseal the previous secret of webhook %s of workspace %s: %w", s.ID, ws, err)
 		}
 		req.Entries = append(req.Entries, e)
@@ -361,7 +341,7 @@ func (r *Client) writeRequest(ws, id string, spec webhook.Spec) (workflows.Write
 			if r.opts.Sealer == nil {
 				return workflows.WriteRequest{}, errors.New("seal secret: this client has no key ring")
 			}
-			sealed, err := r.opts.Sealer.Seal(*spec.Secret, ws, id)
+			sealed, err := r.opts.Sealer.Seal(*spec.Secret, ws, id, endpoint.CanonicalURL(spec.URL))
 			if err != nil {
 				return workflows.WriteRequest{}, fmt.Errorf("seal secret: %w", err)
 			}

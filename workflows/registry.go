@@ -168,11 +168,45 @@ func (r *registry) validateWrite(req WriteRequest, creating bool) error {
 			return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("name: a webhook named %q exists already in workspace %s", w.Name, r.workspace), ErrTypeNameTaken, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{"name"}})
 		}
 	}
-	if req.Secret != nil && req.Secret.Sealed != "" && !strings.HasPrefix(req.Secret.Sealed, sealV2Prefix) {
-		return invalidWebhook("secret", "must be sealed by the client in format v2 (bound to its workspace and webhook); the registry never stores plaintext")
+	if req.Secret != nil && req.Secret.Sealed != "" && !strings.HasPrefix(req.Secret.Sealed, sealPrefix) {
+		return invalidWebhook("secret", "must be sealed by the client in format v3 (bound to its workspace, webhook and URL); the registry never stores plaintext")
+	}
+	if !creating && req.Secret == nil {
+		if err := r.validateKeptSecret(req); err != nil {
+			return err
+		}
 	}
 	return r.validateStoredSize(req)
 }
+
+// validateKeptSecret refuses an update that keeps the stored secret (no
+// "secret" given) while it changes the URL (compared canonically) or turns
+// secret_header on: whoever may edit a webhook could otherwise have its
+// secret sent to a URL of their choosing without knowing it. The secret is
+// sealed for its URL, so a new URL needs it again.
+func (r *registry) validateKeptSecret(req WriteRequest) error {
+	i, err := r.find(req.ID)
+	if err != nil {
+		return err
+	}
+	w := r.state.Webhooks[i]
+	if w.SealedSecret == "" {
+		return nil
+	}
+	if endpoint.CanonicalURL(w.URL) != endpoint.CanonicalURL(req.Config.URL) {
+		return invalidWebhook("secret", ErrMsgURLNeedsSecret)
+	}
+	if w.NoSecretHeader && req.Config.SecretHeader != nil && *req.Config.SecretHeader {
+		return invalidWebhook("secret", ErrMsgHeaderNeedsSecret)
+	}
+	return nil
+}
+
+// Messages of an update that keeps a secret where it must be given again.
+const (
+	ErrMsgURLNeedsSecret    = "changing the URL requires the secret again, or \"\" to remove it"
+	ErrMsgHeaderNeedsSecret = "turning secret_header on requires the secret again, or \"\" to remove it"
+)
 
 // validateStoredSize refuses a write whose stored webhook would pass
 // webhook.MaxStoredBytes (the client checks the definition alone; this
@@ -267,10 +301,16 @@ func (r *registry) register(ctx workflow.Context) error {
 			return webhook.View{}, err
 		}
 		w := &r.state.Webhooks[i]
+		moved := endpoint.CanonicalURL(w.URL) != endpoint.CanonicalURL(req.Config.URL)
 		w.Apply(req.Config)
 		now := workflow.Now(ctx).UTC()
 		if req.Secret != nil {
 			w.SetSecret(req.Secret.Sealed, req.Secret.Hint, now)
+		}
+		if moved {
+			// The previous secret was sealed for the old URL: it would not
+			// open for the new one, so it ends with the move.
+			w.PreviousSealedSecret, w.PreviousUntil = "", time.Time{}
 		}
 		w.UpdatedAt = now
 		return w.View(), nil

@@ -85,7 +85,7 @@ func maxConfig(t *testing.T, i int) webhook.Config {
 }
 
 // sealedLike is as long as a sealed 256-character secret, with room to spare.
-func sealedLike(i int) string { return fmt.Sprintf("sealed:v2:k%03d:", i) + strings.Repeat("A", 500) }
+func sealedLike(i int) string { return fmt.Sprintf("sealed:v3:k%03d:", i) + strings.Repeat("A", 500) }
 
 // The worst case the bounds allow: 200 webhooks with definitions at their
 // bound, 100-character IDs of '&', rotated 256-character secrets, and 200
@@ -215,7 +215,7 @@ func TestRegistryRefusesOversizedStoredWebhook(t *testing.T) {
 	env.RegisterWorkflowWithOptions(RegistryWorkflow, workflow.RegisterOptions{Name: RegistryWorkflowName})
 	u := &updateResult{}
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateCreate, "big", u, WriteRequest{ID: "wh_big", Config: config("A"), Secret: &SealedSecret{Sealed: "sealed:v2:" + strings.Repeat("<", 2000)}})
+		env.UpdateWorkflow(UpdateCreate, "big", u, WriteRequest{ID: "wh_big", Config: config("A"), Secret: &SealedSecret{Sealed: "sealed:v3:" + strings.Repeat("<", 2000)}})
 	}, time.Second)
 	var listed []webhook.View
 	env.RegisterDelayedCallback(func() {

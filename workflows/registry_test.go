@@ -58,7 +58,7 @@ func TestRegistryValidatesRoutesAndContinuesAsNew(t *testing.T) {
 		results[key] = &updateResult{}
 		env.RegisterDelayedCallback(func() { env.UpdateWorkflow(name, key, results[key], arg) }, at)
 	}
-	send(1*time.Second, "create-a", UpdateCreate, WriteRequest{ID: "wh_a", Config: config("A"), Secret: &SealedSecret{Sealed: "sealed:v2:k:abc", Hint: "********abcd"}})
+	send(1*time.Second, "create-a", UpdateCreate, WriteRequest{ID: "wh_a", Config: config("A"), Secret: &SealedSecret{Sealed: "sealed:v3:k:abc", Hint: "********abcd"}})
 	send(2*time.Second, "dup-name", UpdateCreate, WriteRequest{ID: "wh_b", Config: config("a")})
 	plain := config("B")
 	plain.URL = "http://hooks.example.com/b"
@@ -109,7 +109,7 @@ func TestRegistryValidatesRoutesAndContinuesAsNew(t *testing.T) {
 	if results["create-a"].err != nil || results["create-b"].err != nil {
 		t.Fatalf("valid creates failed: %v %v", results["create-a"].err, results["create-b"].err)
 	}
-	if len(routes) != 1 || routes[0] != "wh_a|sealed:v2:k:abc" {
+	if len(routes) != 1 || routes[0] != "wh_a|sealed:v3:k:abc" {
 		t.Errorf("routes: got %v, want only the active wh_a with its sealed secret", routes)
 	}
 	if len(listed) != 2 || listed[0].Secret != "********abcd" || !listed[0].HasSecret {
@@ -128,7 +128,7 @@ func TestRegistryValidatesRoutesAndContinuesAsNew(t *testing.T) {
 	if err := converterFromEnv().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}
-	if next.Workspace != "acme" || next.State == nil || len(next.State.Webhooks) != 2 || next.State.Webhooks[0].SealedSecret != "sealed:v2:k:abc" {
+	if next.Workspace != "acme" || next.State == nil || len(next.State.Webhooks) != 2 || next.State.Webhooks[0].SealedSecret != "sealed:v3:k:abc" {
 		t.Errorf("continue-as-new input: %+v", next)
 	}
 }

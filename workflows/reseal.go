@@ -22,7 +22,9 @@ const (
 
 // StoredSecret is a webhook's sealed secrets as the registry holds them.
 type StoredSecret struct {
-	ID             string    `json:"id"`
+	ID string `json:"id"`
+	// URL is the webhook's URL: a re-sealed secret is bound to it.
+	URL            string    `json:"url"`
 	Sealed         string    `json:"sealed,omitempty"`
 	PreviousSealed string    `json:"previous_sealed,omitempty"`
 	PreviousUntil  time.Time `json:"previous_until,omitempty"`
@@ -50,7 +52,9 @@ type ResealResult struct {
 	Resealed int `json:"resealed"`
 }
 
-const sealV2Prefix = "sealed:v2:"
+// sealPrefix is the format a client must seal in (codec.SealPrefix: v3,
+// bound to the workspace, webhook and URL).
+const sealPrefix = "sealed:v3:"
 
 func (r *registry) validateReseal(req ResealRequest) error {
 	seen := map[string]bool{}
@@ -75,8 +79,8 @@ func (r *registry) validateReseal(req ResealRequest) error {
 			return invalidWebhook(field, "a reseal cannot add a previous secret")
 		}
 		for _, s := range []string{e.Sealed, e.PreviousSealed} {
-			if s != "" && !strings.HasPrefix(s, sealV2Prefix) {
-				return invalidWebhook(field, "re-sealed secrets must be in format v2 (sealed:v2:...), sealed by the client")
+			if s != "" && !strings.HasPrefix(s, sealPrefix) {
+				return invalidWebhook(field, "re-sealed secrets must be in format v3 (sealed:v3:...), sealed by the client")
 			}
 		}
 	}
@@ -110,7 +114,7 @@ func (r *registry) storedSecrets() ([]StoredSecret, error) {
 		if w.SealedSecret == "" && w.PreviousSealedSecret == "" {
 			continue
 		}
-		out = append(out, StoredSecret{ID: w.ID, Sealed: w.SealedSecret, PreviousSealed: w.PreviousSealedSecret, PreviousUntil: w.PreviousUntil})
+		out = append(out, StoredSecret{ID: w.ID, URL: w.URL, Sealed: w.SealedSecret, PreviousSealed: w.PreviousSealedSecret, PreviousUntil: w.PreviousUntil})
 	}
 	return out, nil
 }

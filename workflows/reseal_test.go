@@ -46,7 +46,7 @@ func TestRegistryResealContinuesAsNewWithTheNewSeals(t *testing.T) {
 		wh.Apply(config(w.name))
 		state.Webhooks = append(state.Webhooks, wh)
 	}
-	// New writes take v2 seals only.
+	// New writes take v3 seals only.
 	v1Create := &updateResult{}
 	env.RegisterDelayedCallback(func() {
 		env.UpdateWorkflow(UpdateCreate, "v1-create", v1Create, WriteRequest{ID: "wh_d", Config: config("D"), Secret: &SealedSecret{Sealed: "sealed:v1:k1:x"}})
@@ -68,23 +68,23 @@ func TestRegistryResealContinuesAsNewWithTheNewSeals(t *testing.T) {
 		results[key] = &resealCallback{}
 		env.RegisterDelayedCallback(func() { env.UpdateWorkflow(UpdateReseal, key, results[key], ResealRequest{Entries: entries}) }, at)
 	}
-	reseal(3*time.Second, "stale", ResealEntry{ID: "wh_a", OldSealed: "sealed:v1:k1:other", Sealed: "sealed:v2:k2:new-a"})
+	reseal(3*time.Second, "stale", ResealEntry{ID: "wh_a", OldSealed: "sealed:v1:k1:other", Sealed: "sealed:v3:k2:new-a"})
 	reseal(3*time.Second, "not-v2", ResealEntry{ID: "wh_a", OldSealed: "sealed:v1:k1:old-a", Sealed: "sealed:v1:k2:new-a"})
-	reseal(3*time.Second, "adds-a-secret", ResealEntry{ID: "wh_b", Sealed: "sealed:v2:k2:new-b"})
-	reseal(3*time.Second, "unknown", ResealEntry{ID: "wh_nope", Sealed: "sealed:v2:k2:x"})
+	reseal(3*time.Second, "adds-a-secret", ResealEntry{ID: "wh_b", Sealed: "sealed:v3:k2:new-b"})
+	reseal(3*time.Second, "unknown", ResealEntry{ID: "wh_nope", Sealed: "sealed:v3:k2:x"})
 	reseal(4*time.Second, "ok",
-		ResealEntry{ID: "wh_a", OldSealed: "sealed:v1:k1:old-a", Sealed: "sealed:v2:k2:new-a"},
-		ResealEntry{ID: "wh_c", OldSealed: "sealed:v2:k1:old-c", Sealed: "sealed:v2:k2:new-c"})
+		ResealEntry{ID: "wh_a", OldSealed: "sealed:v1:k1:old-a", Sealed: "sealed:v3:k2:new-a"},
+		ResealEntry{ID: "wh_c", OldSealed: "sealed:v2:k1:old-c", Sealed: "sealed:v3:k2:new-c"})
 
 	env.ExecuteWorkflow(RegistryWorkflowName, RegistryInput{Workspace: "acme", State: state})
 
-	if v1Create.err == nil || !strings.Contains(v1Create.err.Error(), "format v2") {
-		t.Errorf("create with a v1 seal: got %v, want a rejection asking for format v2", v1Create.err)
+	if v1Create.err == nil || !strings.Contains(v1Create.err.Error(), "format v3") {
+		t.Errorf("create with a v1 seal: got %v, want a rejection asking for format v3", v1Create.err)
 	}
 	if len(stored) != 2 || stored[0].ID != "wh_a" || stored[0].Sealed != "sealed:v1:k1:old-a" || stored[1].ID != "wh_c" {
 		t.Errorf("secrets query: got %+v, want wh_a and wh_c with their seals", stored)
 	}
-	for key, want := range map[string]string{"stale": "changed since it was read", "not-v2": "format v2", "adds-a-secret": "cannot add or remove", "unknown": "not found"} {
+	for key, want := range map[string]string{"stale": "changed since it was read", "not-v2": "format v3", "adds-a-secret": "cannot add or remove", "unknown": "not found"} {
 		var app *temporal.ApplicationError
 		if err := results[key].err; !errors.As(err, &app) || !strings.Contains(app.Message(), want) {
 			t.Errorf("%s: got %v, want a rejection saying %q", key, err, want)
@@ -105,7 +105,7 @@ func TestRegistryResealContinuesAsNewWithTheNewSeals(t *testing.T) {
 	for _, w := range next.State.Webhooks {
 		got[w.ID] = w.SealedSecret
 	}
-	want := map[string]string{"wh_a": "sealed:v2:k2:new-a", "wh_b": "", "wh_c": "sealed:v2:k2:new-c"}
+	want := map[string]string{"wh_a": "sealed:v3:k2:new-a", "wh_b": "", "wh_c": "sealed:v3:k2:new-c"}
 	for id, s := range want {
 		if got[id] != s {
 			t.Errorf("continue-as-new state of %s: got %q, want %q", id, got[id], s)

@@ -60,7 +60,8 @@ func newRing(t *testing.T) *codec.Keyring {
 // holds the key ring, must send them nothing: no plaintext, no signature.
 func TestEventWorkflowRefusesAStolenSealedSecret(t *testing.T) {
 	keys := newRing(t)
-	victimSealed, err := keys.Seal(victimSecret, "victim", "wh_victim")
+	victimURL := "https://victim.example/hooks"
+	victimSealed, err := keys.Seal(victimSecret, "victim", "wh_victim", victimURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +110,15 @@ func TestEventWorkflowRefusesAStolenSealedSecret(t *testing.T) {
 			},
 			wantError: "secret of webhook wh_attacker cannot be opened",
 		},
+		{
+			// Issue 11 review, finding 1: the victim's workspace and webhook
+			// id, the attacker's URL. The seal is bound to the victim's URL.
+			name: "routed target with the victim's workspace and webhook id but another URL",
+			input: func(url string) any {
+				return map[string]any{"event": victimEv, "routed": []map[string]any{{"id": "wh_victim", "url": url, "sealed_secret": victimSealed}}}
+			},
+			wantError: "secret of webhook wh_victim cannot be opened",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,8 +146,8 @@ func TestEventWorkflowRefusesAStolenSealedSecret(t *testing.T) {
 // delivers signed: the refusals above are the binding, not a broken path.
 func TestEventWorkflowDeliversARoutedSealedSecret(t *testing.T) {
 	keys := newRing(t)
-	sealed, _ := keys.Seal(victimSecret, "acme", "wh_1")
 	rcv := newScripted(t, 200)
+	sealed, _ := keys.Seal(victimSecret, "acme", "wh_1", endpoint.CanonicalURL(rcv.srv.URL))
 	acts := &activities.Activities{Client: tlsClient(t, rcv.srv), Secrets: keys, AttemptTimeout: time.Second}
 	res := runRaw(t, acts, EventInput{Event: testEvent(), Routed: []endpoint.Routed{{ID: "wh_1", URL: rcv.srv.URL, SealedSecret: sealed}}}, false)
 	if d := res.Deliveries[0]; d.Status != StatusDelivered {
@@ -157,8 +167,8 @@ func TestEventWorkflowDeliversARoutedSealedSecret(t *testing.T) {
 // the default version only to them) and still deliver.
 func TestEventWorkflowLegacyHistoriesKeepTheirSealedTargets(t *testing.T) {
 	keys := newRing(t)
-	sealed, _ := keys.Seal(victimSecret, "acme", "wh_1")
 	rcv := newScripted(t, 200)
+	sealed, _ := keys.Seal(victimSecret, "acme", "wh_1", endpoint.CanonicalURL(rcv.srv.URL))
 	acts := &activities.Activities{Client: tlsClient(t, rcv.srv), Secrets: keys, AttemptTimeout: time.Second}
 	in := map[string]any{"event": testEvent(), "targets": []map[string]any{{"id": "wh_1", "url": rcv.srv.URL, "sealed_secret": sealed}}}
 	res := runRaw(t, acts, in, true)
@@ -174,7 +184,6 @@ func TestEventWorkflowLegacyHistoriesKeepTheirSealedTargets(t *testing.T) {
 // secret itself, for direct and routed targets alike.
 func TestEventWorkflowSecretHeaderOptOut(t *testing.T) {
 	keys := newRing(t)
-	sealed, _ := keys.Seal(victimSecret, "acme", "wh_r")
 	no := false
 	for _, tt := range []struct {
 		name string
@@ -184,6 +193,7 @@ func TestEventWorkflowSecretHeaderOptOut(t *testing.T) {
 			return EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh_d", URL: url, Secret: victimSecret, SecretHeader: &no}}}
 		}},
 		{"routed", func(url string) EventInput {
+			sealed, _ := keys.Seal(victimSecret, "acme", "wh_r", endpoint.CanonicalURL(url))
 			return EventInput{Event: testEvent(), Routed: []endpoint.Routed{{ID: "wh_r", URL: url, SealedSecret: sealed, NoSecretHeader: true}}}
 		}},
 	} {
