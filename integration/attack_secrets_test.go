@@ -275,3 +275,87 @@ func TestSecretHeaderOptOut(t *testing.T) {
 		t.Errorf("got %d requests of the opted-out webhook (test fire and delivery) and %d of the default one, want 2 and 1", opted, defaulted)
 	}
 }
+
+// Issue 11 review, finding 2: whoever holds a workspace token (say a
+// leaked Settings link) must not read a webhook's secret by pointing the
+// webhook at their own URL (the secret left out, so "kept") or by turning
+// secret_header back on, then Test firing it. Such an update is a 400
+// naming secret and changes nothing; giving the secret again, or ""
+// to remove it, goes through.
+func TestAttackURLChangeNeedsTheSecretAgain(t *testing.T) {
+	t.Parallel()
+	const secret = "hari_registry_secret" // closedWon's secret
+	c := newAPI(t)
+	real := devtest.NewReceiver(t, nil)
+	evil := devtest.NewReceiver(t, nil)
+	var wh view
+	spec := strings.Replace(fmtURL(closedWon, real.URL), `"secret":`, `"secret_header": false, "secret":`, 1)
+	if code, body := c.do("POST", c.hooks(), spec, &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	keep := func(url string, header bool) string {
+		h := "false"
+		if header {
+			h = "true"
+		}
+		return strings.Replace(fmtURL(closedWon, url), `"secret": "`+secret+`", `, `"secret_header": `+h+`, `, 1)
+	}
+	for _, tt := range []struct {
+		name, body, want string
+	}{
+		{"new URL, secret kept, header on", keep(evil.URL, true), `changing the URL requires the secret again, or "" to remove it`},
+		{"new URL, secret kept", keep(evil.URL+"/steal", false), `changing the URL requires the secret again, or "" to remove it`},
+		{"same URL, secret kept, header turned on", keep(real.URL, true), `turning secret_header on requires the secret again, or "" to remove it`},
+	} {
+		var e apiError
+		if code, raw := c.do("PUT", c.hooks()+"/"+wh.ID, tt.body, &e); code != http.StatusBadRequest || e.Error.Field != "secret" || !strings.Contains(e.Error.Message, tt.want) {
+			t.Errorf("%s: got %d %s, want 400 naming secret: %s", tt.name, code, raw, tt.want)
+		}
+	}
+	var got view
+	if code, body := c.do("GET", c.hooks()+"/"+wh.ID, "", &got); code != http.StatusOK || got.URL != real.URL || !got.HasSecret {
+		t.Fatalf("after the refused updates: %d %s, want the webhook unchanged", code, body)
+	}
+	var tr testResult
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/test-fire", "", &tr); code != http.StatusOK || tr.StatusCode != 200 {
+		t.Fatalf("test fire: %d %s", code, body)
+	}
+	if n := len(evil.Hits()); n != 0 {
+		t.Errorf("the attacker's receiver got %d requests, want 0", n)
+	}
+	hit := real.WaitHits(t, 1, 10*time.Second)[0]
+	if v := hit.Header.Get(signature.HeaderSecret); v != "" {
+		t.Errorf("X-Webhook-Secret: got %q, want none (secret_header false)", v)
+	}
+
+	// The same URL with the secret left out is still an ordinary update.
+	if code, body := c.do("PUT", c.hooks()+"/"+wh.ID, keep(real.URL, false), &got); code != http.StatusOK || !got.HasSecret {
+		t.Errorf("update keeping URL and secret: %d %s, want 200 with the secret kept", code, body)
+	}
+	// A new URL with "" removes the secret: the new URL gets no secret and
+	// no signature.
+	remove := strings.Replace(fmtURL(closedWon, evil.URL), `"secret": "`+secret+`"`, `"secret_header": true, "secret": ""`, 1)
+	if code, body := c.do("PUT", c.hooks()+"/"+wh.ID, remove, &got); code != http.StatusOK || got.HasSecret {
+		t.Fatalf("new URL removing the secret: %d %s, want 200 without a secret", code, body)
+	}
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/test-fire", "", &tr); code != http.StatusOK || tr.StatusCode != 200 {
+		t.Fatalf("test fire after removal: %d %s", code, body)
+	}
+	for _, h := range evil.WaitHits(t, 1, 10*time.Second) {
+		if h.Header.Get(signature.HeaderSecret) != "" || signature.VerifyRequest(secret, h.Header, h.Body) {
+			t.Errorf("the new URL got the old secret or its signature: %v", h.Header)
+		}
+	}
+	// A new URL with the secret given again delivers signed with it.
+	moved := strings.Replace(fmtURL(closedWon, real.URL+"/moved"), `"secret": "`+secret+`"`, `"secret": "moved_secret_value_1234"`, 1)
+	if code, body := c.do("PUT", c.hooks()+"/"+wh.ID, moved, &got); code != http.StatusOK || !got.HasSecret {
+		t.Fatalf("new URL with the secret: %d %s", code, body)
+	}
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/test-fire", "", &tr); code != http.StatusOK || tr.StatusCode != 200 {
+		t.Fatalf("test fire after the move: %d %s", code, body)
+	}
+	hits := real.WaitHits(t, 2, 10*time.Second)
+	if last := hits[len(hits)-1]; !signature.VerifyRequest("moved_secret_value_1234", last.Header, last.Body) {
+		t.Error("the delivery to the moved URL does not verify with the secret given again")
+	}
+}
