@@ -235,6 +235,24 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("%d panels visible after dismiss and reload, want 0", n)
 	}
 
+	// Moving the webhook with the secret field empty: the form says the
+	// secret is needed again, next to the field, and sends nothing.
+	step(t, ctx, "move the URL without the secret",
+		chromedp.Click(C(`tr.hook button[data-action="edit"]`)),
+		chromedp.WaitVisible(C(`#editor`)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#f-url").value = ""`),
+		chromedp.SendKeys(C(`#f-url`), rc.URL+"/moved"),
+		chromedp.Click(C(`#save-btn`)),
+		chromedp.WaitVisible(C(`#err-secret:not(:empty)`)),
+	)
+	if msg := get(t, ctx, chromedp.Text(C(`#err-secret`))); !strings.Contains(msg, "Changing the URL requires the secret again") {
+		t.Errorf("moving the URL without the secret: message %q, want it to ask for the secret again", msg)
+	}
+	step(t, ctx, "cancel the move", chromedp.Click(C(`#cancel-btn`)), chromedp.WaitNotVisible(C(`#editor`)))
+	if row := get(t, ctx, chromedp.Text(C(`tr.hook`))); !strings.Contains(row, rc.URL+"/hooks") || strings.Contains(row, "/moved") {
+		t.Errorf("after the refused move the row reads %q, want the URL unchanged", row)
+	}
+
 	// A closed port: the error shows in red, with words, not colour alone.
 	l, _ := devtest.FreeAddr()
 	step(t, ctx, "closed port webhook",

@@ -283,6 +283,7 @@ function clearErrors() {
 
 function openEditor(h) {
   state.editing = h ? h.id : null;
+  state.original = h || null;
   clearErrors();
   $("#editor-title").textContent = h ? "Edit webhook" : "New webhook";
   $("#f-name").value = h ? h.name : "";
@@ -296,6 +297,8 @@ function openEditor(h) {
   $("#f-secret").placeholder = h && h.has_secret ? "Unchanged (" + h.secret + ")" : "";
   $("#f-active").checked = h ? h.active : true;
   $("#f-secret-header").checked = h ? h.secret_header !== false : true;
+  $("#f-secret-remove").checked = false;
+  $("#secret-remove-field").hidden = !(h && h.has_secret);
   $("#editor").hidden = false;
   $("#f-name").focus();
 }
@@ -329,6 +332,22 @@ async function save(ev) {
   };
   const secret = $("#f-secret").value;
   if (secret !== "") spec.secret = secret;
+  else if (state.original && state.original.has_secret && $("#f-secret-remove").checked) spec.secret = "";
+  // The secret is sealed for its URL: moving the webhook, or turning the
+  // secret header on, needs the secret again (or its removal). The server
+  // refuses it too; say so before sending.
+  const o = state.original;
+  if (o && o.has_secret && spec.secret === undefined) {
+    let need = "";
+    if (spec.url !== o.url) need = "Changing the URL requires the secret again, or tick “Remove the secret”.";
+    else if (spec.secret_header && o.secret_header === false) need = "Sending the secret header requires the secret again, or tick “Remove the secret”.";
+    if (need) {
+      $("#err-secret").textContent = need;
+      $("#f-secret").setAttribute("aria-invalid", "true");
+      $("#f-secret").focus();
+      return;
+    }
+  }
   const btn = $("#save-btn");
   btn.disabled = true;
   try {
