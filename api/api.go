@@ -255,6 +255,8 @@ func fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, registry.ErrNotFound), errors.Is(err, publisher.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err.Error(), "")
+	case errors.Is(err, publisher.ErrIDTaken):
+		writeError(w, http.StatusConflict, "conflict", message(err), "id")
 	case errors.Is(err, registry.ErrConflict):
 		field := ""
 		if errors.As(err, &wfe) {

@@ -191,8 +191,8 @@ func TestAttackEventIDSquatting(t *testing.T) {
 		}
 		return code, r
 	}
-	if code, r := publish(wsA, tokA); code != http.StatusAccepted || r.Duplicate || r.WorkflowID != "webhook-event-"+wsA+":"+x {
-		t.Fatalf("A squats %s: got %d %+v, want 202 with workflow webhook-event-%s:%s", x, code, r, wsA, x)
+	if code, r := publish(wsA, tokA); code != http.StatusAccepted || r.Duplicate || r.WorkflowID != "webhook-event:"+wsA+":"+x {
+		t.Fatalf("A squats %s: got %d %+v, want 202 with workflow webhook-event:%s:%s", x, code, r, wsA, x)
 	}
 	attacker.WaitHits(t, 1, 10*time.Second)
 	if code, r := publish(wsB, tokB); code != http.StatusAccepted || r.Duplicate {

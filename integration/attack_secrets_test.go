@@ -359,3 +359,68 @@ func TestAttackURLChangeNeedsTheSecretAgain(t *testing.T) {
 		t.Error("the delivery to the moved URL does not verify with the secret given again")
 	}
 }
+
+// Issue 11 review, finding 3: a workflow started before workflow IDs were
+// scoped by workspace, for workspace A's event "B:order-42", has the ID
+// "webhook-event-B:order-42". It must not pass for workspace B's event
+// order-42: B reads no such event (404), and B's publish of order-42 is
+// delivered, not a duplicate. And a workflow started by a raw client
+// (with the codec) under B's scoped ID for an event of workspace A is not
+// B's event either: B reads 404, and B's publish of that ID is a 409 on
+// id (it cannot start, and is not reported as a duplicate).
+func TestAttackLegacyEventIDCollision(t *testing.T) {
+	t.Parallel()
+	a, b := newAPI(t), newAPI(t)
+	rcA := devtest.NewReceiver(t, nil)
+	rcB := devtest.NewReceiver(t, nil)
+	if code, body := b.do("POST", b.hooks(), fmtURL(closedWon, rcB.URL), nil); code != http.StatusCreated {
+		t.Fatalf("B's webhook: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := func(wid, eventID string) {
+		t.Helper()
+		e := newEvent()
+		e.Workspace, e.ID = a.ws, eventID
+		in := map[string]any{"event": e, "targets": []map[string]any{{"id": "t1", "url": rcA.URL + "/a-private-endpoint"}}}
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: workflows.TaskQueue}, workflows.EventWorkflowName, in)
+		if err != nil {
+			t.Fatalf("start %s: %v", wid, err)
+		}
+		if err := run.Get(ctx, nil); err != nil {
+			t.Fatalf("%s: %v", wid, err)
+		}
+	}
+	withID := func(id string) string {
+		return strings.Replace(oppEvent(b.ws, "Closed Won"), `{"event"`, `{"id": "`+id+`", "event"`, 1)
+	}
+
+	// The ID form before workspace scoping, for A's event "<B>:order-42".
+	start("webhook-event-"+b.ws+":order-42", b.ws+":order-42")
+	if code, body := b.do("GET", "/api/v1/workspaces/"+b.ws+"/events/order-42", "", nil); code != http.StatusNotFound {
+		t.Errorf("B reads order-42 after A's legacy workflow: got %d %s, want 404", code, body)
+	}
+	var r publisher.Receipt
+	if code, body := b.do("POST", b.events(), withID("order-42"), &r); code != http.StatusAccepted || r.Duplicate {
+		t.Fatalf("B publishes order-42: got %d %s, want 202, not a duplicate", code, body)
+	}
+	rcB.WaitHits(t, 1, 20*time.Second)
+
+	// A workflow under B's scoped ID whose input is A's event.
+	start(workflows.WorkflowID(b.ws, "order-43"), "order-43")
+	if code, body := b.do("GET", "/api/v1/workspaces/"+b.ws+"/events/order-43", "", nil); code != http.StatusNotFound {
+		t.Errorf("B reads order-43 held by A's workflow: got %d %s, want 404", code, body)
+	}
+	var e apiError
+	if code, body := b.do("POST", b.events(), withID("order-43"), &e); code != http.StatusConflict || e.Error.Field != "id" {
+		t.Errorf("B publishes order-43 held by A's workflow: got %d %s, want 409 on id (not a duplicate)", code, body)
+	}
+	// B's own repeat is still the duplicate.
+	if code, body := b.do("POST", b.events(), withID("order-42"), &r); code != http.StatusOK || !r.Duplicate {
+		t.Errorf("B publishes order-42 again: got %d %s, want 200 duplicate", code, body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(rcB.Hits()); n != 1 {
+		t.Errorf("B's receiver got %d requests, want 1 (order-42 once)", n)
+	}
+}

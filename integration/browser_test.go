@@ -293,8 +293,8 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if attempts != 2 || !strings.Contains(logText, "HTTP 503") || !strings.Contains(logText, "HTTP 200") || !strings.Contains(logText, "delivered") {
 		t.Errorf("log: %d attempts, text %q; want #1 HTTP 503 and #2 HTTP 200", attempts, logText)
 	}
-	// The workflow ID "webhook-event-<ws>:<id>", encoded as one path segment.
-	if want := "http://localhost:8233/namespaces/default/workflows/webhook-event-" + ws + "%3A" + receipt.EventID + "/"; !strings.HasPrefix(href.Value, want) {
+	// The workflow ID "webhook-event:<ws>:<id>", encoded as one path segment.
+	if want := "http://localhost:8233/namespaces/default/workflows/webhook-event%3A" + ws + "%3A" + receipt.EventID + "/"; !strings.HasPrefix(href.Value, want) {
 		t.Errorf("log link %q, want %s...", href.Value, want)
 	}
 	shot(t, ctx, "07-delivery-log")

@@ -179,7 +179,7 @@ func TestStarterAndWorkerProcesses(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &o); err != nil {
 		t.Fatalf("publish --json printed %q: %v", stdout, err)
 	}
-	if o.EventID != id || o.WorkflowID != "webhook-event-cli:"+id || o.Duplicate || len(o.Deliveries) != 1 {
+	if o.EventID != id || o.WorkflowID != "webhook-event:cli:"+id || o.Duplicate || len(o.Deliveries) != 1 {
 		t.Fatalf("publish output: %+v", o)
 	}
 	d := o.Deliveries[0]

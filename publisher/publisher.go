@@ -29,6 +29,11 @@ import (
 // has passed the namespace's retention).
 var ErrNotFound = errors.New("event not found")
 
+// ErrIDTaken means the event's workflow ID is held by a workflow that is
+// not this workspace's event (started by a raw client): the event cannot
+// start, and is not a duplicate either.
+var ErrIDTaken = errors.New("event id taken")
+
 // Router finds the configured webhooks an event matches (registry.Client).
 type Router interface {
 	Routes(ctx context.Context, ev event.Event) ([]endpoint.Routed, error)
@@ -249,6 +254,9 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 			// A republished event whose webhook was since deactivated is
 			// still a duplicate, not a no-match.
 			if _, err := p.c.DescribeWorkflowExecution(ctx, id, ""); err == nil {
+				if err := p.checkOwner(ctx, in.Event.Workspace, in.Event.ID, id); err != nil {
+					return Receipt{}, err
+				}
 				r.Duplicate = true
 				return r, nil
 			}
@@ -272,6 +280,9 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 	}, workflows.EventWorkflowName, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
+		if err := p.checkOwner(ctx, in.Event.Workspace, in.Event.ID, id); err != nil {
+			return Receipt{}, err
+		}
 		r.Duplicate = true
 		r.RunID = started.RunId
 		return r, nil
@@ -281,6 +292,60 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 	}
 	r.RunID = run.GetRunID()
 	return r, nil
+}
+
+// eventWorkspace reads the workspace of the event that workflow id was
+// started for, from its current run's decoded input; "" when the workflow
+// is not one of our events (another type, or an input that does not
+// decode: the data converter refuses an input that is not encrypted with
+// the codec, so a client without the key ring never passes for one of
+// ours). err is a failure to read the history.
+func (p *Publisher) eventWorkspace(ctx context.Context, id string) (string, error) {
+	it := p.c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return "", nil
+	}
+	e, err := it.Next()
+	if err != nil {
+		return "", fmt.Errorf("read the start of %s: %w", id, err)
+	}
+	attrs := e.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil || attrs.GetWorkflowType().GetName() != workflows.EventWorkflowName {
+		return "", nil
+	}
+	var in workflows.EventInput
+	if err := p.dc.FromPayloads(attrs.GetInput(), &in); err != nil {
+		return "", nil
+	}
+	return in.Event.Workspace, nil
+}
+
+// checkOwner confirms that the workflow holding id is workspace ws's
+// event: else the publish is refused with ErrIDTaken, never reported as a
+// duplicate (which would lose the event silently).
+func (p *Publisher) checkOwner(ctx context.Context, ws, eventID, id string) error {
+	owner, err := p.eventWorkspace(ctx, id)
+	if err != nil {
+		return fmt.Errorf("check the workflow that holds %s: %w", id, err)
+	}
+	if owner != ws {
+		return fmt.Errorf("%w: id: workflow %s exists but is not workspace %s's event %s, so this event cannot start; publish it under another id", ErrIDTaken, id, ws, eventID)
+	}
+	return nil
+}
+
+// owned is checkOwner for reads: a workflow that is not ws's event is not
+// found.
+func (p *Publisher) owned(ctx context.Context, ws, eventID, id string) error {
+	owner, err := p.eventWorkspace(ctx, id)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) || (err == nil && owner != ws) {
+		return fmt.Errorf("%w: %s", ErrNotFound, eventID)
+	}
+	if err != nil {
+		return fmt.Errorf("check the workflow %s: %w", id, err)
+	}
+	return nil
 }
 
 // Outcome is the state of an event's deliveries.
@@ -303,6 +368,9 @@ func (p *Publisher) Wait(ctx context.Context, ws, eventID string) (Outcome, erro
 		return Outcome{}, err
 	}
 	id := workflows.WorkflowID(ws, eventID)
+	if err := p.owned(ctx, ws, eventID, id); err != nil {
+		return Outcome{}, err
+	}
 	var res workflows.EventResult
 	if err := p.c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
 		var nf *serviceerror.NotFound
@@ -338,6 +406,9 @@ func (p *Publisher) Show(ctx context.Context, ws, eventID string) (Outcome, erro
 			return Outcome{}, fmt.Errorf("%w: %s", ErrNotFound, eventID)
 		}
 		return Outcome{}, fmt.Errorf("describe %s: %w", id, err)
+	}
+	if err := p.owned(ctx, ws, eventID, id); err != nil {
+		return Outcome{}, err
 	}
 	out := Outcome{EventID: eventID, WorkflowID: id}
 	status := desc.GetWorkflowExecutionInfo().GetStatus()

@@ -26,7 +26,11 @@ const (
 	// QueryStatus returns the EventResult so far.
 	QueryStatus = "status"
 	// workflowIDPrefix + workspace + ":" + event ID is the workflow ID.
-	workflowIDPrefix = "webhook-event-"
+	// Before workflow IDs were scoped by workspace they were
+	// "webhook-event-<event id>": the ':' after "webhook-event" keeps the
+	// two forms disjoint (an old ID always has '-' there), whatever ':'
+	// old event IDs held.
+	workflowIDPrefix = "webhook-event:"
 )
 
 // Delivery statuses.

@@ -3,11 +3,14 @@ package workflows
 import "strings"
 
 // WorkflowID is the ID of an event's workflow:
-// "webhook-event-<workspace>:<event id>". It is deterministic, so a second
+// "webhook-event:<workspace>:<event id>". It is deterministic, so a second
 // publish of the same event ID in the same workspace is refused as a
 // duplicate; and it is scoped by workspace, so one workspace cannot claim
 // another's event IDs. Workspace names hold no ':', so the first ':' after
-// the prefix ends the workspace (event IDs may hold ':').
+// the prefix ends the workspace (event IDs may hold ':'). The prefix is
+// disjoint from the IDs before workspace scoping ("webhook-event-<id>"),
+// so an old workflow whose event ID was "B:x" is never taken for
+// workspace B's event x.
 func WorkflowID(workspace, eventID string) string {
 	return workflowIDPrefix + workspace + ":" + eventID
 }

@@ -17,7 +17,12 @@ func TestWorkflowIDIsScopedByWorkspace(t *testing.T) {
 			t.Errorf("ParseWorkflowID(%q): got %q %q %v, want %q %q true", wid, ws, id, ok, tt.ws, tt.id)
 		}
 	}
-	for _, wid := range []string{"webhook-registry-acme", "webhook-event-evt-1", "webhook-event-:x", "webhook-event-acme:"} {
+	// IDs of the form before workspace scoping ("webhook-event-<id>", whose
+	// id may look like "<ws>:<id>") are never read as a scoped ID.
+	if got := WorkflowID("acme", "x"); got != "webhook-event:acme:x" {
+		t.Errorf("WorkflowID(acme, x): got %q, want webhook-event:acme:x", got)
+	}
+	for _, wid := range []string{"webhook-registry-acme", "webhook-event-evt-1", "webhook-event-acme:x", "webhook-event:x", "webhook-event::x", "webhook-event:acme:"} {
 		if _, _, ok := ParseWorkflowID(wid); ok {
 			t.Errorf("ParseWorkflowID(%q): got ok, want refused", wid)
 		}
