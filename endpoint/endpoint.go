@@ -65,6 +65,30 @@ type Routed struct {
 	NoSecretHeader bool `json:"no_secret_header,omitempty"`
 }
 
+// MaxTargetsPerHost bounds the direct targets of one event that go to
+// one host (as browsers read it, Host): more would let one publish fan out
+// against one receiver through URLs that differ only in path or query.
+const MaxTargetsPerHost = 5
+
+// PerHostError says why the index-th direct target (0-based) of an
+// event's targets is over MaxTargetsPerHost, or "" when none is. first
+// names the first target of that host.
+func PerHostError(targets []Target) (index int, msg string) {
+	count := map[string]int{}
+	first := map[string]string{}
+	for i, t := range targets {
+		h := Host(t.URL)
+		if _, ok := first[h]; !ok {
+			first[h] = t.ID
+		}
+		count[h]++
+		if count[h] > MaxTargetsPerHost {
+			return i, fmt.Sprintf("target %s: url: more than %d direct targets of one event go to host %s (the first is %s); an event names at most %d URLs per host", t.ID, MaxTargetsPerHost, h, first[h], MaxTargetsPerHost)
+		}
+	}
+	return -1, ""
+}
+
 // Validate checks a routed target's id, URL and fields.
 func (t Routed) Validate() error {
 	return Target{ID: t.ID, URL: t.URL, Fields: t.Fields}.Validate()

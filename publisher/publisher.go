@@ -200,6 +200,9 @@ func Validate(in *workflows.EventInput) error {
 		}
 		urls[u] = t.ID
 	}
+	if i, msg := endpoint.PerHostError(in.Targets); i >= 0 {
+		return fmt.Errorf("%w: %s", endpoint.ErrInvalid, msg)
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -76,6 +77,35 @@ func TestValidateRefusesDuplicateURLs(t *testing.T) {
 	in := input("n", endpoint.Target{ID: "wh-1", URL: "https://hooks.example.com/a"}, endpoint.Target{ID: "wh-2", URL: "https://hooks.example.com/b"})
 	if err := Validate(&in); err != nil {
 		t.Errorf("two paths on one host: got %v, want valid", err)
+	}
+}
+
+// Issue 11 review, finding 4: URLs that differ only in query or path
+// still fan one publish out against one host. At most
+// endpoint.MaxTargetsPerHost direct targets of an event go to one host
+// (however its name is spelled); other hosts are counted apart.
+func TestValidateCapsDirectTargetsPerHost(t *testing.T) {
+	var targets []endpoint.Target
+	for i := 0; i < 50; i++ {
+		targets = append(targets, endpoint.Target{ID: fmt.Sprint("t", i), URL: fmt.Sprintf("https://victim.example/x?%d", i)})
+	}
+	in := input("n", targets...)
+	err := Validate(&in)
+	if !errors.Is(err, endpoint.ErrInvalid) || !strings.Contains(err.Error(), "target t5: url: more than 5 direct targets of one event go to host victim.example") {
+		t.Errorf("50 targets on one host: got %v, want refused at t5 naming the host and the cap", err)
+	}
+	mixed := []endpoint.Target{}
+	for i := 0; i < endpoint.MaxTargetsPerHost; i++ {
+		mixed = append(mixed, endpoint.Target{ID: fmt.Sprint("a", i), URL: fmt.Sprintf("https://a.example/%d", i)},
+			endpoint.Target{ID: fmt.Sprint("b", i), URL: fmt.Sprintf("https://b.example/%d", i)})
+	}
+	in = input("n", mixed...)
+	if err := Validate(&in); err != nil {
+		t.Errorf("%d targets on each of two hosts: got %v, want valid", endpoint.MaxTargetsPerHost, err)
+	}
+	in = input("n", append(mixed, endpoint.Target{ID: "a-spelled", URL: "https://A.EXAMPLE:443/other"})...)
+	if err := Validate(&in); err == nil || !strings.Contains(err.Error(), "target a-spelled") {
+		t.Errorf("a sixth target on a.example spelled otherwise: got %v, want refused", err)
 	}
 }
 
