@@ -214,6 +214,22 @@ func TestStarterKeysCommands(t *testing.T) {
 		t.Errorf("keys new: exit %d, %q, %v; want a usable key entry k9:...", code, stdout, err)
 	}
 
+	// Issue 11 review, finding 5: `starter token --ttl` refuses a lifetime
+	// above the maximum (workspace 24 h, service 30 days); the maximum
+	// itself mints a token the API's keys accept.
+	tokEnv := &cliEnv{t: t, starter: e.starter, worker: e.worker, env: append(append([]string(nil), e.env...), "HARI_API_KEYS="+apiKeySpec)}
+	for _, args := range [][]string{{"token", "--workspace", ws, "--ttl", "25h"}, {"token", "--workspace", ws, "--ttl", "876000h"}, {"token", "--service", "--ttl", "721h"}} {
+		if stdout, stderr, code := tokEnv.starterRun("", args...); code != 2 || stdout != "" || !strings.Contains(stderr, "is longer than the") {
+			t.Errorf("%v: exit %d, %q %s; want 2, no token, the maximum named", args, code, stdout, stderr)
+		}
+	}
+	for _, args := range [][]string{{"token", "--workspace", ws, "--ttl", "24h"}, {"token", "--service", "--ttl", "720h"}} {
+		stdout, stderr, code := tokEnv.starterRun("", args...)
+		if _, err := apiKeys.Verify(strings.TrimSpace(stdout)); code != 0 || err != nil {
+			t.Errorf("%v: exit %d (%s), verify %v; want a valid token", args, code, stderr, err)
+		}
+	}
+
 	// A direct target with a sealed field is bad input: exit 2, nothing published.
 	ev := `{"event": "record.created", "entity": "contact", "timestamp": "2026-03-31T14:30:00Z", "workspace": "` + ws + `", "record": {"id": "c-1"},
 	  "targets": [{"id": "steal", "url": "` + rc.URL + `", "sealed_secret": "sealed:v2:test1:AAAA"}]}`

@@ -73,12 +73,41 @@ type Keys struct {
 	active string
 	keys   map[string][]byte
 	now    func() time.Time
+	// maxWorkspace and maxService bound a token's lifetime (exp - iat).
+	maxWorkspace, maxService time.Duration
+}
+
+// Longest lifetimes (exp - iat) a token may have unless configured
+// otherwise (HARI_TOKEN_MAX_TTL_WORKSPACE, HARI_TOKEN_MAX_TTL_SERVICE):
+// a leaked token is valid until it expires, and there is no revocation
+// list.
+const (
+	DefaultMaxWorkspaceTTL = 24 * time.Hour
+	DefaultMaxServiceTTL   = 30 * 24 * time.Hour
+)
+
+// SetMaxLifetimes sets the longest lifetimes of workspace and service
+// tokens, for minting and verifying; zero keeps a bound as it is.
+func (k *Keys) SetMaxLifetimes(workspace, service time.Duration) {
+	if workspace > 0 {
+		k.maxWorkspace = workspace
+	}
+	if service > 0 {
+		k.maxService = service
+	}
+}
+
+func (k *Keys) maxLifetime(c Claims) time.Duration {
+	if c.Scope == ScopeService {
+		return k.maxService
+	}
+	return k.maxWorkspace
 }
 
 // ParseKeys reads a key list "kid:base64key[,kid:base64key...]" (standard
 // base64, at least 32 bytes each).
 func ParseKeys(spec string) (*Keys, error) {
-	k := &Keys{keys: map[string][]byte{}, now: time.Now}
+	k := &Keys{keys: map[string][]byte{}, now: time.Now, maxWorkspace: DefaultMaxWorkspaceTTL, maxService: DefaultMaxServiceTTL}
 	for i, part := range strings.Split(strings.TrimSpace(spec), ",") {
 		id, b64, ok := strings.Cut(strings.TrimSpace(part), ":")
 		if !ok || id == "" || b64 == "" {
@@ -103,9 +132,32 @@ func ParseKeys(spec string) (*Keys, error) {
 }
 
 // LoadKeys reads the key list from HARI_API_KEYS, or else from the file
-// HARI_API_KEYS_FILE names (which only its owner may read). It returns
-// nil and no error when neither is set.
+// HARI_API_KEYS_FILE names (which only its owner may read), and the
+// longest token lifetimes from HARI_TOKEN_MAX_TTL_WORKSPACE and
+// HARI_TOKEN_MAX_TTL_SERVICE (Go durations; defaults 24h and 720h). It
+// returns nil and no error when no key is set.
 func LoadKeys() (*Keys, error) {
+	k, err := loadKeys()
+	if k == nil || err != nil {
+		return k, err
+	}
+	var max [2]time.Duration
+	for i, name := range []string{"HARI_TOKEN_MAX_TTL_WORKSPACE", "HARI_TOKEN_MAX_TTL_SERVICE"} {
+		v := os.Getenv(name)
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%w: %s=%q is not a positive duration (say 24h)", ErrKey, name, v)
+		}
+		max[i] = d
+	}
+	k.SetMaxLifetimes(max[0], max[1])
+	return k, nil
+}
+
+func loadKeys() (*Keys, error) {
 	if spec := os.Getenv("HARI_API_KEYS"); spec != "" {
 		return ParseKeys(spec)
 	}
@@ -158,6 +210,9 @@ func (k *Keys) mint(c Claims, ttl time.Duration) (string, error) {
 	if ttl <= 0 {
 		return "", fmt.Errorf("ttl must be positive, got %s", ttl)
 	}
+	if max := k.maxLifetime(c); ttl > max {
+		return "", fmt.Errorf("ttl: %s is longer than the %s a %s may live (HARI_TOKEN_MAX_TTL_WORKSPACE, HARI_TOKEN_MAX_TTL_SERVICE)", ttl, max, kind(c))
+	}
 	now := k.now().Truncate(time.Second)
 	c.IssuedAt = jwt.NewNumericDate(now)
 	c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
@@ -193,6 +248,12 @@ func (k *Keys) Verify(raw string) (Claims, error) {
 		}
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if c.IssuedAt == nil {
+		return Claims{}, fmt.Errorf("%w: claim iat (issued at) is required", ErrInvalid)
+	}
+	if life, max := c.ExpiresAt.Sub(c.IssuedAt.Time), k.maxLifetime(c); life > max {
+		return Claims{}, fmt.Errorf("%w: the token lives %s (exp - iat), longer than the %s a %s may", ErrInvalid, life, max, kind(c))
+	}
 	switch {
 	case c.Scope == ScopeService && c.Workspace == "":
 	case c.Scope == "" && c.Workspace != "":
@@ -203,6 +264,13 @@ func (k *Keys) Verify(raw string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: a token names either one workspace or scope %q", ErrInvalid, ScopeService)
 	}
 	return c, nil
+}
+
+func kind(c Claims) string {
+	if c.Scope == ScopeService {
+		return "service token"
+	}
+	return "workspace token"
 }
 
 // FromHeader takes the token out of an Authorization header value of the

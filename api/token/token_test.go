@@ -77,7 +77,7 @@ func TestRefusedTokens(t *testing.T) {
 	raw1, _ := base64.StdEncoding.DecodeString(key1)
 	now := time.Now()
 	exp := now.Add(time.Hour).Unix()
-	good := jwt.MapClaims{"workspace": "acme", "aud": Audience, "exp": exp}
+	good := jwt.MapClaims{"workspace": "acme", "aud": Audience, "exp": exp, "iat": now.Unix()}
 	with := func(kv ...any) jwt.MapClaims {
 		m := jwt.MapClaims{}
 		for k, v := range good {
@@ -116,12 +116,69 @@ func TestRefusedTokens(t *testing.T) {
 		{"unknown scope", sign(t, jwt.SigningMethodHS256, "a", raw1, with("workspace", nil, "scope", "admin")), "either"},
 		{"workspace with a colon", sign(t, jwt.SigningMethodHS256, "a", raw1, with("workspace", "a:b")), "workspace"},
 		{"not a JWT", "hello", "malformed"},
+		// Issue 11 review, finding 5: a lifetime is required and bounded.
+		{"no iat", sign(t, jwt.SigningMethodHS256, "a", raw1, with("iat", nil)), "claim iat (issued at) is required"},
+		{"100-year workspace token", sign(t, jwt.SigningMethodHS256, "a", raw1, with("exp", now.Add(100*365*24*time.Hour).Unix())), "longer than the 24h0m0s a workspace token may"},
+		{"25-hour workspace token", sign(t, jwt.SigningMethodHS256, "a", raw1, with("exp", now.Add(25*time.Hour).Unix())), "longer than the 24h0m0s a workspace token may"},
+		{"31-day service token", sign(t, jwt.SigningMethodHS256, "a", raw1, with("workspace", nil, "scope", ScopeService, "exp", now.Add(31*24*time.Hour).Unix())), "longer than the 720h0m0s a service token may"},
 	}
 	for _, tt := range tests {
 		_, err := k.Verify(tt.token)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want ErrInvalid mentioning %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// Issue 11 review, finding 5: Mint refuses a lifetime above the maximum
+// of its kind (workspace 24 h, service 30 days by default; configurable),
+// and Verify holds every token to the same bound.
+func TestTokenLifetimeIsBounded(t *testing.T) {
+	k := mustKeys(t, "a:"+key1)
+	if _, err := k.MintWorkspace("acme", 100*365*24*time.Hour); err == nil || !strings.Contains(err.Error(), "ttl: 876000h0m0s is longer than the 24h0m0s a workspace token may live") {
+		t.Errorf("100-year workspace token: got %v, want refused naming the 24 h maximum", err)
+	}
+	if _, err := k.MintService(31 * 24 * time.Hour); err == nil || !strings.Contains(err.Error(), "720h0m0s a service token") {
+		t.Errorf("31-day service token: got %v, want refused naming the 30-day maximum", err)
+	}
+	for _, tt := range []struct {
+		name string
+		mint func() (string, error)
+	}{
+		{"24 h workspace token", func() (string, error) { return k.MintWorkspace("acme", 24*time.Hour) }},
+		{"30-day service token", func() (string, error) { return k.MintService(30 * 24 * time.Hour) }},
+	} {
+		tok, err := tt.mint()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if _, err := k.Verify(tok); err != nil {
+			t.Errorf("%s: got %v, want valid", tt.name, err)
+		}
+	}
+	// Configured down to 1 h: a 2 h token minted under the default no
+	// longer verifies, and no longer mints.
+	long, _ := k.MintWorkspace("acme", 2*time.Hour)
+	k.SetMaxLifetimes(time.Hour, 0)
+	if _, err := k.Verify(long); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "longer than the 1h0m0s") {
+		t.Errorf("2 h token with a 1 h maximum: got %v, want refused", err)
+	}
+	if _, err := k.MintWorkspace("acme", 2*time.Hour); err == nil {
+		t.Error("minted a 2 h token with a 1 h maximum")
+	}
+	t.Setenv("HARI_API_KEYS", "a:"+key1)
+	t.Setenv("HARI_TOKEN_MAX_TTL_WORKSPACE", "2h")
+	t.Setenv("HARI_TOKEN_MAX_TTL_SERVICE", "bogus")
+	if _, err := LoadKeys(); !errors.Is(err, ErrKey) || !strings.Contains(err.Error(), "HARI_TOKEN_MAX_TTL_SERVICE") {
+		t.Errorf("a bad HARI_TOKEN_MAX_TTL_SERVICE: got %v, want an error naming it", err)
+	}
+	t.Setenv("HARI_TOKEN_MAX_TTL_SERVICE", "")
+	loaded, err := LoadKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loaded.MintWorkspace("acme", 2*time.Hour); err != nil {
+		t.Errorf("2 h token with HARI_TOKEN_MAX_TTL_WORKSPACE=2h: got %v, want minted", err)
 	}
 }
 
