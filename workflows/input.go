@@ -115,19 +115,9 @@ const (
 	versionRoutedTargets = workflow.Version(1)
 )
 
-// versionHostCap: from this version on, a direct target beyond
-// endpoint.MaxTargetsPerHost to one host fails without an attempt (a raw
-// start skips the publisher's check). Histories recorded before it
-// deliver every target.
-const (
-	changeHostCap  = "direct-targets-per-host"
-	versionHostCap = workflow.Version(1)
-)
-
 // destinations lists every delivery of the input: direct targets, then
 // routed ones. GetVersion is asked only when a direct target carries a
-// router-only key, or when too many direct targets go to one host, so
-// that ordinary events record no extra marker.
+// router-only key, so that ordinary events record no extra marker.
 func destinations(ctx workflow.Context, in EventInput) []destination {
 	out := make([]destination, 0, len(in.Targets)+len(in.Routed))
 	legacy := false
@@ -145,25 +135,8 @@ func destinations(ctx workflow.Context, in EventInput) []destination {
 		}
 		out = append(out, d)
 	}
-	if i, _ := endpoint.PerHostError(in.Targets); i >= 0 && workflow.GetVersion(ctx, changeHostCap, workflow.DefaultVersion, versionHostCap) >= versionHostCap {
-		refusePerHost(in.Targets, out)
-	}
 	for _, r := range in.Routed {
 		out = append(out, destination{Routed: r})
 	}
 	return out
-}
-
-// refusePerHost marks every direct target beyond endpoint.MaxTargetsPerHost
-// to its host as refused, with the reason; the first ones of each host
-// still deliver.
-func refusePerHost(targets []endpoint.Target, out []destination) {
-	count := map[string]int{}
-	for i, t := range targets {
-		h := endpoint.Host(t.URL)
-		count[h]++
-		if count[h] > endpoint.MaxTargetsPerHost && out[i].Refused == "" {
-			out[i].Refused = fmt.Sprintf("%v: target %s: url: more than %d direct targets of one event go to host %s; an event names at most %d URLs per host", endpoint.ErrInvalid, t.ID, endpoint.MaxTargetsPerHost, h, endpoint.MaxTargetsPerHost)
-		}
-	}
 }

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -216,29 +215,5 @@ func TestEventWorkflowSecretHeaderOptOut(t *testing.T) {
 				t.Errorf("webhook-signature: %v", err)
 			}
 		})
-	}
-}
-
-// Issue 11 review, finding 4, for a raw start (which skips the publisher):
-// the direct targets beyond endpoint.MaxTargetsPerHost to one host fail
-// with the reason and no attempt; the first ones deliver.
-func TestEventWorkflowCapsDirectTargetsPerHost(t *testing.T) {
-	rcv := newScripted(t, 200)
-	acts := &activities.Activities{Client: tlsClient(t, rcv.srv), AttemptTimeout: time.Second}
-	var targets []endpoint.Target
-	for i := 0; i < 8; i++ {
-		targets = append(targets, endpoint.Target{ID: fmt.Sprint("t", i), URL: fmt.Sprintf("%s/x?%d", rcv.srv.URL, i)})
-	}
-	res := runRaw(t, acts, EventInput{Event: testEvent(), Targets: targets}, false)
-	if n := rcv.calls(); n != endpoint.MaxTargetsPerHost {
-		t.Errorf("the receiver got %d requests, want %d", n, endpoint.MaxTargetsPerHost)
-	}
-	for i, d := range res.Deliveries {
-		if i < endpoint.MaxTargetsPerHost && d.Status != StatusDelivered {
-			t.Errorf("target %s: got %s (%s), want delivered", d.WebhookID, d.Status, d.Error)
-		}
-		if i >= endpoint.MaxTargetsPerHost && (d.Status != StatusFailed || !strings.Contains(d.Error, "more than 5 direct targets of one event go to host") || len(d.Attempts) != 0) {
-			t.Errorf("target %s: got %s (%s) after %d attempts, want failed by the per-host cap with no attempt", d.WebhookID, d.Status, d.Error, len(d.Attempts))
-		}
 	}
 }
