@@ -79,30 +79,52 @@ type Server struct {
 
 // Handler returns the API's routes under /api/v1/.
 func (s *Server) Handler() http.Handler {
+	mux, _ := s.mux()
+	return s.guard(mux)
+}
+
+// route is one registered pattern; scoped says it went through s.scoped
+// (tests walk every route, so that none escapes the workspace check).
+type route struct {
+	pattern string
+	scoped  bool
+}
+
+// mux registers every route, each through scoped (a workspace route) or
+// open (the few that act on no workspace), and lists them.
+func (s *Server) mux() (*http.ServeMux, []route) {
 	mux := http.NewServeMux()
+	var routes []route
+	scoped := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.scoped(h))
+		routes = append(routes, route{pattern, true})
+	}
+	open := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, h)
+		routes = append(routes, route{pattern, false})
+	}
 	const ws = "/api/v1/workspaces/{ws}"
 	const wh = ws + "/webhooks"
-	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.scoped(h)) }
-	route("GET "+wh, s.list)
-	route("POST "+wh, s.create)
-	route("GET "+wh+"/{id}", s.get)
-	route("PUT "+wh+"/{id}", s.update)
-	route("DELETE "+wh+"/{id}", s.remove)
-	route("POST "+wh+"/{id}/activate", s.setActive(true))
-	route("POST "+wh+"/{id}/deactivate", s.setActive(false))
-	route("POST "+wh+"/{id}/test-fire", s.testFire)
-	route("GET "+wh+"/{id}/test-result", s.testResult)
-	route("DELETE "+wh+"/{id}/test-result", s.dismissTest)
-	route("GET "+wh+"/{id}/deliveries", s.deliveries)
-	route("POST "+ws+"/events", s.publish)
-	route("GET "+ws+"/events/{id}", s.showEvent)
+	scoped("GET "+wh, s.list)
+	scoped("POST "+wh, s.create)
+	scoped("GET "+wh+"/{id}", s.get)
+	scoped("PUT "+wh+"/{id}", s.update)
+	scoped("DELETE "+wh+"/{id}", s.remove)
+	scoped("POST "+wh+"/{id}/activate", s.setActive(true))
+	scoped("POST "+wh+"/{id}/deactivate", s.setActive(false))
+	scoped("POST "+wh+"/{id}/test-fire", s.testFire)
+	scoped("GET "+wh+"/{id}/test-result", s.testResult)
+	scoped("DELETE "+wh+"/{id}/test-result", s.dismissTest)
+	scoped("GET "+wh+"/{id}/deliveries", s.deliveries)
+	scoped("POST "+ws+"/events", s.publish)
+	scoped("GET "+ws+"/events/{id}", s.showEvent)
 	// The routes before workspaces were in every path.
-	mux.HandleFunc("/api/v1/events", moved)
-	mux.HandleFunc("/api/v1/events/", moved)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	open("/api/v1/events", moved)
+	open("/api/v1/events/", moved)
+	open("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path, "")
 	})
-	return s.guard(mux)
+	return mux, routes
 }
 
 func moved(w http.ResponseWriter, r *http.Request) {
