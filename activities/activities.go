@@ -252,15 +252,10 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 		})
 	}
 
-	if a.Limiter != nil {
-		release, err := a.waitForSlot(ctx, in, info.ScheduledTime)
-		if err != nil {
-			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeWorkspaceBusy, temporal.ApplicationErrorOptions{
-				NonRetryable: true, Cause: err, Details: newAttempts(log, in),
-			})
-		}
-		defer release()
-	}
+	// The body comes first, the slot after: a slot's lease covers the HTTP
+	// attempt and little more (HARI_LEASE), and a body query can take
+	// seconds; a lease that expired while its attempt still ran would let
+	// another attempt take the slot, one over the workspace's limit.
 	if len(in.Body) == 0 {
 		body, err := a.fetchBody(ctx, in.DeliveryID)
 		if err != nil {
@@ -271,6 +266,15 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 			})
 		}
 		in.Body = body
+	}
+	if a.Limiter != nil {
+		release, err := a.waitForSlot(ctx, in, info.ScheduledTime)
+		if err != nil {
+			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeWorkspaceBusy, temporal.ApplicationErrorOptions{
+				NonRetryable: true, Cause: err, Details: newAttempts(log, in),
+			})
+		}
+		defer release()
 	}
 	req, err := a.request(in, number)
 	if err != nil {
@@ -301,7 +305,7 @@ func newAttempts(log []delivery.Attempt, in DeliverInput) []any {
 }
 
 // fetchBody takes the delivery's body from this worker's cache (FirstAttempt
-// kept it) or else asks the activity's own workflow run for it.
+// or an earlier round kept it) or else asks the activity's own workflow run for it.
 func (a *Activities) fetchBody(ctx context.Context, deliveryID string) ([]byte, error) {
 	wf := activity.GetInfo(ctx).WorkflowExecution
 	if body, ok := a.bodyCache().get(bodyKey(wf.RunID, deliveryID)); ok && len(body) > 0 {
@@ -323,6 +327,9 @@ func (a *Activities) fetchBody(ctx context.Context, deliveryID string) ([]byte, 
 	if len(body) == 0 {
 		return nil, errors.New("get delivery body: the workflow answered an empty body")
 	}
+	// The body is fetched before the workspace slot is waited for: keep it,
+	// so a delivery that waits round after round on this worker asks once.
+	a.bodyCache().put(bodyKey(wf.RunID, deliveryID), body)
 	return body, nil
 }
 

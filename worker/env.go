@@ -60,16 +60,23 @@ func (e *envs) int(key string, def int) int {
 
 func (e *envs) err() error { return errors.Join(e.errs...) }
 
+// leaseMargin is what a lease must add to the attempt timeout: the slot is
+// granted on Redis's clock, and the attempt's deadline starts after the
+// answer comes back and the request is signed (a Redis round trip and a
+// scheduling delay on a loaded worker). The body is fetched before the
+// slot is taken, so the lease does not have to cover the body query.
+const leaseMargin = time.Second
+
 // checkLimits refuses settings that break the spec or the delivery limit:
 // an attempt timeout over the spec's 15 s, a slot's lease that does not
-// outlive the attempt that holds it (a slow attempt's slot would expire and
-// a 51st attempt start), a limit that is not positive.
+// outlive the attempt that holds it by leaseMargin (a slow attempt's slot
+// would expire and a 51st attempt start), a limit that is not positive.
 func checkLimits(lease, attemptTimeout time.Duration, limit int) error {
 	if attemptTimeout <= 0 || attemptTimeout > delivery.AttemptTimeout {
 		return fmt.Errorf("attempt timeout (HARI_ATTEMPT_TIMEOUT or -attempt-timeout) is %s: it must be positive and at most the spec's %s", attemptTimeout, delivery.AttemptTimeout)
 	}
-	if lease <= attemptTimeout {
-		return fmt.Errorf("lease (HARI_LEASE or -lease) is %s: it must be longer than the %s attempt timeout, or a slot would expire while its attempt still runs", lease, attemptTimeout)
+	if lease < attemptTimeout+leaseMargin {
+		return fmt.Errorf("lease (HARI_LEASE or -lease) is %s: it must be at least the %s attempt timeout plus %s, or a slot would expire while its attempt still runs", lease, attemptTimeout, leaseMargin)
 	}
 	if limit <= 0 {
 		return fmt.Errorf("workspace limit (HARI_WORKSPACE_LIMIT or -workspace-limit) is %d: it must be positive", limit)

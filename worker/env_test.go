@@ -48,14 +48,15 @@ func TestMalformedEnvIsAnError(t *testing.T) {
 	}
 }
 
-// The lease of a slot must outlive the 15 s attempt that holds it.
+// The lease of a slot must outlive the 15 s attempt that holds it, by a
+// margin (the grant's round trip, a loaded worker's scheduling delay).
 func TestLeaseMustExceedTheAttemptTimeout(t *testing.T) {
-	for lease, ok := range map[time.Duration]bool{10 * time.Second: false, 15 * time.Second: false, 16 * time.Second: true, time.Minute: true} {
+	for lease, ok := range map[time.Duration]bool{10 * time.Second: false, 15 * time.Second: false, 15500 * time.Millisecond: false, 16 * time.Second: true, time.Minute: true} {
 		err := checkLimits(lease, 15*time.Second, 50)
 		if (err == nil) != ok {
 			t.Errorf("lease %s: got %v, want accepted=%v", lease, err, ok)
 		}
-		if err != nil && !strings.Contains(err.Error(), "longer than the 15s attempt timeout") {
+		if err != nil && !strings.Contains(err.Error(), "at least the 15s attempt timeout plus 1s") {
 			t.Errorf("lease %s: message %q does not say why", lease, err)
 		}
 	}
@@ -65,6 +66,9 @@ func TestLeaseMustExceedTheAttemptTimeout(t *testing.T) {
 	// A test's shortened attempt timeout allows a shorter lease.
 	if err := checkLimits(3*time.Second, 2*time.Second, 3); err != nil {
 		t.Errorf("lease 3s over a 2s attempt timeout: got %v, want accepted", err)
+	}
+	if err := checkLimits(2400*time.Millisecond, 2*time.Second, 3); err == nil {
+		t.Error("lease 2.4s over a 2s attempt timeout (no margin): got accepted, want refused")
 	}
 	if err := checkLimits(time.Minute, 20*time.Second, 50); err == nil || !strings.Contains(err.Error(), "at most the spec's 15s") {
 		t.Errorf("attempt timeout 20s: got %v, want refused", err)
