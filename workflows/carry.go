@@ -26,12 +26,16 @@ var (
 	// suggests continue-as-new. Variables so tests can lower them.
 	maxRunEvents = 10_000
 	maxRunBytes  = 10 << 20
-	// maxCarriedBytes bounds the JSON of the deliveries a run carries to
-	// the next (the event comes on top, at most event.MaxSize): response
-	// excerpts in attempt records are shortened to fit. Temporal refuses a
-	// continue-as-new input above 2 MiB.
-	maxCarriedBytes = 1 << 20
+	// maxInputBytes is Temporal's limit on a workflow input, the
+	// continue-as-new input included: the server ends a workflow whose
+	// continue-as-new it refuses, and every delivery with it. A variable
+	// so tests can lower it.
+	maxInputBytes = 2 << 20
 )
+
+// codecMargin is what the payload around the input's JSON adds: the
+// codec's encryption (key ID, nonce, tag) and the payload's metadata.
+const codecMargin = 16 << 10
 
 // versionContinueAsNew is the workflow.GetVersion change ID of parking
 // deliveries and continuing as new. Runs recorded before it (no marker)
@@ -50,7 +54,12 @@ type Continuation struct {
 // was waiting for a slot, where its waiting stands.
 type CarriedDelivery struct {
 	DeliveryResult
-	Wait *Wait `json:"wait,omitempty"`
+	// URL shadows DeliveryResult.URL in JSON: a carried delivery leaves
+	// its URL out (up to 4 KiB, and the input repeats it in its target);
+	// the next run sets it from the target. Continuations recorded before
+	// carry it here, and it is not used.
+	URL  string `json:"url,omitempty"`
+	Wait *Wait  `json:"wait,omitempty"`
 }
 
 // Wait is where a delivery waiting for a workspace slot stands.
@@ -81,12 +90,26 @@ func (c *Continuation) validate(dests []destination) error {
 	return nil
 }
 
+// carryBudget is how many bytes of JSON the continuation of in may take:
+// the input limit less the event, its targets and its routed targets (the
+// next run's input repeats them) and the codec's margin.
+func carryBudget(in EventInput) (int, error) {
+	in.Continued = nil
+	b, err := json.Marshal(in)
+	if err != nil {
+		return 0, fmt.Errorf("encode input: %w", err)
+	}
+	return maxInputBytes - codecMargin - len(b) - len(`,"continued":`), nil
+}
+
 // carry builds the continuation of a run: the deliveries with their waits,
-// response excerpts shortened until the whole fits maxCarriedBytes.
-func carry(run int, res []DeliveryResult, waits []*Wait) (*Continuation, error) {
+// response excerpts shortened until the whole fits budget bytes of JSON.
+// A delivery's URL is left out (the next run takes it from its target).
+func carry(run int, res []DeliveryResult, waits []*Wait, budget int) (*Continuation, error) {
 	c := &Continuation{Run: run, Deliveries: make([]CarriedDelivery, len(res))}
 	for i, d := range res {
 		d.Attempts = append([]delivery.Attempt(nil), d.Attempts...)
+		d.URL = ""
 		c.Deliveries[i] = CarriedDelivery{DeliveryResult: d, Wait: waits[i]}
 	}
 	for _, keep := range []int{delivery.LoggedBodyLen, 512, 128, 0} {
@@ -100,11 +123,11 @@ func carry(run int, res []DeliveryResult, waits []*Wait) (*Continuation, error) 
 		if err != nil {
 			return nil, fmt.Errorf("encode continuation: %w", err)
 		}
-		if len(b) <= maxCarriedBytes {
+		if len(b) <= budget {
 			return c, nil
 		}
 	}
-	return nil, fmt.Errorf("continuation is above %d bytes even without response excerpts", maxCarriedBytes)
+	return nil, fmt.Errorf("the deliveries' state is above the %d bytes the event and its targets leave of Temporal's %d-byte input limit, even without response excerpts", max(budget, 0), maxInputBytes)
 }
 
 // cutUTF8 shortens s to at most n bytes without splitting a character.

@@ -218,6 +218,9 @@ func outageRun(t *testing.T, failFirst bool) {
 			t.Errorf("delivery %d: got %s %s (%s), want %s delivered", i, d.WebhookID, d.Status, d.Error, targets[i].ID)
 			continue
 		}
+		if d.URL != targets[i].URL { // not carried: rebuilt from the target
+			t.Errorf("%s: got URL %q after continue-as-new, want %q", d.WebhookID, d.URL, targets[i].URL)
+		}
 		if len(d.Attempts) != wantAttempts {
 			t.Errorf("%s: got %d attempts, want %d", d.WebhookID, len(d.Attempts), wantAttempts)
 		}
@@ -272,10 +275,11 @@ func (e encodedBody) Get(v any) error {
 	return converter.GetDefaultDataConverter().FromPayloads(e.p, v)
 }
 
-// The state a run carries stays under maxCarriedBytes even when every
-// attempt of 50 deliveries kept a 2 KiB response excerpt that JSON escapes
+// The state a run carries stays within its budget even when every attempt
+// of 50 deliveries kept a 2 KiB response excerpt that JSON escapes
 // six-fold: excerpts are shortened, and every attempt is still listed.
 func TestCarriedStateIsBounded(t *testing.T) {
+	const budget = 1 << 20
 	res := make([]DeliveryResult, 50)
 	waits := make([]*Wait, 50)
 	for i := range res {
@@ -286,16 +290,16 @@ func TestCarriedStateIsBounded(t *testing.T) {
 		waits[i] = &Wait{Since: time.Unix(0, 0).UTC(), NextRound: 3}
 	}
 	full, _ := json.Marshal(res)
-	if len(full) <= maxCarriedBytes {
-		t.Fatalf("test state is %d bytes, want above %d to exercise the bound", len(full), maxCarriedBytes)
+	if len(full) <= budget {
+		t.Fatalf("test state is %d bytes, want above %d to exercise the bound", len(full), budget)
 	}
-	c, err := carry(1, res, waits)
+	c, err := carry(1, res, waits, budget)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(c)
-	if len(b) > maxCarriedBytes {
-		t.Errorf("carried state: got %d bytes, want at most %d", len(b), maxCarriedBytes)
+	if len(b) > budget {
+		t.Errorf("carried state: got %d bytes, want at most %d", len(b), budget)
 	}
 	for i, d := range c.Deliveries {
 		if len(d.Attempts) != delivery.MaxAttempts-1 || d.Wait == nil || d.Wait.NextRound != 3 {

@@ -120,6 +120,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		run = c.Run + 1
 		for i, cd := range c.Deliveries {
 			res.Deliveries[i], waits[i] = cd.DeliveryResult, cd.Wait
+			res.Deliveries[i].URL = dests[i].URL // not carried
 			if res.Deliveries[i].Attempts == nil {
 				res.Deliveries[i].Attempts = []delivery.Attempt{}
 			}
@@ -152,7 +153,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		})
 	}
 	wg.Wait(ctx)
-	if next, ok := continuation(ctx, run, res.Deliveries, parked); ok {
+	if next, ok := continuation(ctx, in, run, res.Deliveries, parked); ok {
 		return EventResult{}, workflow.NewContinueAsNewError(ctx, EventWorkflowName, EventInput{Event: in.Event, Targets: in.Targets, Routed: in.Routed, Continued: next})
 	}
 	for _, d := range res.Deliveries {
@@ -175,7 +176,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 // continuation is the input of the next run when some deliveries parked.
 // If it cannot be built, the parked deliveries fail with the reason
 // rather than being lost with a refused continue-as-new.
-func continuation(ctx workflow.Context, run int, res []DeliveryResult, parked []*Wait) (*Continuation, bool) {
+func continuation(ctx workflow.Context, in EventInput, run int, res []DeliveryResult, parked []*Wait) (*Continuation, bool) {
 	n := 0
 	for _, w := range parked {
 		if w != nil {
@@ -185,7 +186,11 @@ func continuation(ctx workflow.Context, run int, res []DeliveryResult, parked []
 	if n == 0 {
 		return nil, false
 	}
-	next, err := carry(run, res, parked)
+	var next *Continuation
+	budget, err := carryBudget(in)
+	if err == nil {
+		next, err = carry(run, res, parked, budget)
+	}
 	if err != nil {
 		for i, w := range parked {
 			if w != nil {
