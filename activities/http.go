@@ -37,15 +37,22 @@ type ClientOptions struct {
 	// TLS overrides the TLS configuration (tests trust their own CA through
 	// RootCAs). Nil uses the system roots, which honour SSL_CERT_FILE.
 	TLS *tls.Config
-	// MaxConnsPerHost bounds the connections (open, idle or being dialled)
-	// to one receiver host from this worker; 0 means 64. Attempts beyond it
-	// wait for a connection within their own attempt timeout.
+	// MaxConnsPerHost, when positive, bounds the connections (open, idle
+	// or being dialled) to one receiver host from this client; attempts
+	// beyond it wait for a connection within their own attempt timeout.
+	// 0 (the worker's setting) means no bound: the client is shared by
+	// every workspace, and a bound on a shared host (hooks.zapier.com) is
+	// one that a workspace whose receiver there hangs would fill, making
+	// other workspaces' attempts to the same host time out. What bounds
+	// the connections instead is per workspace: at most 50 attempts in
+	// flight (the limiter), each on its own connection or HTTP/2 stream.
 	MaxConnsPerHost int
 }
 
 // NewHTTPClient returns the client every delivery attempt uses: explicit
-// timeouts, connection reuse, at most MaxConnsPerHost connections to one
-// host, TLS 1.2 or newer, bounded response headers, no proxy from the
+// timeouts, connection reuse (HTTP/2 where the receiver offers it), no
+// process-wide bound per host unless MaxConnsPerHost asks for one, TLS 1.2
+// or newer, bounded response headers, no proxy from the
 // environment and no redirects followed.
 //
 // Connect, TLS handshake, request and response together are bounded by the
@@ -63,10 +70,7 @@ func NewHTTPClient(opts ClientOptions) *http.Client {
 	if tlsConf.MinVersion < tls.VersionTLS12 {
 		tlsConf.MinVersion = tls.VersionTLS12
 	}
-	perHost := opts.MaxConnsPerHost
-	if perHost <= 0 {
-		perHost = 64
-	}
+	perHost := max(opts.MaxConnsPerHost, 0)
 	dial := dialer.DialContext
 	if opts.Resolver != nil {
 		dial = resolvingDial(dialer, opts.Resolver)
@@ -80,7 +84,7 @@ func NewHTTPClient(opts ClientOptions) *http.Client {
 		ExpectContinueTimeout:  time.Second,
 		MaxIdleConns:           1024,
 		MaxConnsPerHost:        perHost,
-		MaxIdleConnsPerHost:    perHost,
+		MaxIdleConnsPerHost:    64,
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 		ForceAttemptHTTP2:      true,

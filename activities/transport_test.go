@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -108,5 +109,53 @@ func TestStalledTLSHandshakeRunsToTheAttemptTimeout(t *testing.T) {
 	}
 	if !strings.Contains(a.Error, "within 11s") {
 		t.Errorf("error: got %q, want it to name the 11s attempt timeout", a.Error)
+	}
+}
+
+// Workspaces share the worker's HTTP client. When one workspace's webhooks
+// on a shared receiver host (an integration platform) hang, 64 attempts in
+// flight there (two workspaces, each under its limit of 50) must not make
+// another workspace's healthy webhook on the same host time out: nothing
+// caps the connections per host across workspaces. Over HTTP/1.1 (one
+// request per connection) and over HTTP/2 (streams of shared connections).
+func TestHangingWorkspaceDoesNotBlockASharedHost(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "HTTP/1.1", true: "HTTP/2"}[h2], func(t *testing.T) {
+			var proto atomic.Value
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.ReadAll(r.Body) // then the server notices the client leaving
+				if strings.HasPrefix(r.URL.Path, "/hang") {
+					<-r.Context().Done()
+					return
+				}
+				proto.Store(r.Proto)
+				w.WriteHeader(http.StatusOK)
+			}))
+			srv.EnableHTTP2 = h2
+			srv.StartTLS()
+			defer srv.Close()
+			pool := x509.NewCertPool()
+			pool.AddCert(srv.Certificate())
+			client := NewHTTPClient(ClientOptions{TLS: &tls.Config{RootCAs: pool}})
+
+			var wg sync.WaitGroup
+			for i := 0; i < 64; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					Send(context.Background(), client, Request{URL: srv.URL + "/hang", Body: []byte(`{}`), Timeout: 3 * time.Second})
+				}()
+			}
+			time.Sleep(500 * time.Millisecond) // the hanging attempts are in flight
+			att := Send(context.Background(), client, Request{URL: srv.URL + "/ok", Body: []byte(`{}`), Timeout: 2 * time.Second})
+			wg.Wait()
+			if !att.Succeeded() {
+				t.Fatalf("healthy webhook on the shared host: got class %q status %d after %d ms (%s), want 200", att.Class, att.StatusCode, att.DurationMS, att.Error)
+			}
+			want := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]
+			if got, _ := proto.Load().(string); got != want {
+				t.Errorf("protocol: got %q, want %q", got, want)
+			}
+		})
 	}
 }
