@@ -277,6 +277,8 @@ func fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, registry.ErrNotFound), errors.Is(err, publisher.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err.Error(), "")
+	case errors.Is(err, registry.ErrRetired):
+		writeError(w, http.StatusConflict, "retired", message(err), "")
 	case errors.Is(err, publisher.ErrIDTaken):
 		writeError(w, http.StatusConflict, "conflict", message(err), "id")
 	case errors.Is(err, registry.ErrConflict):

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/hari-crm/webhooks/workflows"
 )
@@ -44,8 +45,67 @@ type Recovery struct {
 	LostWrites []string `json:"lost_writes,omitempty"`
 }
 
+// RetireReason is the termination reason with which Retire ends a
+// registry on purpose: automatic recovery (a read, a write, the worker's
+// sweep, recover --all) leaves such a registry ended. Only an explicit
+// Recover of its workspace brings it back.
+const RetireReason = "hari: registry retired by an operator"
+
+// ErrRetired means a registry was ended on purpose (retired, canceled or
+// completed) and is not recovered automatically.
+var ErrRetired = errors.New("registry ended on purpose")
+
+// Retire ends the workspace's registry on purpose: it terminates the run
+// with RetireReason, the tombstone automatic recovery respects. It returns
+// the ended run's ID. A registry that is not running is ErrNotFound.
+func (r *Client) Retire(ctx context.Context, ws string) (string, error) {
+	if err := ValidateWorkspace(ws); err != nil {
+		return "", err
+	}
+	runID, _, ended, err := r.endedRun(ctx, ws)
+	if err != nil {
+		return "", err
+	}
+	if ended {
+		return "", fmt.Errorf("%w: retire: the registry of workspace %s is not running (run %s has ended)", ErrNotFound, ws, runID)
+	}
+	if err := r.c.TerminateWorkflow(ctx, workflows.RegistryWorkflowID(ws), runID, RetireReason); err != nil {
+		return "", translate(err, "retire registry")
+	}
+	return runID, nil
+}
+
+// endedOnPurpose reports why an ended run must not be recovered
+// automatically: retired (terminated with RetireReason), canceled (only a
+// client asks for that) or completed. "" means it ended by accident
+// (failed, timed out, terminated by the server or by hand otherwise).
+func (r *Client) endedOnPurpose(ctx context.Context, ws, runID string, status enumspb.WorkflowExecutionStatus) (string, error) {
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "it was " + strings.ToLower(strings.TrimPrefix(status.String(), "WORKFLOW_EXECUTION_STATUS_")), nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+	default:
+		return "", nil
+	}
+	it := r.c.GetWorkflowHistory(ctx, workflows.RegistryWorkflowID(ws), runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return "", fmt.Errorf("read how run %s of the registry of workspace %s ended: %w", runID, ws, err)
+		}
+		if t := ev.GetWorkflowExecutionTerminatedEventAttributes(); t != nil && t.GetReason() == RetireReason {
+			return "it was retired by an operator", nil
+		}
+	}
+	return "", nil
+}
+
 // RecoverOptions choose how Recover finds the state.
 type RecoverOptions struct {
+	// Automatic is set by every recovery nobody asked for by name (a read,
+	// a write, the sweep, recover --all): a registry ended on purpose
+	// (retired, canceled, completed) is then left ended, with ErrRetired.
+	Automatic bool
 	// FromInput restores the ended run's start input instead of querying
 	// the run, then sends the writes that run accepted again, in order:
 	// for a run whose history this worker cannot replay. Test fires are
@@ -86,6 +146,16 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 		return rec, err
 	}
 	rec.EndedRunID, rec.EndedStatus = runID, status.String()
+	if opts.Automatic {
+		why, err := r.endedOnPurpose(ctx, ws, runID, status)
+		if err != nil {
+			return rec, err
+		}
+		if why != "" {
+			return rec, fmt.Errorf("%w: the registry of workspace %s is not brought back automatically: %s (run %s); `starter webhooks recover --workspace %s` brings it back",
+				ErrRetired, ws, why, runID, ws)
+		}
+	}
 
 	var state workflows.RegistryState
 	var writes []acceptedWrite
@@ -129,6 +199,7 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 		WorkflowIDReusePolicy:    policy,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		Memo:                     map[string]any{"recovered_from": runID},
+		Priority:                 temporal.Priority{FairnessKey: workflows.FairnessKey(ws)},
 	}, workflows.RegistryWorkflowName, workflows.RegistryInput{Workspace: ws, State: &state})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
@@ -198,7 +269,7 @@ func (r *Client) recoverIfEnded(ctx context.Context, ws string) (bool, error) {
 	if err != nil || !ended {
 		return false, nil
 	}
-	if _, err := r.Recover(ctx, ws, RecoverOptions{}); err != nil {
+	if _, err := r.Recover(ctx, ws, RecoverOptions{Automatic: true}); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -261,11 +332,13 @@ func (r *Client) queryRun(ctx context.Context, ws, runID, name string, result an
 }
 
 // RecoverAll recovers every registry on this client's task queue whose
-// latest run has ended, found through the namespace's visibility store
-// (where closed runs stay for the namespace's retention period: sweep
-// more often than that). It goes on past failures and returns them joined.
+// latest run has ended by accident (failed, timed out, terminated other
+// than by Retire), found through the namespace's visibility store (where
+// closed runs stay for the namespace's retention period: sweep more often
+// than that). Registries ended on purpose are left ended. It goes on past
+// failures and returns them joined.
 func (r *Client) RecoverAll(ctx context.Context) ([]Recovery, error) {
-	query := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s' AND (ExecutionStatus = 'Terminated' OR ExecutionStatus = 'Failed' OR ExecutionStatus = 'TimedOut' OR ExecutionStatus = 'Canceled')",
+	query := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s' AND (ExecutionStatus = 'Terminated' OR ExecutionStatus = 'Failed' OR ExecutionStatus = 'TimedOut')",
 		workflows.RegistryWorkflowName, strings.ReplaceAll(r.opts.TaskQueue, "'", ""))
 	seen := map[string]bool{}
 	var spaces []string
@@ -289,7 +362,10 @@ func (r *Client) RecoverAll(ctx context.Context) ([]Recovery, error) {
 	var out []Recovery
 	var errs []error
 	for _, ws := range spaces {
-		rec, err := r.Recover(ctx, ws, RecoverOptions{})
+		rec, err := r.Recover(ctx, ws, RecoverOptions{Automatic: true})
+		if errors.Is(err, ErrRetired) {
+			continue
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -96,6 +96,9 @@ func (r *Client) Create(ctx context.Context, ws string, spec webhook.Spec) (webh
 		// ended from outside, refuse to start an empty one in its place:
 		// the error leads to Recover, which restarts it with its state.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		// The registry's workflow tasks (writes, Test fire, routing
+		// queries) are served fairly between workspaces, like events'.
+		Priority: temporal.Priority{FairnessKey: workflows.FairnessKey(ws)},
 	}, workflows.RegistryWorkflowName, workflows.RegistryInput{Workspace: ws})
 	h, err := r.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
@@ -395,7 +398,7 @@ func (r *Client) query(ctx context.Context, ws, name string, result any, args ..
 		return translate(err, "query "+name)
 	}
 	if resp.QueryRejected != nil {
-		_, rerr := r.Recover(ctx, ws, RecoverOptions{})
+		_, rerr := r.Recover(ctx, ws, RecoverOptions{Automatic: true})
 		v, err := r.c.QueryWorkflow(ctx, workflows.RegistryWorkflowID(ws), "", name, args...)
 		if err != nil {
 			if rerr != nil {

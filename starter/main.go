@@ -3,7 +3,7 @@
 //	starter publish --file event.json [--wait] [--json]
 //	starter show --workspace W --event ID [--json]
 //	starter token --workspace W [--ttl 12h] | --service
-//	starter webhooks create|list|get|update|activate|deactivate|delete|recover ...
+//	starter webhooks create|list|get|update|activate|deactivate|delete|recover|retire ...
 //	starter test-fire|test-result|test-dismiss --workspace W --webhook ID
 //	starter keys new --id ID | keys reseal --workspace W|--all
 package main
@@ -51,6 +51,7 @@ const usage = `usage:
   starter webhooks deliveries --workspace W --id ID [--limit 20] [--json]
   starter webhooks recover --workspace W [--from-input] [--json]
   starter webhooks recover --all [--json]
+  starter webhooks retire --workspace W [--json]
   starter test-fire --workspace W --webhook ID [--json]
   starter test-result --workspace W --webhook ID [--json]
   starter test-dismiss --workspace W --webhook ID

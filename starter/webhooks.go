@@ -24,7 +24,7 @@ type webhookFile struct {
 
 func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 {
-		return exitInvalid, errors.New("webhooks: name a subcommand: create, list, get, update, activate, deactivate, delete, deliveries, recover")
+		return exitInvalid, errors.New("webhooks: name a subcommand: create, list, get, update, activate, deactivate, delete, deliveries, recover, retire")
 	}
 	sub, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("webhooks "+sub, flag.ContinueOnError)
@@ -67,7 +67,7 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *ws == "" {
 		return exitInvalid, fmt.Errorf("webhooks %s: --workspace is required", sub)
 	}
-	needsID := sub != "create" && sub != "list" && sub != "recover"
+	needsID := sub != "create" && sub != "list" && sub != "recover" && sub != "retire"
 	if needsID && *id == "" {
 		return exitInvalid, fmt.Errorf("webhooks %s: --id is required", sub)
 	}
@@ -100,6 +100,14 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return exitOK, nil
 		}
 		out = rec
+	case "retire":
+		var runID string
+		runID, err = reg.Retire(ctx, *ws)
+		if err == nil && !*asJSON {
+			fmt.Fprintf(stdout, "retired the registry of workspace %s (run %s): reads, writes and the worker's sweep leave it ended; `starter webhooks recover --workspace %s` brings it back\n", *ws, runID, *ws)
+			return exitOK, nil
+		}
+		out = map[string]string{"workspace": *ws, "retired_run_id": runID}
 	case "deliveries":
 		if _, err = reg.Get(ctx, *ws, *id); err == nil {
 			out, err = pub.Deliveries(ctx, *ws, *id, *limit)
