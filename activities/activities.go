@@ -99,11 +99,13 @@ type Activities struct {
 	// LocalPerWorkspace and LocalTotal bound the fast first attempts (local
 	// activities, each holding a workflow-task slot) in flight in this
 	// process: per workspace (default 8) and in all (default 200; the
-	// worker sets 40% of its workflow-task slots). SlowAfter (default
-	// 500 ms) and SlowFor (default 30 s) make a workspace "slow": while one
-	// of its attempts has run longer than SlowAfter, and for SlowFor after
-	// an attempt took longer or timed out, its first attempts are made by
-	// DeliverWebhook instead. See localGate.
+	// worker sets 40% of its workflow-task slots; a quarter is kept for
+	// workspaces holding none). SlowAfter (default 500 ms) and SlowFor
+	// (default 30 s) make a target (a webhook of a workspace) "slow": while
+	// one of its attempts has run longer than SlowAfter, and for SlowFor
+	// after an attempt took longer or timed out, its first attempts are
+	// made by DeliverWebhook instead; a target not seen answering fast
+	// within SlowFor gets 2 local first attempts at once. See localGate.
 	LocalPerWorkspace, LocalTotal int
 	SlowAfter, SlowFor            time.Duration
 
@@ -180,7 +182,7 @@ func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (res Fir
 			a.bodyCache().put(bodyKey(activity.GetInfo(ctx).WorkflowExecution.RunID, in.DeliveryID), in.Body)
 		}
 	}()
-	pass, reason := a.localGate().enter(in.Workspace)
+	pass, reason := a.localGate().enter(in.Workspace, in.WebhookID)
 	if pass == nil {
 		a.recordWait(reason, 0)
 		return FirstResult{Limited: true}, nil
@@ -204,7 +206,7 @@ func (a *Activities) FirstAttempt(ctx context.Context, in DeliverInput) (res Fir
 		return FirstResult{}, temporal.NewNonRetryableApplicationError(err.Error(), delivery.ErrTypeSecret, nil)
 	}
 	pass.sending()
-	att := a.send(ctx, in.Workspace, req)
+	att := a.send(ctx, in, req)
 	activity.GetLogger(ctx).Info("webhook attempt", logFields(in, att)...)
 	return FirstResult{Attempt: &att}, nil
 }
@@ -222,7 +224,7 @@ func (a *Activities) TestFire(ctx context.Context, in DeliverInput) (delivery.At
 		return delivery.Attempt{}, temporal.NewNonRetryableApplicationError(err.Error(), delivery.ErrTypeSecret, nil)
 	}
 	req.KeepBody = TestBodyKeep
-	att := a.send(ctx, in.Workspace, req)
+	att := a.send(ctx, in, req)
 	activity.GetLogger(ctx).Info("webhook test fire", logFields(in, att)...)
 	return att, nil
 }
@@ -280,7 +282,7 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 	if err != nil {
 		return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeSecret, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{log}})
 	}
-	att := a.send(ctx, in.Workspace, req)
+	att := a.send(ctx, in, req)
 	log = append(log, att)
 	activity.GetLogger(ctx).Info("webhook attempt", logFields(in, att)...)
 	if att.Succeeded() {
@@ -389,13 +391,14 @@ func orDefault[T int | time.Duration](v, def T) T {
 }
 
 // send makes the attempt and records its metrics.
-func (a *Activities) send(ctx context.Context, ws string, req Request) delivery.Attempt {
+func (a *Activities) send(ctx context.Context, in DeliverInput, req Request) delivery.Attempt {
+	ws := in.Workspace
 	if a.Metrics != nil {
 		a.Metrics.InFlight(ws, 1)
 		defer a.Metrics.InFlight(ws, -1)
 	}
 	att := Send(ctx, a.Client, req)
-	a.localGate().observe(ws, att)
+	a.localGate().observe(ws, in.WebhookID, att)
 	if a.Metrics != nil {
 		a.Metrics.Attempt(att.StatusCode, string(att.Class), time.Duration(att.DurationMS)*time.Millisecond)
 	}
