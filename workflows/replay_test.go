@@ -34,3 +34,24 @@ func TestReplayRecordedHistory(t *testing.T) {
 		})
 	}
 }
+
+// A history recorded before continue-as-new existed (commit c858827, see
+// internal/recordhistory) whose deliveries waited through busy rounds
+// replays with the history bounds lowered so far that every round boundary
+// finds the run "full": the versionContinueAsNew guard must keep such a run
+// from parking (its history has no marker), or the replay would give
+// commands the recording does not have. Without the guard this fails.
+func TestReplayBusyRoundsRecordedBeforeContinueAsNew(t *testing.T) {
+	events, bytes := maxRunEvents, maxRunBytes
+	t.Cleanup(func() { maxRunEvents, maxRunBytes = events, bytes })
+	maxRunEvents, maxRunBytes = 1, 1
+	for _, file := range []string{"event_busy_before_continue_as_new.json", "event_retries.json"} {
+		t.Run(file, func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "../testdata/replay/"+file); err != nil {
+				t.Fatalf("replay %s with the history bounds lowered to 1: %v", file, err)
+			}
+		})
+	}
+}
