@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/internal/devtest"
 	"github.com/hari-crm/webhooks/publisher"
@@ -132,4 +135,54 @@ func sealedFromState(t *testing.T, ctx context.Context, ws string) map[string]st
 		out[s.ID] = s.Sealed
 	}
 	return out
+}
+
+// Secrets stored before an upgrade keep delivering without an operator:
+// the worker's first sweep re-seals them with its active key, bound to
+// their URL (the operator's reseal stays for retiring a key on demand).
+func TestWorkerResealsOldSealsAtStart(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, nil)
+	e := newCLIEnv(t, rc).withEnv("HARI_RECOVER_EVERY=1h")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ws := "reseal-start-" + uuid.NewString()[:8]
+	now := time.Now().UTC()
+	state := &workflows.RegistryState{Webhooks: []webhook.Webhook{{
+		ID: "wh_v1", Workspace: ws, Name: "one", Entity: "contact", Events: []event.Type{event.RecordCreated},
+		URL: rc.URL + "/wh_v1", Active: true, SealedSecret: sealOld(t, 1, "old_secret_v1", ws, "wh_v1"), SecretHint: "********",
+		CreatedAt: now, UpdatedAt: now,
+	}}}
+	if _, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RegistryWorkflowID(ws), TaskQueue: e.queue()},
+		workflows.RegistryWorkflowName, workflows.RegistryInput{Workspace: ws, State: state}); err != nil {
+		t.Fatal(err)
+	}
+	// Visibility lists the registry as running a moment after its start.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowId = '" + workflows.RegistryWorkflowID(ws) + "'"})
+		if err == nil && len(resp.GetExecutions()) == 1 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.startWorker()
+	var got string
+	for deadline = time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got = sealedFromState(t, ctx, ws)["wh_v1"]; strings.HasPrefix(got, codec.SealPrefix) {
+			break
+		}
+	}
+	if !strings.HasPrefix(got, codec.SealPrefix) {
+		t.Fatalf("30 s after the worker started the registry holds %.12q..., want a %s seal", got, codec.SealPrefix)
+	}
+	stdout, stderr, code := e.starterRun(`{"event": "record.created", "entity": "contact", "timestamp": "2026-03-31T14:30:00Z", "workspace": "`+ws+`", "record": {"id": "c-1"}}`,
+		"publish", "--file", "-", "--wait")
+	if code != 0 {
+		t.Fatalf("publish after the worker's reseal: exit %d %s %s", code, stdout, stderr)
+	}
+	hits := rc.WaitHits(t, 1, 20*time.Second)
+	if !signature.VerifyRequest("old_secret_v1", hits[0].Header, hits[0].Body) {
+		t.Errorf("after the worker's reseal the delivery's signature does not verify with the stored secret")
+	}
 }

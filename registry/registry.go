@@ -295,6 +295,38 @@ func (r *Client) Reseal(ctx context.Context, ws string) (int, error) {
 	return res.Resealed, nil
 }
 
+// ResealOutcome is what ResealAll did to one workspace's registry.
+type ResealOutcome struct {
+	Workspace string `json:"workspace"`
+	Resealed  int    `json:"resealed"`
+	Error     string `json:"error,omitempty"`
+}
+
+// ResealAll re-seals the secrets of every running registry of the task
+// queue (see Reseal). One registry that fails does not stop the others; the
+// error counts the failures, and each outcome carries its own.
+func (r *Client) ResealAll(ctx context.Context) ([]ResealOutcome, error) {
+	list, err := r.Workspaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ResealOutcome, 0, len(list))
+	failed := 0
+	for _, ws := range list {
+		n, err := r.Reseal(ctx, ws)
+		o := ResealOutcome{Workspace: ws, Resealed: n}
+		if err != nil {
+			failed++
+			o.Error = err.Error()
+		}
+		out = append(out, o)
+	}
+	if failed > 0 {
+		return out, fmt.Errorf("reseal: %d of %d registries failed", failed, len(list))
+	}
+	return out, nil
+}
+
 // Workspaces lists the workspaces that have a running registry on this
 // client's task queue (through the namespace's visibility store), for a
 // reseal of every registry.

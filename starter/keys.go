@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/hari-crm/webhooks/codec"
+	"github.com/hari-crm/webhooks/registry"
 )
 
 // keys manages codec keys: a new key entry, and re-sealing every webhook
@@ -51,37 +52,34 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer) (int, er
 			return exitError, err
 		}
 		defer closeFn()
-		list := []string{*ws}
+		var out []registry.ResealOutcome
 		if *all {
-			if list, err = reg.Workspaces(ctx); err != nil {
-				return exitError, err
-			}
-		}
-		type result struct {
-			Workspace string `json:"workspace"`
-			Resealed  int    `json:"resealed"`
-			Error     string `json:"error,omitempty"`
-		}
-		out := []result{}
-		failed := 0
-		for _, w := range list {
 			// One registry that cannot be re-sealed now (say it is being
 			// recovered) does not stop the others; the exit code says so.
-			n, err := reg.Reseal(ctx, w)
-			r := result{Workspace: w, Resealed: n}
-			if err != nil {
-				if !*all {
-					return codeFor(err), fmt.Errorf("keys reseal: workspace %s: %w", w, err)
-				}
-				failed++
-				r.Error = err.Error()
+			out, err = reg.ResealAll(ctx)
+		} else {
+			var n int
+			if n, err = reg.Reseal(ctx, *ws); err != nil {
+				return codeFor(err), fmt.Errorf("keys reseal: workspace %s: %w", *ws, err)
 			}
-			out = append(out, r)
+			out = []registry.ResealOutcome{{Workspace: *ws, Resealed: n}}
+		}
+		if out == nil && err != nil {
+			return exitError, err
+		}
+		if out == nil {
+			out = []registry.ResealOutcome{} // JSON: [] when there are none
+		}
+		failed := 0
+		for _, r := range out {
+			if r.Error != "" {
+				failed++
+			}
 			if !*asJSON {
-				if err != nil {
-					fmt.Fprintf(stdout, "workspace %s: FAILED: %v\n", w, err)
+				if r.Error != "" {
+					fmt.Fprintf(stdout, "workspace %s: FAILED: %s\n", r.Workspace, r.Error)
 				} else {
-					fmt.Fprintf(stdout, "workspace %s: %d webhook secrets re-sealed\n", w, n)
+					fmt.Fprintf(stdout, "workspace %s: %d webhook secrets re-sealed\n", r.Workspace, r.Resealed)
 				}
 			}
 		}
@@ -89,7 +87,7 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer) (int, er
 			writeJSON(stdout, map[string]any{"workspaces": out})
 		}
 		if failed > 0 {
-			return exitError, fmt.Errorf("keys reseal: %d of %d workspaces failed; run it again for them before retiring a key", failed, len(list))
+			return exitError, fmt.Errorf("keys reseal: %d of %d workspaces failed; run it again for them before retiring a key", failed, len(out))
 		}
 		return exitOK, nil
 	}

@@ -134,7 +134,7 @@ func run() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	if every := recoverEvery; every > 0 {
-		go sweepRegistries(ctx, registry.New(c, registry.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys)}), every, logger)
+		go sweepRegistries(ctx, registry.New(c, registry.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys), Sealer: keys}), every, logger)
 	}
 	logger.Info().Str("temporal", *address).Str("namespace", *namespace).Str("task_queue", *taskQueue).
 		Str("http", *httpAddr).Int("workspace_limit", *limit).Str("codec_key", keys.ActiveKeyID()).Str("allow_cidrs", *allowCIDRs).Str("redis", *redisAddr).Msg("worker started")
