@@ -53,6 +53,15 @@ func TestRetiredRegistryStaysEnded(t *testing.T) {
 	if st, _ := registryRun(t, ws); st != enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
 		t.Fatalf("after recover --all and a write: registry status %s, want still terminated", st)
 	}
+	// Its webhooks get no event: a retired registry routes nothing.
+	ev := `{"id": "` + uuid.NewString() + `", "event": "record.created", "entity": "contact", "timestamp": "2026-03-31T14:30:00Z", "workspace": "` + ws + `", "record": {"id": "c-1"}}`
+	stdout, stderr, code = e.starterRun(ev, "publish", "--file", "-", "--wait", "--json")
+	if code != 0 || !strings.Contains(stdout, `"no_match":true`) {
+		t.Errorf("publish to the retired workspace: exit %d, %q %q; want 0 and no_match", code, stdout, stderr)
+	}
+	if n := len(rc.Hits()); n != 0 {
+		t.Errorf("the retired workspace's webhook got %d requests, want 0", n)
+	}
 
 	// The operator brings it back by name, with its webhook.
 	stdout, stderr, code = e.starterRun("", "webhooks", "recover", "--workspace", ws, "--json")

@@ -234,8 +234,8 @@ func (r *Client) TestResult(ctx context.Context, ws, id string) (*workflows.Test
 func (r *Client) Routes(ctx context.Context, ev event.Event) ([]endpoint.Routed, error) {
 	var out []endpoint.Routed
 	if err := r.query(ctx, ev.Workspace, workflows.QueryRoutes, &out, ev); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, nil
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrRetired) {
+			return nil, nil // no registry, or one retired: no webhook gets the event
 		}
 		return nil, err
 	}
@@ -431,6 +431,9 @@ func (r *Client) query(ctx context.Context, ws, name string, result any, args ..
 	}
 	if resp.QueryRejected != nil {
 		_, rerr := r.Recover(ctx, ws, RecoverOptions{Automatic: true})
+		if errors.Is(rerr, ErrRetired) && name == workflows.QueryRoutes {
+			return rerr // a registry ended on purpose routes nothing
+		}
 		v, err := r.c.QueryWorkflow(ctx, workflows.RegistryWorkflowID(ws), "", name, args...)
 		if err != nil {
 			if rerr != nil {
