@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"go.temporal.io/sdk/client"
 
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/endpoint"
@@ -36,16 +35,11 @@ import (
 // It fails unless both events end as described.
 func recordEvents(dir string) error {
 	ctx := context.Background()
-	srv, err := devtest.NewServer(ctx, "", "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=10")
+	srv, c, stop, err := startServer(ctx, "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=10")
 	if err != nil {
 		return err
 	}
-	defer srv.Dev.Stop()
-	c, err := client.Dial(client.Options{HostPort: srv.HostPort})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	defer stop()
 
 	var mu sync.Mutex
 	n := 0

@@ -59,16 +59,11 @@ func run() error {
 	}
 	defer out.Close()
 	ctx := context.Background()
-	srv, err := devtest.NewServer(ctx, "")
+	srv, c, stop, err := startServer(ctx)
 	if err != nil {
 		return err
 	}
-	defer srv.Dev.Stop()
-	c, err := client.Dial(client.Options{HostPort: srv.HostPort})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	defer stop()
 
 	n := 0
 	flaky := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -115,4 +110,20 @@ func run() error {
 	cmd := exec.Command(path, "workflow", "show", "--address", srv.HostPort, "-w", workflows.WorkflowID(in.Event.Workspace, in.Event.ID), "-o", "json")
 	cmd.Stdout, cmd.Stderr = out, os.Stderr
 	return cmd.Run()
+}
+
+// startServer starts a dev server (extra args: its dynamic config) and a
+// plain client on it: no codec, so the recorded histories stay readable and
+// replay without keys. stop ends both.
+func startServer(ctx context.Context, extraArgs ...string) (srv *devtest.Server, c client.Client, stop func(), err error) {
+	srv, err = devtest.NewServer(ctx, "", extraArgs...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err = client.Dial(client.Options{HostPort: srv.HostPort})
+	if err != nil {
+		_ = srv.Dev.Stop()
+		return nil, nil, nil, err
+	}
+	return srv, c, func() { c.Close(); _ = srv.Dev.Stop() }, nil
 }

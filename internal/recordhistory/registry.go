@@ -11,7 +11,6 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/event"
@@ -29,18 +28,12 @@ import (
 // few dozen events), and writes that run's history JSON.
 func recordRegistry(outPath string) error {
 	ctx := context.Background()
-	srv, err := devtest.NewServer(ctx, "", "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=60")
-	if err != nil {
-		return err
-	}
-	defer srv.Dev.Stop()
-	// No codec: the history stays readable and replays without keys.
 	// Secrets are still sealed (the registry never holds plaintext).
-	c, err := client.Dial(client.Options{HostPort: srv.HostPort})
+	srv, c, stop, err := startServer(ctx, "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=60")
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer stop()
 
 	rc := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"ok":true}`) }))
 	defer rc.Close()
