@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -89,11 +90,24 @@ func NewServer(ctx context.Context, dbFile string, extraArgs ...string) (*Server
 	if err != nil {
 		return nil, err
 	}
-	hostPort, err := FreeAddr()
-	if err != nil {
-		return nil, err
+	// A dev server that does not come up (one of its own ports taken by a
+	// parallel test in the meantime, or a start slowed by a loaded machine)
+	// is tried again on a fresh port, so one unlucky start fails no test.
+	var errs []error
+	for try := 0; try < 3 && ctx.Err() == nil; try++ {
+		hostPort, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		tctx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		s, err := StartServerAt(tctx, hostPort, dbFile, spec, extraArgs...)
+		cancel()
+		if err == nil {
+			return s, nil
+		}
+		errs = append(errs, fmt.Errorf("on %s: %w", hostPort, err))
 	}
-	return StartServerAt(ctx, hostPort, dbFile, spec, extraArgs...)
+	return nil, fmt.Errorf("temporal dev server did not start: %w", errors.Join(errs...))
 }
 
 // StartServerAt starts a dev server on hostPort with the codec key list

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
