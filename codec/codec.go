@@ -87,26 +87,36 @@ func LoadKeys() (*Keyring, error) {
 }
 
 // LoadKeyFile reads a key list from a file that only its owner may read
-// or write: a key file with any permission for group or others is
-// refused, with the fix (chmod 600) in the error.
+// or write (ReadKeyFile).
 func LoadKeyFile(path string) (*Keyring, error) {
+	b, err := ReadKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+	}
+	return ParseKeys(string(b))
+}
+
+// ReadKeyFile reads a file of secret keys (at most 1 MiB): one with any
+// permission for group or others is refused, with the fix (chmod 600) in
+// the error. Every key file of the service goes through it.
+func ReadKeyFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrKey, path, err)
+		return nil, fmt.Errorf("read %s: %v", path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%w: stat %s: %v", ErrKey, path, err)
+		return nil, fmt.Errorf("stat %s: %v", path, err)
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: key file %s has mode %04o, which lets group or others read or change it; run: chmod 600 %s", ErrKey, path, perm, path)
+		return nil, fmt.Errorf("key file %s has mode %04o, which lets group or others read or change it; run: chmod 600 %s", path, perm, path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrKey, path, err)
+		return nil, fmt.Errorf("read %s: %v", path, err)
 	}
-	return ParseKeys(string(b))
+	return b, nil
 }
 
 // NewKeySpec returns a fresh key list entry "id:base64key".

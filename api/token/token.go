@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/hari-crm/webhooks/codec"
 	"github.com/hari-crm/webhooks/event"
 )
 
@@ -165,14 +166,7 @@ func loadKeys() (*Keys, error) {
 	if path == "" {
 		return nil, nil
 	}
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: HARI_API_KEYS_FILE: %v", ErrKey, err)
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: HARI_API_KEYS_FILE %s has mode %04o: other users can read the signing keys; chmod 600 it", ErrKey, path, perm)
-	}
-	b, err := os.ReadFile(path)
+	b, err := codec.ReadKeyFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: HARI_API_KEYS_FILE: %v", ErrKey, err)
 	}
