@@ -61,7 +61,7 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 		lim = limiter.NewLocal(opts.WorkspaceLimit)
 	}
 	acts := &activities.Activities{Workflows: c, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout,
-		LocalTotal: workflowTaskSlots * 2 / 5}
+		LocalTotal: workflowTaskSlots * 2 / 5, LocalPerWorkspace: localPerWorkspace(opts.WorkspaceLimit)}
 	w := worker.New(c, opts.TaskQueue, worker.Options{
 		// Most activities wait on I/O (an attempt against a receiver that
 		// may hang 15 s, or a short wait for a workspace slot): goroutines,
@@ -127,4 +127,17 @@ func (p *pair) Run(interruptCh <-chan interface{}) error {
 func (p *pair) Stop() {
 	p.Worker.Stop()
 	p.test.Stop()
+}
+
+// localPerWorkspace is how many fast first attempts of one workspace may
+// run locally at once: its whole delivery limit. A healthy receiver under
+// a bulk import then keeps the cheap path (7 history events, no task-queue
+// trip); what hanging receivers can hold stays bounded by the gate's
+// global cap and its reserve, and by the per-target slowness detection
+// (a target not known to be fast gets only probes).
+func localPerWorkspace(limit int) int {
+	if limit <= 0 {
+		return limiter.DefaultLimit
+	}
+	return limit
 }
