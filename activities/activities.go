@@ -85,11 +85,14 @@ type Activities struct {
 	// Tests shorten it.
 	AttemptTimeout time.Duration
 	// SlotWait bounds how long DeliverWebhook waits for a workspace slot
-	// (default 10 s) and MaxWaiters how many of its activities may wait per
+	// (default 30 s) and MaxWaiters how many of its activities may wait per
 	// workspace in this process (default 20, the oldest deliveries), so
 	// that busy workspaces never fill the worker's activity slots. Beyond
-	// either, the activity returns ErrTypeWorkspaceBusy without making an
-	// attempt, and the workflow queues the delivery again later.
+	// either, the activity returns without making an attempt
+	// (ErrTypeWorkspaceBusyHeld when the round ran out and the limiter
+	// keeps the delivery's place; ErrTypeWorkspaceBusy otherwise), and the
+	// workflow queues the delivery again later. A long round costs nothing
+	// but a goroutine; each round costs history events and server work.
 	SlotWait   time.Duration
 	MaxWaiters int
 	// FirstWait bounds how long the fast first attempt waits for a slot
@@ -152,6 +155,15 @@ type DeliverInput struct {
 	// oldest waiting delivery of the deployment. Zero: the activity's
 	// scheduled time.
 	WaitingSince time.Time `json:"waiting_since,omitempty"`
+	// HoldPlace is how long DeliverWebhook's place in the queue is kept
+	// after a round of waiting that ran out (it then fails with
+	// ErrTypeWorkspaceBusyHeld): the workflow comes back within it, after
+	// a short timer. Only a delivery that waited among the oldest of its
+	// workspace in this worker holds a place; one turned away at once
+	// (MaxWaiters older ones wait here) does not, nor a first attempt.
+	// Zero (inputs of workflows from before places were kept): the place
+	// is given up with the round.
+	HoldPlace time.Duration `json:"hold_place,omitempty"`
 }
 
 // DeliverResult is every attempt of a delivery, oldest first.
@@ -272,7 +284,11 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 	if a.Limiter != nil {
 		release, err := a.waitForSlot(ctx, in, info.ScheduledTime)
 		if err != nil {
-			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeWorkspaceBusy, temporal.ApplicationErrorOptions{
+			typ := delivery.ErrTypeWorkspaceBusy
+			if errors.Is(err, errPlaceKept) {
+				typ = delivery.ErrTypeWorkspaceBusyHeld
+			}
+			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{
 				NonRetryable: true, Cause: err, Details: newAttempts(log, in),
 			})
 		}
@@ -354,11 +370,11 @@ func (a *Activities) firstSlot(ctx context.Context, in DeliverInput) (func(), er
 // SlotWait and only as one of the MaxWaiters oldest deliveries of the
 // workspace waiting here.
 func (a *Activities) waitForSlot(ctx context.Context, in DeliverInput, scheduled time.Time) (func(), error) {
-	t := limiter.Ticket{ID: in.DeliveryID, Since: in.WaitingSince}
+	t := limiter.Ticket{ID: in.DeliveryID, Since: in.WaitingSince, Hold: in.HoldPlace}
 	if t.Since.IsZero() {
 		t.Since = scheduled
 	}
-	return a.boundedWait(ctx, in.Workspace, t, &a.waiting, orDefault(a.MaxWaiters, 20), orDefault(a.SlotWait, 10*time.Second), "busy")
+	return a.boundedWait(ctx, in.Workspace, t, &a.waiting, orDefault(a.MaxWaiters, 20), orDefault(a.SlotWait, 30*time.Second), "busy")
 }
 
 // bodyCache returns the cache of bodies handed on by FirstAttempt: at most

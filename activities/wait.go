@@ -14,6 +14,10 @@ import (
 // errNoSlot means the bounded wait for a workspace slot ended without one.
 var errNoSlot = errors.New("no delivery slot")
 
+// errPlaceKept wraps errNoSlot when the round ran out and the limiter keeps
+// the delivery's place for its ticket's Hold.
+var errPlaceKept = errors.New("its place in the queue is kept until it comes back")
+
 // errOvertaken ends a wait whose place went to an older delivery.
 var errOvertaken = errors.New("a delivery that began waiting earlier took its place in this worker")
 
@@ -98,6 +102,9 @@ func (a *Activities) boundedWait(ctx context.Context, ws string, t limiter.Ticke
 		a.recordWait(outcomeOnGiveUp, time.Since(start))
 		if errors.Is(context.Cause(cctx), errOvertaken) {
 			return nil, fmt.Errorf("%w: workspace %s is at its delivery limit and %v", errNoSlot, ws, errOvertaken)
+		}
+		if t.Hold > 0 && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: workspace %s stayed at its delivery limit for %s; %w", errNoSlot, ws, wait, errPlaceKept)
 		}
 		return nil, fmt.Errorf("%w: workspace %s stayed at its delivery limit for %s: %v", errNoSlot, ws, wait, err)
 	}

@@ -6,6 +6,7 @@ package limiter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -19,9 +20,17 @@ const DefaultLimit = 50
 // to wait; it stays the same over every round of waiting (and every
 // worker), so a slot goes to the oldest waiting delivery, not to the one
 // that asked last. ID names the delivery and breaks ties.
+//
+// Hold is how long the ticket keeps its place after a wait that ran out
+// (its context's deadline passed): the delivery comes back within it for
+// its next round, and no younger caller takes a slot it is owed in the
+// meantime. Zero: the ticket leaves with its waiter. A wait ended by
+// cancellation (an older delivery took its place, the worker stopping)
+// never holds.
 type Ticket struct {
 	ID    string
 	Since time.Time
+	Hold  time.Duration
 }
 
 // Before orders tickets: older first, then by ID.
@@ -32,20 +41,31 @@ func (t Ticket) Before(u Ticket) bool {
 	return t.ID < u.ID
 }
 
-// Local is a per-workspace counting semaphore inside one process. A freed
-// slot is handed to the oldest waiting ticket, without polling; a caller
-// that does not wait (TryAcquire) never takes a slot while anyone waits.
+// holds reports whether a wait that ended with err keeps t's place.
+func (t Ticket) holds(ctx context.Context) bool {
+	return t.Hold > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded)
+}
+
+// Local is a per-workspace counting semaphore inside one process. Its
+// queue holds the waiting tickets, oldest first, and the tickets held for
+// deliveries between two rounds of waiting. A ticket gets a slot when
+// fewer tickets are ahead of it than slots are free; a held ticket's slot
+// stays free until it comes back or its hold ends. A caller that does not
+// wait (TryAcquire) never takes a slot while any ticket is queued.
 type Local struct {
 	limit int
 
-	mu      sync.Mutex
-	used    map[string]int
-	waiters map[string][]*localWaiter // sorted, oldest first
+	mu    sync.Mutex
+	used  map[string]int
+	queue map[string][]*localWaiter // sorted, oldest first
 }
 
+// localWaiter is a queued ticket: waiting (ch set) or held until until.
 type localWaiter struct {
-	t  Ticket
-	ch chan struct{}
+	t       Ticket
+	ch      chan struct{} // closed when granted; nil while held
+	granted bool
+	until   time.Time
 }
 
 // NewLocal returns a limiter allowing limit attempts per workspace.
@@ -53,7 +73,7 @@ func NewLocal(limit int) *Local {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	return &Local{limit: limit, used: map[string]int{}, waiters: map[string][]*localWaiter{}}
+	return &Local{limit: limit, used: map[string]int{}, queue: map[string][]*localWaiter{}}
 }
 
 // InFlight returns how many slots of workspace are held.
@@ -63,18 +83,26 @@ func (l *Local) InFlight(workspace string) int {
 	return l.used[workspace]
 }
 
-// Waiting returns how many callers wait for a slot of workspace.
+// Waiting returns how many callers wait for a slot of workspace (held
+// tickets not counted).
 func (l *Local) Waiting(workspace string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.waiters[workspace])
+	n := 0
+	for _, w := range l.queue[workspace] {
+		if w.ch != nil {
+			n++
+		}
+	}
+	return n
 }
 
-// TryAcquire takes a slot if one is free at once and nobody waits.
+// TryAcquire takes a slot if one is free at once and no ticket is queued.
 func (l *Local) TryAcquire(_ context.Context, workspace string) (func(), bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.used[workspace] >= l.limit || len(l.waiters[workspace]) > 0 {
+	l.expireLocked(workspace)
+	if l.used[workspace] >= l.limit || len(l.queue[workspace]) > 0 {
 		return nil, false, nil
 	}
 	l.used[workspace]++
@@ -82,41 +110,83 @@ func (l *Local) TryAcquire(_ context.Context, workspace string) (func(), bool, e
 }
 
 // Acquire waits for a slot until ctx ends; older tickets are served first.
+// A ticket held from an earlier round takes its place back.
 func (l *Local) Acquire(ctx context.Context, workspace string, t Ticket) (func(), error) {
 	l.mu.Lock()
-	if l.used[workspace] < l.limit && len(l.waiters[workspace]) == 0 {
-		l.used[workspace]++
-		l.mu.Unlock()
-		return l.releaser(workspace), nil
-	}
+	q := slices.DeleteFunc(l.queue[workspace], func(w *localWaiter) bool { return w.ch == nil && w.t.ID == t.ID })
 	me := &localWaiter{t: t, ch: make(chan struct{})}
-	q := l.waiters[workspace]
 	// After every ticket that is not younger than ours.
 	i := slices.IndexFunc(q, func(w *localWaiter) bool { return t.Before(w.t) })
 	if i < 0 {
 		i = len(q)
 	}
-	l.waiters[workspace] = slices.Insert(q, i, me)
+	l.queue[workspace] = slices.Insert(q, i, me)
+	l.grantLocked(workspace)
 	l.mu.Unlock()
 
 	select {
-	case <-me.ch: // the releaser handed its slot to us
+	case <-me.ch:
 		return l.releaser(workspace), nil
 	case <-ctx.Done():
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		q := l.waiters[workspace]
-		if i := slices.Index(q, me); i >= 0 {
-			if len(q) == 1 {
-				delete(l.waiters, workspace)
-			} else {
-				l.waiters[workspace] = slices.Delete(q, i, i+1)
-			}
-			return nil, fmt.Errorf("wait for a delivery slot of workspace %s: %w", workspace, ctx.Err())
-		}
-		// A slot was handed over while we gave up: pass it on.
-		l.releaseLocked(workspace)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if me.granted { // granted while we gave up: pass the slot on
+		l.used[workspace]--
+		l.grantLocked(workspace)
+		l.tidyLocked(workspace)
 		return nil, fmt.Errorf("wait for a delivery slot of workspace %s: %w", workspace, ctx.Err())
+	}
+	if t.holds(ctx) {
+		me.ch, me.until = nil, time.Now().Add(t.Hold)
+		time.AfterFunc(t.Hold, func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.expireLocked(workspace)
+			l.grantLocked(workspace)
+			l.tidyLocked(workspace)
+		})
+	} else {
+		l.queue[workspace] = slices.DeleteFunc(l.queue[workspace], func(w *localWaiter) bool { return w == me })
+		l.grantLocked(workspace) // a younger waiter may now be owed a slot
+		l.tidyLocked(workspace)
+	}
+	return nil, fmt.Errorf("wait for a delivery slot of workspace %s: %w", workspace, ctx.Err())
+}
+
+// grantLocked gives free slots to the waiting tickets that are owed one:
+// those with fewer tickets (waiting or held) ahead than slots are free.
+func (l *Local) grantLocked(workspace string) {
+	l.expireLocked(workspace)
+	for {
+		q := l.queue[workspace]
+		free := l.limit - l.used[workspace]
+		i := slices.IndexFunc(q, func(w *localWaiter) bool { return w.ch != nil })
+		if i < 0 || i >= free {
+			return
+		}
+		w := q[i]
+		l.queue[workspace] = slices.Delete(q, i, i+1)
+		l.used[workspace]++
+		w.granted = true
+		close(w.ch)
+	}
+}
+
+// expireLocked drops the held tickets whose hold has ended.
+func (l *Local) expireLocked(workspace string) {
+	now := time.Now()
+	l.queue[workspace] = slices.DeleteFunc(l.queue[workspace], func(w *localWaiter) bool { return w.ch == nil && !now.Before(w.until) })
+}
+
+// tidyLocked deletes a workspace's empty entries: no map entry outlives
+// its slots and tickets.
+func (l *Local) tidyLocked(workspace string) {
+	if len(l.queue[workspace]) == 0 {
+		delete(l.queue, workspace)
+	}
+	if l.used[workspace] <= 0 {
+		delete(l.used, workspace)
 	}
 }
 
@@ -126,24 +196,9 @@ func (l *Local) releaser(workspace string) func() {
 		once.Do(func() {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			l.releaseLocked(workspace)
+			l.used[workspace]--
+			l.grantLocked(workspace)
+			l.tidyLocked(workspace)
 		})
-	}
-}
-
-func (l *Local) releaseLocked(workspace string) {
-	if q := l.waiters[workspace]; len(q) > 0 {
-		w := q[0]
-		if len(q) == 1 {
-			delete(l.waiters, workspace)
-		} else {
-			l.waiters[workspace] = q[1:]
-		}
-		close(w.ch) // the slot passes to the oldest waiter; used stays the same
-		return
-	}
-	l.used[workspace]--
-	if l.used[workspace] <= 0 {
-		delete(l.used, workspace)
 	}
 }

@@ -136,10 +136,91 @@ func TestLocalServesOldestTicketFirst(t *testing.T) {
 func waiting(l *Local, ws, id string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, w := range l.waiters[ws] {
-		if w.t.ID == id {
+	for _, w := range l.queue[ws] {
+		if w.t.ID == id && w.ch != nil {
 			return true
 		}
 	}
 	return false
+}
+
+// heldPlace is the contract of Ticket.Hold, for any limiter: a delivery
+// whose wait ran out keeps its place while it is between rounds (a younger
+// waiter does not get the slot freed meanwhile), takes it on its return,
+// and loses the place when it does not come back within the hold.
+func heldPlace(t *testing.T, acquire func(ctx context.Context, tk Ticket) (func(), error)) {
+	t.Helper()
+	base := time.Now().Add(-time.Minute)
+	holder, err := acquire(context.Background(), Ticket{ID: "holder", Since: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old delivery's round ends without a slot; it keeps its place 2 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err = acquire(ctx, Ticket{ID: "old", Since: base.Add(time.Second), Hold: 2 * time.Second})
+	cancel()
+	if err == nil {
+		t.Fatal("the old delivery got a slot that was taken")
+	}
+	// A younger delivery waits; the slot is freed while the old one is away.
+	young := make(chan func(), 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if rel, err := acquire(ctx, Ticket{ID: "young", Since: base.Add(2 * time.Second)}); err == nil {
+			young <- rel
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	holder()
+	select {
+	case rel := <-young:
+		rel()
+		t.Fatal("a younger delivery took the slot while the old one was between rounds")
+	case <-time.After(300 * time.Millisecond):
+	}
+	// The old delivery comes back: the slot is its own at once.
+	ctx, cancel = context.WithTimeout(context.Background(), 500*time.Millisecond)
+	rel, err := acquire(ctx, Ticket{ID: "old", Since: base.Add(time.Second), Hold: 2 * time.Second})
+	cancel()
+	if err != nil {
+		t.Fatalf("the old delivery did not get the slot kept for it: %v", err)
+	}
+	// Released, the slot goes to the young delivery, still waiting.
+	rel()
+	select {
+	case rel := <-young:
+		rel()
+	case <-time.After(2 * time.Second):
+		t.Fatal("the young delivery did not get the slot after the old one")
+	}
+
+	// A held place that nobody comes back to lapses: the slot goes on.
+	holder, err = acquire(context.Background(), Ticket{ID: "holder2", Since: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, _ = acquire(ctx, Ticket{ID: "gone", Since: base.Add(time.Second), Hold: 400 * time.Millisecond})
+	cancel()
+	holder()
+	start := time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	rel, err = acquire(ctx, Ticket{ID: "next", Since: base.Add(3 * time.Second)})
+	cancel()
+	if err != nil {
+		t.Fatalf("the slot stayed kept for a delivery that never came back: %v", err)
+	}
+	rel()
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("the next delivery got the slot after %s, before the held place lapsed", waited)
+	}
+}
+
+func TestLocalHeldTicketKeepsItsPlace(t *testing.T) {
+	l := NewLocal(1)
+	heldPlace(t, func(ctx context.Context, tk Ticket) (func(), error) { return l.Acquire(ctx, "a", tk) })
+	if _, ok, _ := l.TryAcquire(context.Background(), "a"); !ok {
+		t.Error("TryAcquire refused after every place was given up")
+	}
 }

@@ -46,8 +46,9 @@ if ticket == '' then
 else
   redis.call('ZADD', KEYS[2], tonumber(ARGV[5]), ticket)
   redis.call('ZADD', KEYS[3], now + presence, ticket)
-  redis.call('PEXPIRE', KEYS[2], presence * 2)
-  redis.call('PEXPIRE', KEYS[3], presence * 2)
+  for i = 2, 3 do
+    if redis.call('PTTL', KEYS[i]) < presence * 2 then redis.call('PEXPIRE', KEYS[i], presence * 2) end
+  end
   ahead = redis.call('ZRANK', KEYS[2], ticket)
 end
 if limit - redis.call('ZCARD', KEYS[1]) > ahead then
@@ -60,6 +61,22 @@ if limit - redis.call('ZCARD', KEYS[1]) > ahead then
   return 1
 end
 return 0
+`)
+
+// holdScript keeps a ticket's place for a waiter that will come back (its
+// hold, ms, on the server's clock). KEYS: the waiting tickets and their
+// presence; ARGV: ticket, since ms, hold ms. Nobody is woken: no slot was
+// freed.
+var holdScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local hold = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[2], now + hold, ARGV[1])
+for i = 1, 2 do
+  if redis.call('PTTL', KEYS[i]) < hold * 2 then redis.call('PEXPIRE', KEYS[i], hold * 2) end
+end
+return 1
 `)
 
 // releaseScript frees a lease and wakes waiters on the workspace's channel.
@@ -86,7 +103,9 @@ return 1
 // began to wait, so a freed slot goes to the oldest waiter of the whole
 // deployment. A waiter is present while it refreshes its ticket (at least
 // every PollInterval); a ticket not refreshed for three intervals is
-// dropped, so a dead worker's waiters hold nobody back for long. Waiters
+// dropped, so a dead worker's waiters hold nobody back for long. A ticket
+// whose round of waiting ran out stays for its Hold instead: its delivery
+// is between two rounds, and keeps its place across the deployment. Waiters
 // are woken by a pub/sub message when a slot is released, and re-check at
 // least every PollInterval (for slots that come back by expiry).
 type Redis struct {
@@ -218,14 +237,22 @@ func (r *Redis) Acquire(ctx context.Context, ws string, t Ticket) (func(), error
 			return rel, nil
 		}
 		if err != nil {
-			r.leave(ws, t)
+			if t.holds(ctx) { // the round ran out during the call
+				r.hold(ws, t)
+			} else {
+				r.leave(ws, t)
+			}
 			return nil, err
 		}
 		tm := time.NewTimer(r.PollInterval)
 		select {
 		case <-ctx.Done():
 			tm.Stop()
-			r.leave(ws, t)
+			if t.holds(ctx) {
+				r.hold(ws, t)
+			} else {
+				r.leave(ws, t)
+			}
 			return nil, fmt.Errorf("wait for a delivery slot of workspace %s: %w", ws, ctx.Err())
 		case <-me.ch:
 		case <-tm.C:
@@ -240,6 +267,17 @@ func (r *Redis) leave(ws string, t Ticket) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = leaveScript.Run(ctx, r.rdb, keys, t.ID).Err()
+}
+
+// hold keeps a ticket's place for t.Hold (best effort: a place not kept is
+// taken back when the delivery returns, by its Since).
+func (r *Redis) hold(ws string, t Ticket) {
+	keys := r.keys(ws)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := holdScript.Run(ctx, r.rdb, keys[1:3], t.ID, t.Since.UnixMilli(), t.Hold.Milliseconds()).Err(); err != nil {
+		r.leave(ws, t)
+	}
 }
 
 // subscribe queues a waiter by age, starting the workspace's subscription

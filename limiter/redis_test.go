@@ -230,3 +230,21 @@ func TestRedisDeadWaiterGoesStale(t *testing.T) {
 		t.Errorf("got the slot after %s, want within the dead ticket's 300 ms presence (+ poll and CI slack: 2 s)", d)
 	}
 }
+
+// A ticket held between two rounds keeps its place across the deployment:
+// the old delivery waits in one worker, the young one in another.
+func TestRedisHeldTicketKeepsItsPlace(t *testing.T) {
+	srv := redistest.Start(t)
+	ours := limiter.NewRedis(srv.Client(t), 1, 0)
+	theirs := limiter.NewRedis(srv.Client(t), 1, 0)
+	limiter.HeldPlace(t, func(ctx context.Context, tk limiter.Ticket) (func(), error) {
+		l := ours
+		if tk.ID == "young" || tk.ID == "next" {
+			l = theirs
+		}
+		return l.Acquire(ctx, "ws", tk)
+	})
+	if _, ok, _ := theirs.TryAcquire(context.Background(), "ws"); !ok {
+		t.Error("TryAcquire refused after every place was given up")
+	}
+}

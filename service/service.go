@@ -74,7 +74,7 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 		// each of them holds.
 		MaxConcurrentLocalActivityExecutionSize: workflowTaskSlots,
 		MaxConcurrentWorkflowTaskExecutionSize:  workflowTaskSlots,
-		MaxConcurrentWorkflowTaskPollers:        8,
+		MaxConcurrentWorkflowTaskPollers:        32,
 		MaxConcurrentActivityTaskPollers:        8,
 		WorkerStopTimeout:                       opts.StopTimeout,
 	})

@@ -72,6 +72,9 @@ type Wait struct {
 	// Queued is the delivery's place in its workspace's queue for a slot
 	// (activities.DeliverInput.WaitingSince), kept across runs.
 	Queued time.Time `json:"queued,omitempty"`
+	// Held: its last round ran out among the oldest waiters, and the
+	// limiter keeps its place; it comes back after the short timer.
+	Held bool `json:"held,omitempty"`
 }
 
 // validate checks that a continuation matches the input's targets.

@@ -113,7 +113,11 @@ func deliverInput(ev event.Event, t destination, d *DeliveryResult) activities.D
 // the backoff that run did not wait, then queues the delivery again.
 func waitAndSend(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *DeliveryResult, w Wait) *Wait {
 	rs.countTimer()
-	if err := workflow.Sleep(ctx, busyBackoff(d.DeliveryID, w.NextRound-1)); err != nil {
+	pause := busyBackoff(d.DeliveryID, w.NextRound-1)
+	if w.Held {
+		pause = placeRetry(d.DeliveryID, w.NextRound-1)
+	}
+	if err := workflow.Sleep(ctx, pause); err != nil {
 		d.Status, d.Error = StatusFailed, fmt.Sprintf("wait for a slot: %v", err)
 		return nil
 	}
@@ -137,6 +141,9 @@ func send(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *Del
 	} else {
 		in.WaitingSince = time.Time{}
 	}
+	// A round that runs out among the oldest waiters keeps the delivery's
+	// place in the queue until it comes back, after placeRetry.
+	in.HoldPlace = placeRetryMax + placeMargin
 	for ; ; round++ {
 		in.PriorAttempts = d.Attempts
 		activityID := DeliverActivityID(in.WebhookID)
@@ -178,11 +185,16 @@ func send(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *Del
 		// (1 to 2 s, spread per delivery) and queue up again, unless this
 		// run's history is full: then park, and the next run waits.
 		d.Status, d.Error = StatusPending, ""
+		held := appErr.Type() == delivery.ErrTypeWorkspaceBusyHeld
 		if rs.mustPark(ctx) {
-			return &Wait{Since: busySince, NextRound: round + 1, Queued: in.WaitingSince}
+			return &Wait{Since: busySince, NextRound: round + 1, Queued: in.WaitingSince, Held: held}
+		}
+		pause := busyBackoff(d.DeliveryID, round)
+		if held {
+			pause = placeRetry(d.DeliveryID, round)
 		}
 		rs.countTimer()
-		if err := workflow.Sleep(ctx, busyBackoff(d.DeliveryID, round)); err != nil {
+		if err := workflow.Sleep(ctx, pause); err != nil {
 			d.Status, d.Error = StatusFailed, fmt.Sprintf("wait for a slot: %v", err)
 			return nil
 		}
@@ -252,6 +264,24 @@ func busyBackoff(deliveryID string, n int) time.Duration {
 	d = min(d, 30*time.Second)
 	return d + time.Duration(fnv32(deliveryID, n)%1000)*time.Millisecond
 }
+
+// placeRetry is the timer after a round that ran out among the oldest
+// waiters of its workspace: the limiter keeps its place (and a slot freed
+// meanwhile waits for it), so it comes back soon, whatever the round: 1 s
+// and a deterministic spread of up to placeRetryMax - 1 s.
+func placeRetry(deliveryID string, n int) time.Duration {
+	return time.Second + time.Duration(fnv32(deliveryID, n)%250)*time.Millisecond
+}
+
+// placeRetryMax bounds placeRetry.
+const placeRetryMax = time.Second + 250*time.Millisecond
+
+// placeMargin is how long a kept place outlasts the workflow's timer: the
+// workflow task and the activity's dispatch that bring the delivery back
+// (seconds on a loaded server). A delivery back later re-enters the queue
+// at the same place (its WaitingSince); younger deliveries may take the
+// slots freed in between.
+const placeMargin = 5 * time.Second
 
 // fnv32 is a deterministic spread for retry jitter.
 func fnv32(s string, n int) uint32 {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -304,7 +305,9 @@ func TestEventWorkflowWaitsForSlotWithoutSpendingAttempts(t *testing.T) {
 // bounded wait, visibly, without a single request.
 func TestEventWorkflowGivesUpAfterTheBusyWait(t *testing.T) {
 	rc := newScripted(t, 200)
-	lim := &busyLimiter{n: 1 << 30}
+	// Every round is turned away (as when older deliveries fill this
+	// worker's waiting places), so the timers between rounds grow.
+	lim := &busyLimiter{n: 1 << 30, err: errors.New("no slot")}
 	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Limiter: lim, SlotWait: time.Millisecond}
 	res, _ := run(t, acts, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
 	d := res.Deliveries[0]
@@ -338,11 +341,13 @@ func (f *fullLimiter) Acquire(ctx context.Context, ws string, _ limiter.Ticket) 
 	return func() {}, nil
 }
 
-// busyLimiter refuses every TryAcquire and the first n Acquire calls.
+// busyLimiter refuses every TryAcquire and the first n Acquire calls: with
+// err, or else as a round that ran out (context.DeadlineExceeded).
 type busyLimiter struct {
 	mu    sync.Mutex
 	n     int
 	calls int
+	err   error
 }
 
 func (b *busyLimiter) TryAcquire(context.Context, string) (func(), bool, error) {
@@ -354,6 +359,9 @@ func (b *busyLimiter) Acquire(ctx context.Context, ws string, _ limiter.Ticket) 
 	defer b.mu.Unlock()
 	b.calls++
 	if b.calls <= b.n {
+		if b.err != nil {
+			return nil, b.err
+		}
 		return nil, context.DeadlineExceeded
 	}
 	return func() {}, nil
@@ -361,11 +369,35 @@ func (b *busyLimiter) Acquire(ctx context.Context, ws string, _ limiter.Ticket) 
 
 // A workspace that stays at its limit makes the delivery wait on timers,
 // without spending any of its four attempts.
+// A round that waited its whole time kept its place and comes back after a
+// short timer (placeRetry); a round turned away at once comes back after
+// the growing one (busyBackoff: 1, 2, 4 s).
 func TestEventWorkflowBusyWorkspaceSpendsNoAttempts(t *testing.T) {
+	t.Run("rounds ran out, place kept", func(t *testing.T) {
+		elapsed := busyRounds(t, nil)
+		// The first attempt's wait takes the first refusal; then two
+		// rounds of DeliverWebhook run out (placeRetry each), and its
+		// retry waits 1 s before attempt 2.
+		if limit := 2*placeRetryMax + time.Second + 300*time.Millisecond; elapsed > limit {
+			t.Errorf("the delivery took %s of workflow time, want at most %s: short timers after rounds that kept their place", elapsed, limit)
+		}
+	})
+	t.Run("rounds turned away", func(t *testing.T) {
+		elapsed := busyRounds(t, errors.New("no slot"))
+		// busyBackoff: at least 1 s, then 2 s; the retry 1 s.
+		if floor := 4 * time.Second; elapsed < floor {
+			t.Errorf("the delivery took %s of workflow time, want at least %s: growing timers after rounds turned away", elapsed, floor)
+		}
+	})
+}
+
+func busyRounds(t *testing.T, roundErr error) (elapsed time.Duration) {
 	rc := newScripted(t, 500, 200)
-	lim := &busyLimiter{n: 3}
+	lim := &busyLimiter{n: 3, err: roundErr}
 	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Limiter: lim, SlotWait: 10 * time.Millisecond}
-	res, _ := run(t, acts, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	start := time.Now()
+	res, env := run(t, acts, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	defer func() { elapsed = env.Now().Sub(start) }()
 	d := res.Deliveries[0]
 	if d.Status != StatusDelivered || len(d.Attempts) != 2 || rc.calls() != 2 {
 		t.Fatalf("got %s with %d attempts and %d calls, want delivered after 2 attempts", d.Status, len(d.Attempts), rc.calls())
@@ -376,4 +408,5 @@ func TestEventWorkflowBusyWorkspaceSpendsNoAttempts(t *testing.T) {
 	if lim.calls != 5 {
 		t.Errorf("limiter asked %d times, want 3 busy + 2 granted", lim.calls)
 	}
+	return
 }

@@ -3,11 +3,13 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -96,5 +98,93 @@ func TestEventWorkflowOldDeliveryIsNotStarved(t *testing.T) {
 	}
 	if overtook > 1 {
 		t.Errorf("%d newer deliveries got the slot while the old delivery waited, want at most 1", overtook)
+	}
+}
+
+// A delivery whose rounds of waiting run out keeps its place between them:
+// a slot freed while it is on its timer (here: 800 ms away each time) waits
+// for it, instead of going to a newer delivery that waits in another
+// worker. Without kept places, each slot is freed while the old delivery is
+// away, and it is overtaken round after round (the test then times out).
+func TestEventWorkflowOldDeliveryKeepsItsPlaceBetweenRounds(t *testing.T) {
+	rs := redistest.Start(t)
+	rc := newScripted(t, 200)
+	ours := limiter.NewRedis(rs.Client(t), 1, 0)
+	theirs := limiter.NewRedis(rs.Client(t), 1, 0)
+
+	// Newer deliveries of another worker wait for the slot all the time;
+	// each holds it 1.2 s, longer than the old delivery's 500 ms rounds.
+	ctx, stop := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var grants []time.Time
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ctx.Err() == nil; n++ {
+				rel, err := theirs.Acquire(ctx, "acme", limiter.Ticket{ID: fmt.Sprintf("newer-%d-%d", i, n), Since: time.Now()})
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				grants = append(grants, time.Now())
+				mu.Unlock()
+				select {
+				case <-ctx.Done():
+				case <-time.After(1200 * time.Millisecond):
+				}
+				rel()
+			}
+		}()
+	}
+	defer func() { stop(); wg.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(30 * time.Second)
+	env.SetStartTime(time.Now().Add(-time.Minute)) // older than every waiter
+	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	env.RegisterActivity(&activities.Activities{Client: tlsClient(t, rc.srv), Limiter: ours, SlotWait: 500 * time.Millisecond})
+	var waitFrom time.Time
+	var rounds int
+	env.SetOnLocalActivityStartedListener(func(*activity.Info, context.Context, []any) {
+		waitFrom = time.Now()
+	})
+	// The test environment skips timers: the time a delivery spends
+	// between rounds on a real server (its timer, a workflow task, the
+	// activity's dispatch) is spent here, before each later round.
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if strings.Contains(info.ActivityID, "/busy-") {
+			rounds++
+			time.Sleep(800 * time.Millisecond)
+		}
+	})
+	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	var res EventResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if d := res.Deliveries[0]; d.Status != StatusDelivered || rc.calls() != 1 {
+		t.Fatalf("the old delivery: got %s with %d attempts (%q), want delivered", d.Status, len(d.Attempts), d.Error)
+	}
+	hit := rc.hitAt(0)
+	mu.Lock()
+	overtook := 0
+	for _, g := range grants {
+		if g.After(waitFrom) && g.Before(hit) {
+			overtook++
+		}
+	}
+	mu.Unlock()
+	t.Logf("the old delivery waited %d rounds after the first; newer deliveries took the slot %d times meanwhile", rounds, overtook)
+	if rounds < 1 {
+		t.Errorf("the old delivery got its slot in its first round: the test did not exercise a kept place")
+	}
+	// One newer delivery may take a slot freed while the old one's ticket
+	// was first being registered.
+	if overtook > 1 {
+		t.Errorf("%d newer deliveries got the slot while the old delivery waited between rounds, want at most 1", overtook)
 	}
 }
