@@ -88,10 +88,9 @@ type Activities struct {
 	// (default 30 s) and MaxWaiters how many of its activities may wait per
 	// workspace in this process (default 20, the oldest deliveries), so
 	// that busy workspaces never fill the worker's activity slots. Beyond
-	// either, the activity returns without making an attempt
-	// (ErrTypeWorkspaceBusyHeld when the round ran out and the limiter
-	// keeps the delivery's place; ErrTypeWorkspaceBusy otherwise), and the
-	// workflow queues the delivery again later. A long round costs nothing
+	// either, the activity returns ErrTypeWorkspaceBusy without making an
+	// attempt (saying whether the limiter keeps the delivery's place), and
+	// the workflow queues the delivery again later. A long round costs nothing
 	// but a goroutine; each round costs history events and server work.
 	SlotWait   time.Duration
 	MaxWaiters int
@@ -156,9 +155,9 @@ type DeliverInput struct {
 	// scheduled time.
 	WaitingSince time.Time `json:"waiting_since,omitempty"`
 	// HoldPlace is how long DeliverWebhook's place in the queue is kept
-	// after a round of waiting that ran out (it then fails with
-	// ErrTypeWorkspaceBusyHeld): the workflow comes back within it, after
-	// a short timer. Only a delivery that waited among the oldest of its
+	// after a round of waiting that ran out (its ErrTypeWorkspaceBusy
+	// failure then says so in a second detail): the workflow comes back
+	// within it, after a short timer. Only a delivery that waited among the oldest of its
 	// workspace in this worker holds a place; one turned away at once
 	// (MaxWaiters older ones wait here) does not, nor a first attempt.
 	// Zero (inputs of workflows from before places were kept): the place
@@ -284,12 +283,15 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 	if a.Limiter != nil {
 		release, err := a.waitForSlot(ctx, in, info.ScheduledTime)
 		if err != nil {
-			typ := delivery.ErrTypeWorkspaceBusy
+			details := newAttempts(log, in)
 			if errors.Is(err, errPlaceKept) {
-				typ = delivery.ErrTypeWorkspaceBusyHeld
+				// The second detail tells the workflow (delivery.BusyDetails)
+				// to come back soon; a workflow from before kept places reads
+				// only the first, and waits its growing timer.
+				details = []any{attemptsOrNil(details), true}
 			}
-			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{
-				NonRetryable: true, Cause: err, Details: newAttempts(log, in),
+			return DeliverResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), delivery.ErrTypeWorkspaceBusy, temporal.ApplicationErrorOptions{
+				NonRetryable: true, Cause: err, Details: details,
 			})
 		}
 		defer release()
@@ -320,6 +322,14 @@ func newAttempts(log []delivery.Attempt, in DeliverInput) []any {
 		return []any{log}
 	}
 	return nil
+}
+
+// attemptsOrNil is the attempt log of newAttempts' details, or nil.
+func attemptsOrNil(details []any) []delivery.Attempt {
+	if len(details) == 0 {
+		return nil
+	}
+	return details[0].([]delivery.Attempt)
 }
 
 // fetchBody takes the delivery's body from this worker's cache (FirstAttempt

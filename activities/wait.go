@@ -16,7 +16,7 @@ var errNoSlot = errors.New("no delivery slot")
 
 // errPlaceKept wraps errNoSlot when the round ran out and the limiter keeps
 // the delivery's place for its ticket's Hold.
-var errPlaceKept = errors.New("its place in the queue is kept until it comes back")
+var errPlaceKept = limiter.ErrPlaceKept
 
 // errOvertaken ends a wait whose place went to an older delivery.
 var errOvertaken = errors.New("a delivery that began waiting earlier took its place in this worker")
@@ -103,7 +103,7 @@ func (a *Activities) boundedWait(ctx context.Context, ws string, t limiter.Ticke
 		if errors.Is(context.Cause(cctx), errOvertaken) {
 			return nil, fmt.Errorf("%w: workspace %s is at its delivery limit and %v", errNoSlot, ws, errOvertaken)
 		}
-		if t.Hold > 0 && errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, limiter.ErrPlaceKept) {
 			return nil, fmt.Errorf("%w: workspace %s stayed at its delivery limit for %s; %w", errNoSlot, ws, wait, errPlaceKept)
 		}
 		return nil, fmt.Errorf("%w: workspace %s stayed at its delivery limit for %s: %v", errNoSlot, ws, wait, err)

@@ -71,11 +71,6 @@ const (
 	// its concurrency limit for longer than the activity waits. The
 	// workflow waits on a timer and tries again, spending no attempt.
 	ErrTypeWorkspaceBusy = "WebhookWorkspaceBusy"
-	// ErrTypeWorkspaceBusyHeld is ErrTypeWorkspaceBusy for a delivery
-	// that waited its whole round among the oldest waiters: the limiter
-	// keeps its place for the hold its input asked for, and the workflow
-	// comes back within it (after a short timer, not the growing one).
-	ErrTypeWorkspaceBusyHeld = "WebhookWorkspaceBusyPlaceKept"
 	// ErrTypeBodyUnavailable means no attempt was made: the activity could
 	// not fetch the body from its workflow (the body is not repeated in
 	// activity inputs). The workflow waits and tries again, as for
@@ -84,12 +79,12 @@ const (
 )
 
 // NonRetryableErrorTypes are the error types the retry policy never retries.
-var NonRetryableErrorTypes = []string{ErrTypeRejected, ErrTypeInvalidTarget, ErrTypeSecret, ErrTypeWorkspaceBusy, ErrTypeWorkspaceBusyHeld, ErrTypeBodyUnavailable}
+var NonRetryableErrorTypes = []string{ErrTypeRejected, ErrTypeInvalidTarget, ErrTypeSecret, ErrTypeWorkspaceBusy, ErrTypeBodyUnavailable}
 
 // NotAttempted reports whether a failure of this error type means that no
 // attempt was made (so none is spent): the delivery waits and queues again.
 func NotAttempted(errType string) bool {
-	return errType == ErrTypeWorkspaceBusy || errType == ErrTypeWorkspaceBusyHeld || errType == ErrTypeBodyUnavailable
+	return errType == ErrTypeWorkspaceBusy || errType == ErrTypeBodyUnavailable
 }
 
 // Attempt is the record of one HTTP attempt.

@@ -41,10 +41,14 @@ func (t Ticket) Before(u Ticket) bool {
 	return t.ID < u.ID
 }
 
-// holds reports whether a wait that ended with err keeps t's place.
+// holds reports whether a wait that ended with ctx keeps t's place.
 func (t Ticket) holds(ctx context.Context) bool {
 	return t.Hold > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded)
 }
+
+// ErrPlaceKept is wrapped by the error of an Acquire whose wait ran out
+// when the limiter keeps the ticket's place for its Hold (and only then).
+var ErrPlaceKept = errors.New("its place in the queue is kept for its return")
 
 // Local is a per-workspace counting semaphore inside one process. Its
 // queue holds the waiting tickets, oldest first, and the tickets held for
@@ -97,12 +101,13 @@ func (l *Local) Waiting(workspace string) int {
 	return n
 }
 
-// TryAcquire takes a slot if one is free at once and no ticket is queued.
+// TryAcquire takes a slot if one is free beyond those the queued tickets
+// (waiting or held) are owed.
 func (l *Local) TryAcquire(_ context.Context, workspace string) (func(), bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.expireLocked(workspace)
-	if l.used[workspace] >= l.limit || len(l.queue[workspace]) > 0 {
+	if l.limit-l.used[workspace] <= len(l.queue[workspace]) {
 		return nil, false, nil
 	}
 	l.used[workspace]++
@@ -146,6 +151,7 @@ func (l *Local) Acquire(ctx context.Context, workspace string, t Ticket) (func()
 			l.grantLocked(workspace)
 			l.tidyLocked(workspace)
 		})
+		return nil, fmt.Errorf("wait for a delivery slot of workspace %s: %w (%w)", workspace, ctx.Err(), ErrPlaceKept)
 	} else {
 		l.queue[workspace] = slices.DeleteFunc(l.queue[workspace], func(w *localWaiter) bool { return w == me })
 		l.grantLocked(workspace) // a younger waiter may now be owed a slot

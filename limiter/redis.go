@@ -237,22 +237,20 @@ func (r *Redis) Acquire(ctx context.Context, ws string, t Ticket) (func(), error
 			return rel, nil
 		}
 		if err != nil {
-			if t.holds(ctx) { // the round ran out during the call
-				r.hold(ws, t)
-			} else {
-				r.leave(ws, t)
+			if t.holds(ctx) && r.hold(ws, t) { // the round ran out during the call
+				return nil, fmt.Errorf("%w (%w)", err, ErrPlaceKept)
 			}
+			r.leave(ws, t)
 			return nil, err
 		}
 		tm := time.NewTimer(r.PollInterval)
 		select {
 		case <-ctx.Done():
 			tm.Stop()
-			if t.holds(ctx) {
-				r.hold(ws, t)
-			} else {
-				r.leave(ws, t)
+			if t.holds(ctx) && r.hold(ws, t) {
+				return nil, fmt.Errorf("wait for a delivery slot of workspace %s: %w (%w)", ws, ctx.Err(), ErrPlaceKept)
 			}
+			r.leave(ws, t)
 			return nil, fmt.Errorf("wait for a delivery slot of workspace %s: %w", ws, ctx.Err())
 		case <-me.ch:
 		case <-tm.C:
@@ -269,15 +267,13 @@ func (r *Redis) leave(ws string, t Ticket) {
 	_ = leaveScript.Run(ctx, r.rdb, keys, t.ID).Err()
 }
 
-// hold keeps a ticket's place for t.Hold (best effort: a place not kept is
-// taken back when the delivery returns, by its Since).
-func (r *Redis) hold(ws string, t Ticket) {
+// hold keeps a ticket's place for t.Hold and reports whether it did (a
+// place not kept is taken back when the delivery returns, by its Since).
+func (r *Redis) hold(ws string, t Ticket) bool {
 	keys := r.keys(ws)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := holdScript.Run(ctx, r.rdb, keys[1:3], t.ID, t.Since.UnixMilli(), t.Hold.Milliseconds()).Err(); err != nil {
-		r.leave(ws, t)
-	}
+	return holdScript.Run(ctx, r.rdb, keys[1:3], t.ID, t.Since.UnixMilli(), t.Hold.Milliseconds()).Err() == nil
 }
 
 // subscribe queues a waiter by age, starting the workspace's subscription

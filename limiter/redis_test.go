@@ -237,6 +237,9 @@ func TestRedisHeldTicketKeepsItsPlace(t *testing.T) {
 	srv := redistest.Start(t)
 	ours := limiter.NewRedis(srv.Client(t), 1, 0)
 	theirs := limiter.NewRedis(srv.Client(t), 1, 0)
+	// A ticket nobody refreshes goes stale after 300 ms: far less than
+	// the holds, so only the hold keeps the place.
+	ours.PollInterval, theirs.PollInterval = 100*time.Millisecond, 100*time.Millisecond
 	limiter.HeldPlace(t, func(ctx context.Context, tk limiter.Ticket) (func(), error) {
 		l := ours
 		if tk.ID == "young" || tk.ID == "next" {

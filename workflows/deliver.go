@@ -141,9 +141,12 @@ func send(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *Del
 	} else {
 		in.WaitingSince = time.Time{}
 	}
-	// A round that runs out among the oldest waiters keeps the delivery's
-	// place in the queue until it comes back, after placeRetry.
-	in.HoldPlace = placeRetryMax + placeMargin
+	// Version 1 (kept places): a round that runs out among the oldest
+	// waiters keeps the delivery's place in the queue until it comes back,
+	// after placeRetry. Only with a WaitingSince: a place is a ticket's.
+	if !in.WaitingSince.IsZero() && workflow.GetVersion(ctx, versionKeepPlace, workflow.DefaultVersion, 1) >= 1 {
+		in.HoldPlace = placeRetryMax + placeMargin
+	}
 	for ; ; round++ {
 		in.PriorAttempts = d.Attempts
 		activityID := DeliverActivityID(in.WebhookID)
@@ -185,7 +188,7 @@ func send(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *Del
 		// (1 to 2 s, spread per delivery) and queue up again, unless this
 		// run's history is full: then park, and the next run waits.
 		d.Status, d.Error = StatusPending, ""
-		held := appErr.Type() == delivery.ErrTypeWorkspaceBusyHeld
+		held := in.HoldPlace > 0 && placeKept(appErr)
 		if rs.mustPark(ctx) {
 			return &Wait{Since: busySince, NextRound: round + 1, Queued: in.WaitingSince, Held: held}
 		}
@@ -246,6 +249,24 @@ func keepFailureLog(err error, d *DeliveryResult) {
 		d.Error = log[n-1].Summary()
 	}
 }
+
+// placeKept reads the second detail of an ErrTypeWorkspaceBusy failure:
+// whether the limiter keeps the delivery's place until it comes back.
+func placeKept(appErr *temporal.ApplicationError) bool {
+	if appErr.Type() != delivery.ErrTypeWorkspaceBusy || !appErr.HasDetails() {
+		return false
+	}
+	var log []delivery.Attempt
+	var kept bool
+	if appErr.Details(&log, &kept) != nil {
+		return false
+	}
+	return kept
+}
+
+// versionKeepPlace is the workflow.GetVersion change ID of kept places
+// (DeliverInput.HoldPlace and the short timer after a round that kept one).
+const versionKeepPlace = "deliver-keep-place"
 
 // versionFairnessFIFO is the workflow.GetVersion change ID of the
 // fairness key and WaitingSince on DeliverWebhook.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -188,5 +189,48 @@ func TestTimeoutKeepsHeartbeatAttempts(t *testing.T) {
 	}
 	if !strings.Contains(d.Error, "attempt 4") {
 		t.Errorf("error: got %q, want the last attempt's summary", d.Error)
+	}
+}
+
+// A busy round's failure says in a second detail whether the limiter kept
+// the delivery's place; the attempt log stays the first detail, so a
+// workflow from before kept places (reading one detail) sees what it saw.
+func TestBusyFailureDetails(t *testing.T) {
+	log := []delivery.Attempt{{Number: 1, StatusCode: 503, Class: delivery.ClassHTTPStatus}}
+	// As the workflow receives them: through the failure converter.
+	received := func(typ string, details ...any) *temporal.ApplicationError {
+		fc := temporal.GetDefaultFailureConverter()
+		var appErr *temporal.ApplicationError
+		if !errors.As(fc.FailureToError(fc.ErrorToFailure(temporal.NewNonRetryableApplicationError("busy", typ, nil, details...))), &appErr) {
+			t.Fatal("not an application error after the round trip")
+		}
+		return appErr
+	}
+	kept := received(delivery.ErrTypeWorkspaceBusy, log, true)
+	keptNoLog := received(delivery.ErrTypeWorkspaceBusy, []delivery.Attempt(nil), true)
+	plain := received(delivery.ErrTypeWorkspaceBusy, log)
+	bare := received(delivery.ErrTypeWorkspaceBusy)
+	other := received(delivery.ErrTypeBodyUnavailable, log, true)
+	for _, c := range []struct {
+		name string
+		err  *temporal.ApplicationError
+		want bool
+	}{{"kept", kept, true}, {"kept, no new attempts", keptNoLog, true}, {"not kept", plain, false}, {"no details", bare, false}, {"another type", other, false}} {
+		if got := placeKept(c.err); got != c.want {
+			t.Errorf("%s: placeKept %v, want %v", c.name, got, c.want)
+		}
+	}
+	// What an older workflow reads: the log, whether or not a place was kept.
+	for _, e := range []*temporal.ApplicationError{kept, plain} {
+		d := &DeliveryResult{}
+		keepFailureLog(e, d)
+		if len(d.Attempts) != 1 || d.Attempts[0].StatusCode != 503 {
+			t.Errorf("%v: attempt log read as %+v", e, d.Attempts)
+		}
+	}
+	d := &DeliveryResult{Attempts: log}
+	keepFailureLog(keptNoLog, d)
+	if len(d.Attempts) != 1 {
+		t.Errorf("a kept place without new attempts dropped the log: %+v", d.Attempts)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"io"
 	"net"
@@ -342,7 +343,7 @@ func (f *fullLimiter) Acquire(ctx context.Context, ws string, _ limiter.Ticket) 
 }
 
 // busyLimiter refuses every TryAcquire and the first n Acquire calls: with
-// err, or else as a round that ran out (context.DeadlineExceeded).
+// err, or else as a round that ran out with its place kept.
 type busyLimiter struct {
 	mu    sync.Mutex
 	n     int
@@ -362,7 +363,7 @@ func (b *busyLimiter) Acquire(ctx context.Context, ws string, _ limiter.Ticket) 
 		if b.err != nil {
 			return nil, b.err
 		}
-		return nil, context.DeadlineExceeded
+		return nil, fmt.Errorf("%w (%w)", context.DeadlineExceeded, limiter.ErrPlaceKept)
 	}
 	return func() {}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,8 +105,9 @@ func TestEventWorkflowOldDeliveryIsNotStarved(t *testing.T) {
 // A delivery whose rounds of waiting run out keeps its place between them:
 // a slot freed while it is on its timer (here: 800 ms away each time) waits
 // for it, instead of going to a newer delivery that waits in another
-// worker. Without kept places, each slot is freed while the old delivery is
-// away, and it is overtaken round after round (the test then times out).
+// worker. The slot is freed exactly while the old delivery is away, in its
+// first three returns; without kept places a newer delivery takes it each
+// time.
 func TestEventWorkflowOldDeliveryKeepsItsPlaceBetweenRounds(t *testing.T) {
 	rs := redistest.Start(t)
 	rc := newScripted(t, 200)
@@ -113,51 +115,71 @@ func TestEventWorkflowOldDeliveryKeepsItsPlaceBetweenRounds(t *testing.T) {
 	theirs := limiter.NewRedis(rs.Client(t), 1, 0)
 
 	// Newer deliveries of another worker wait for the slot all the time;
-	// each holds it 1.2 s, longer than the old delivery's 500 ms rounds.
+	// whoever holds it lets go when told (free), or after 100 ms once the
+	// old delivery's first three returns have passed.
 	ctx, stop := context.WithCancel(context.Background())
+	free := make(chan struct{}, 1)
+	var signalled atomic.Int32
 	var mu sync.Mutex
 	var grants []time.Time
+	hold := func(rel func()) {
+		defer rel()
+		mu.Lock()
+		grants = append(grants, time.Now())
+		mu.Unlock()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-free:
+				return
+			case <-time.After(100 * time.Millisecond):
+				if signalled.Load() >= 3 {
+					return
+				}
+			}
+		}
+	}
+	first, err := theirs.Acquire(ctx, "acme", limiter.Ticket{ID: "newer-first", Since: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
-	for i := range 3 {
+	wg.Add(1)
+	go func() { defer wg.Done(); hold(first) }()
+	for i := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for n := 0; ctx.Err() == nil; n++ {
 				rel, err := theirs.Acquire(ctx, "acme", limiter.Ticket{ID: fmt.Sprintf("newer-%d-%d", i, n), Since: time.Now()})
-				if err != nil {
-					continue
+				if err == nil {
+					hold(rel)
 				}
-				mu.Lock()
-				grants = append(grants, time.Now())
-				mu.Unlock()
-				select {
-				case <-ctx.Done():
-				case <-time.After(1200 * time.Millisecond):
-				}
-				rel()
 			}
 		}()
 	}
 	defer func() { stop(); wg.Wait() }()
-	time.Sleep(200 * time.Millisecond)
 
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.SetTestTimeout(30 * time.Second)
+	env.SetTestTimeout(60 * time.Second)
 	env.SetStartTime(time.Now().Add(-time.Minute)) // older than every waiter
 	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
 	env.RegisterActivity(&activities.Activities{Client: tlsClient(t, rc.srv), Limiter: ours, SlotWait: 500 * time.Millisecond})
 	var waitFrom time.Time
-	var rounds int
 	env.SetOnLocalActivityStartedListener(func(*activity.Info, context.Context, []any) {
 		waitFrom = time.Now()
 	})
 	// The test environment skips timers: the time a delivery spends
 	// between rounds on a real server (its timer, a workflow task, the
-	// activity's dispatch) is spent here, before each later round.
+	// activity's dispatch) is spent here, before each later round; the
+	// slot is freed at its start.
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		if strings.Contains(info.ActivityID, "/busy-") {
-			rounds++
+			if signalled.Add(1) <= 3 {
+				free <- struct{}{}
+			}
 			time.Sleep(800 * time.Millisecond)
 		}
 	})
@@ -178,13 +200,11 @@ func TestEventWorkflowOldDeliveryKeepsItsPlaceBetweenRounds(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	t.Logf("the old delivery waited %d rounds after the first; newer deliveries took the slot %d times meanwhile", rounds, overtook)
-	if rounds < 1 {
-		t.Errorf("the old delivery got its slot in its first round: the test did not exercise a kept place")
+	t.Logf("the old delivery came back %d times; newer deliveries took the slot %d times meanwhile", signalled.Load(), overtook)
+	if signalled.Load() < 1 {
+		t.Error("the old delivery never came back for a second round: the test exercised no kept place")
 	}
-	// One newer delivery may take a slot freed while the old one's ticket
-	// was first being registered.
-	if overtook > 1 {
-		t.Errorf("%d newer deliveries got the slot while the old delivery waited between rounds, want at most 1", overtook)
+	if overtook > 0 {
+		t.Errorf("%d newer deliveries got the slot freed while the old delivery was between rounds, want none", overtook)
 	}
 }
