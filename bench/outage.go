@@ -192,6 +192,7 @@ func runOutage(ctx context.Context, e *env, viaAPI bool, redisDown time.Duration
 	start := time.Now()
 	stopSampling := make(chan struct{})
 	printBacklog := e.backlogSampler(ctx, start, stopSampling)
+	printCPU := cpuSampler(w.cmd.Process.Pid, start, stopSampling)
 	quietSent, quietErrs := publish(quiet, 0, 500*time.Millisecond, func(ev event.Event) error { return send(ev, url) })
 	close(stopSampling)
 	res, err := e.measure("quiet", quiet, quietSent, start, quietErrs, 10*time.Minute)
@@ -227,6 +228,7 @@ func runOutage(ctx context.Context, e *env, viaAPI bool, redisDown time.Duration
 	fmt.Printf("; %d attempts hung at once\n", peakHang)
 	e.printSlowest(ctx, p, "wsquiet", quietSent, 3)
 	printBacklog()
+	printCPU()
 
 	// Reconciliation: every event has its outcome in Temporal (none was
 	// terminated or lost), every hanging delivery made its four attempts

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,4 +90,80 @@ func (e *env) backlogSampler(ctx context.Context, start time.Time, stop <-chan s
 		<-done
 		fmt.Printf("        workflow-task backlog of the delivery queue: %s\n", strings.Join(series[:min(len(series), 40)], "; "))
 	}
+}
+
+// cpuSampler samples the CPU time of the Temporal server, the worker and
+// this process (receivers, publishers) every 500 ms until stop is closed,
+// and prints each one's share of a core per interval: during an outage it
+// shows which process the quiet workspace's events queue behind.
+func cpuSampler(workerPID int, start time.Time, stop <-chan struct{}) func() {
+	procs := []struct {
+		name string
+		pid  int
+	}{{"server", serverPID()}, {"worker", workerPID}, {"bench", os.Getpid()}}
+	var series []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		last := make([]time.Duration, len(procs))
+		for i, p := range procs {
+			last[i] = procCPU(p.pid)
+		}
+		tk := time.NewTicker(500 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+			parts := []string{fmt.Sprintf("%+.1fs", time.Since(start).Seconds())}
+			for i, p := range procs {
+				now := procCPU(p.pid)
+				parts = append(parts, fmt.Sprintf("%s %3.0f%%", p.name, 100*(now-last[i]).Seconds()/0.5))
+				last[i] = now
+			}
+			series = append(series, strings.Join(parts, " "))
+		}
+	}()
+	return func() {
+		<-done
+		fmt.Printf("        CPU (share of one core per 500 ms): %s\n", strings.Join(series, "; "))
+	}
+}
+
+// procCPU is a process's user+system CPU time from /proc (0 if unknown).
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which may hold spaces).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// serverPID finds the newest Temporal dev server process.
+func serverPID() int {
+	ents, _ := os.ReadDir("/proc")
+	best := 0
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && strings.Contains(string(cmd), "start-dev") && pid > best {
+			best = pid
+		}
+	}
+	return best
 }
