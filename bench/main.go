@@ -288,8 +288,13 @@ func run() error {
 func (e *env) fresh(ctx context.Context) error {
 	e.close()
 	e.runs++
-	srv, err := devtest.NewServer(ctx, filepath.Join(e.dir, fmt.Sprintf("temporal-%d.db", e.runs)),
-		"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
+	args := []string{"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"}
+	for _, v := range strings.Split(*dynConfig, ",") {
+		if v != "" {
+			args = append(args, "--dynamic-config-value", v)
+		}
+	}
+	srv, err := devtest.NewServer(ctx, filepath.Join(e.dir, fmt.Sprintf("temporal-%d.db", e.runs)), args...)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ var (
 	nDownEach  = flag.Int("down-events", 50, "scenario (e): events per hanging workspace")
 	quietSec   = flag.Int("quiet", 40, "scenario (e): seconds the quiet workspace publishes 2 events/s")
 	redisDown  = flag.Duration("redis-down", 60*time.Second, "scenario (e): how long Redis is stopped in the third run")
+	dynConfig  = flag.String("dynamic-config", "", "extra dynamic config values of the dev server, comma-separated (KEY=VALUE)")
 	outageRuns = flag.String("outage-runs", "api,client,redis", "scenario (e): runs to make: api, client, redis (through the API with Redis stopped)")
 )
 

@@ -24,6 +24,9 @@ func TestReplayRecordedHistory(t *testing.T) {
 		// continues as new (server-suggested), run 2 delivers it.
 		{"event_continued_run1.json", "parks and continues as new"},
 		{"event_continued_run2.json", "resumes and delivers"},
+		// A delivery whose first round of waiting ran out with its place
+		// kept (deliver-keep-place): the short timer, then delivered.
+		{"event_kept_place.json", "keeps its place between rounds"},
 	} {
 		t.Run(tt.what, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()

@@ -11,6 +11,11 @@
 //
 //	go run ./internal/recordhistory events testdata/replay
 //
+// With "kept" it records a delivery whose round of waiting ran out with its
+// place kept (see recordKeptPlace):
+//
+//	go run ./internal/recordhistory kept testdata/replay
+//
 // With "registry" it records a RegistryWorkflow run instead (see
 // recordRegistry):
 //
@@ -50,8 +55,11 @@ func run() error {
 	if len(os.Args) == 3 && os.Args[1] == "events" {
 		return recordEvents(os.Args[2])
 	}
+	if len(os.Args) == 3 && os.Args[1] == "kept" {
+		return recordKeptPlace(os.Args[2])
+	}
 	if len(os.Args) != 2 {
-		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR")
+		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR")
 	}
 	out, err := os.Create(os.Args[1])
 	if err != nil {
