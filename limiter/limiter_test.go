@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -223,5 +224,64 @@ func TestLocalHeldTicketKeepsItsPlace(t *testing.T) {
 	heldPlace(t, func(ctx context.Context, tk Ticket) (func(), error) { return l.Acquire(ctx, "a", tk) })
 	if _, ok, _ := l.TryAcquire(context.Background(), "a"); !ok {
 		t.Error("TryAcquire refused after every place was given up")
+	}
+}
+
+// Under a storm of waits that time out (some keeping their place), are
+// cancelled or get a slot, the limit is never exceeded, and once every
+// caller is gone and the kept places have lapsed, every slot is free and
+// nothing is queued.
+func TestLocalStormNeverExceedsAndDrains(t *testing.T) {
+	const limit = 3
+	l := NewLocal(limit)
+	var inFlight, peak atomic.Int32
+	var wg sync.WaitGroup
+	base := time.Now()
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tk := Ticket{ID: fmt.Sprint("d", i%40), Since: base.Add(time.Duration(i%40) * time.Millisecond)}
+			if i%3 == 0 {
+				tk.Hold = 30 * time.Millisecond
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+i%7)*time.Millisecond)
+			if i%5 == 0 {
+				cancel() // cancelled, not timed out: never keeps a place
+			}
+			defer cancel()
+			rel, err := l.Acquire(ctx, "a", tk)
+			if err != nil {
+				return
+			}
+			n := inFlight.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(time.Millisecond)
+			inFlight.Add(-1)
+			rel()
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p > limit {
+		t.Errorf("peak in flight %d, above the limit %d", p, limit)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		l.mu.Lock()
+		used, queued := l.used["a"], len(l.queue["a"])
+		l.mu.Unlock()
+		if used == 0 && queued == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after every caller left: %d slots held, %d tickets queued, want none", used, queued)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rel, ok, _ := l.TryAcquire(context.Background(), "a"); !ok {
+		t.Error("TryAcquire refused on an idle limiter")
+	} else {
+		rel()
 	}
 }
