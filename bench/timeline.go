@@ -61,33 +61,22 @@ func (e *env) printSlowest(ctx context.Context, p *publisher.Publisher, ws strin
 // (matching's own figures) until stop is closed, and prints its series.
 func (e *env) backlogSampler(ctx context.Context, start time.Time, stop <-chan struct{}) func() {
 	var series []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(250 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-			}
-			resp, err := e.tc.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
-				Namespace:     "default",
-				TaskQueue:     &taskqueuepb.TaskQueue{Name: e.run, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
-				TaskQueueType: enumspb.TASK_QUEUE_TYPE_WORKFLOW,
-				ReportStats:   true,
-			})
-			if err != nil {
-				series = append(series, "err: "+err.Error())
-				continue
-			}
-			st := resp.GetStats()
-			series = append(series, fmt.Sprintf("%+.1fs n=%d age=%.0fms add=%.0f/s out=%.0f/s", time.Since(start).Seconds(), st.GetApproximateBacklogCount(), ms(st.GetApproximateBacklogAge().AsDuration()), st.GetTasksAddRate(), st.GetTasksDispatchRate()))
+	wait := every(250*time.Millisecond, stop, func() {
+		resp, err := e.tc.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
+			Namespace:     "default",
+			TaskQueue:     &taskqueuepb.TaskQueue{Name: e.run, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
+			TaskQueueType: enumspb.TASK_QUEUE_TYPE_WORKFLOW,
+			ReportStats:   true,
+		})
+		if err != nil {
+			series = append(series, "err: "+err.Error())
+			return
 		}
-	}()
+		st := resp.GetStats()
+		series = append(series, fmt.Sprintf("%+.1fs n=%d age=%.0fms add=%.0f/s out=%.0f/s", time.Since(start).Seconds(), st.GetApproximateBacklogCount(), ms(st.GetApproximateBacklogAge().AsDuration()), st.GetTasksAddRate(), st.GetTasksDispatchRate()))
+	})
 	return func() {
-		<-done
+		wait()
 		fmt.Printf("        workflow-task backlog of the delivery queue: %s\n", strings.Join(series[:min(len(series), 40)], "; "))
 	}
 }
@@ -102,32 +91,21 @@ func cpuSampler(workerPID int, start time.Time, stop <-chan struct{}) func() {
 		pid  int
 	}{{"server", serverPID()}, {"worker", workerPID}, {"bench", os.Getpid()}}
 	var series []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		last := make([]time.Duration, len(procs))
+	last := make([]time.Duration, len(procs))
+	for i, p := range procs {
+		last[i] = procCPU(p.pid)
+	}
+	wait := every(500*time.Millisecond, stop, func() {
+		parts := []string{fmt.Sprintf("%+.1fs", time.Since(start).Seconds())}
 		for i, p := range procs {
-			last[i] = procCPU(p.pid)
+			now := procCPU(p.pid)
+			parts = append(parts, fmt.Sprintf("%s %3.0f%%", p.name, 100*(now-last[i]).Seconds()/0.5))
+			last[i] = now
 		}
-		tk := time.NewTicker(500 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-			}
-			parts := []string{fmt.Sprintf("%+.1fs", time.Since(start).Seconds())}
-			for i, p := range procs {
-				now := procCPU(p.pid)
-				parts = append(parts, fmt.Sprintf("%s %3.0f%%", p.name, 100*(now-last[i]).Seconds()/0.5))
-				last[i] = now
-			}
-			series = append(series, strings.Join(parts, " "))
-		}
-	}()
+		series = append(series, strings.Join(parts, " "))
+	})
 	return func() {
-		<-done
+		wait()
 		fmt.Printf("        CPU (share of one core per 500 ms): %s\n", strings.Join(series, "; "))
 	}
 }
@@ -166,4 +144,24 @@ func serverPID() int {
 		}
 	}
 	return best
+}
+
+// every runs fn every interval in a goroutine until stop is closed; the
+// returned func waits for the goroutine to end.
+func every(interval time.Duration, stop <-chan struct{}, fn func()) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(interval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				fn()
+			}
+		}
+	}()
+	return func() { <-done }
 }

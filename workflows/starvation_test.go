@@ -69,23 +69,9 @@ func TestEventWorkflowOldDeliveryIsNotStarved(t *testing.T) {
 			waitFrom = time.Now() // the first attempt asks for a slot
 		}
 	})
-	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
-	var res EventResult
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
-	d := res.Deliveries[0]
-	if d.Status != StatusDelivered || rc.calls() != 1 {
-		t.Fatalf("the old delivery: got %s with %d attempts (%q), want delivered", d.Status, len(d.Attempts), d.Error)
-	}
-	hit := rc.hitAt(0)
+	hit := deliverOld(t, env, rc)
 	mu.Lock()
-	overtook := 0
-	for _, g := range grants {
-		if g.After(waitFrom) && g.Before(hit) {
-			overtook++
-		}
-	}
+	overtook := countBetween(grants, waitFrom, hit)
 	mu.Unlock()
 	// One newer delivery may take a slot freed while the ticket was being
 	// registered; after that the slot is ours.
@@ -183,22 +169,9 @@ func TestEventWorkflowOldDeliveryKeepsItsPlaceBetweenRounds(t *testing.T) {
 			time.Sleep(800 * time.Millisecond)
 		}
 	})
-	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
-	var res EventResult
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
-	if d := res.Deliveries[0]; d.Status != StatusDelivered || rc.calls() != 1 {
-		t.Fatalf("the old delivery: got %s with %d attempts (%q), want delivered", d.Status, len(d.Attempts), d.Error)
-	}
-	hit := rc.hitAt(0)
+	hit := deliverOld(t, env, rc)
 	mu.Lock()
-	overtook := 0
-	for _, g := range grants {
-		if g.After(waitFrom) && g.Before(hit) {
-			overtook++
-		}
-	}
+	overtook := countBetween(grants, waitFrom, hit)
 	mu.Unlock()
 	t.Logf("the old delivery came back %d times; newer deliveries took the slot %d times meanwhile", signalled.Load(), overtook)
 	if signalled.Load() < 1 {
@@ -207,4 +180,30 @@ func TestEventWorkflowOldDeliveryKeepsItsPlaceBetweenRounds(t *testing.T) {
 	if overtook > 0 {
 		t.Errorf("%d newer deliveries got the slot freed while the old delivery was between rounds, want none", overtook)
 	}
+}
+
+// deliverOld runs the old delivery's workflow to its end, checks that it
+// was delivered at its first attempt, and returns when the receiver got it.
+func deliverOld(t *testing.T, env *testsuite.TestWorkflowEnvironment, rc *scripted) time.Time {
+	t.Helper()
+	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	var res EventResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if d := res.Deliveries[0]; d.Status != StatusDelivered || rc.calls() != 1 {
+		t.Fatalf("the old delivery: got %s with %d attempts (%q), want delivered", d.Status, len(d.Attempts), d.Error)
+	}
+	return rc.hitAt(0)
+}
+
+// countBetween counts the times strictly between from and to.
+func countBetween(times []time.Time, from, to time.Time) int {
+	n := 0
+	for _, g := range times {
+		if g.After(from) && g.Before(to) {
+			n++
+		}
+	}
+	return n
 }

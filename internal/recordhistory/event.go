@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
@@ -59,16 +61,12 @@ func recordEvents(dir string) error {
 	ok := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	defer ok.Close()
 
-	tlsConf := devtest.TLSConfig(&devtest.Receiver{Server: flaky}, &devtest.Receiver{Server: gone}, &devtest.Receiver{Server: ok})
 	lim := &downFirst{Local: limiter.NewLocal(50), workspace: "replay-wait", down: 1500 * time.Millisecond}
-	w, err := service.NewWorker(c, service.Options{Limiter: lim, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf})})
+	stopWorker, err := startWorker(c, lim, flaky, gone, ok)
 	if err != nil {
 		return err
 	}
-	if err := w.Start(); err != nil {
-		return err
-	}
-	defer w.Stop()
+	defer stopWorker()
 	p := publisher.New(c, publisher.Options{})
 
 	retries := workflows.EventInput{
@@ -133,6 +131,23 @@ func replayEvent(id, ws string) event.Event {
 		Workspace: ws, Record: event.Values(map[string]any{"id": "opp-1", "name": "Sample deal"}),
 		Changes: map[string]event.Change{"stage": event.ChangeOf("qualification", "proposal")},
 	}
+}
+
+// startWorker starts a delivery worker with limiter lim that trusts the
+// receivers' certificates, and returns its stop.
+func startWorker(c client.Client, lim activities.Limiter, receivers ...*httptest.Server) (func(), error) {
+	rs := make([]*devtest.Receiver, len(receivers))
+	for i, r := range receivers {
+		rs[i] = &devtest.Receiver{Server: r}
+	}
+	w, err := service.NewWorker(c, service.Options{Limiter: lim, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(rs...)})})
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(); err != nil {
+		return nil, err
+	}
+	return w.Stop, nil
 }
 
 // show writes one run's history as JSON.

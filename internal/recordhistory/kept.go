@@ -8,12 +8,9 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/endpoint"
-	"github.com/hari-crm/webhooks/internal/devtest"
 	"github.com/hari-crm/webhooks/limiter"
 	"github.com/hari-crm/webhooks/publisher"
-	"github.com/hari-crm/webhooks/service"
 	"github.com/hari-crm/webhooks/workflows"
 )
 
@@ -30,16 +27,12 @@ func recordKeptPlace(dir string) error {
 	defer stop()
 	ok := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	defer ok.Close()
-	tlsConf := devtest.TLSConfig(&devtest.Receiver{Server: ok})
 	lim := &keptFirst{Local: limiter.NewLocal(50), workspace: "replay-keep"}
-	w, err := service.NewWorker(c, service.Options{Limiter: lim, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf})})
+	stopWorker, err := startWorker(c, lim, ok)
 	if err != nil {
 		return err
 	}
-	if err := w.Start(); err != nil {
-		return err
-	}
-	defer w.Stop()
+	defer stopWorker()
 	p := publisher.New(c, publisher.Options{})
 	in := workflows.EventInput{
 		Event:   replayEvent("replay-event-4", "replay-keep"),
