@@ -53,6 +53,11 @@ type Publisher interface {
 	Publish(ctx context.Context, in workflows.EventInput) (publisher.Receipt, error)
 	Show(ctx context.Context, ws, eventID string) (publisher.Outcome, error)
 	Deliveries(ctx context.Context, ws, webhookID string, limit int) ([]publisher.LogEntry, error)
+	Redeliver(ctx context.Context, ws, webhookID, deliveryID string, opts publisher.RedeliverOptions) (publisher.Redelivery, error)
+	StartRecovery(ctx context.Context, ws, webhookID string, since time.Time) (publisher.RecoveryJob, error)
+	Recovery(ctx context.Context, ws, webhookID, job string) (publisher.Recovery, error)
+	CancelRecovery(ctx context.Context, ws, webhookID, job string) error
+	Health(ctx context.Context, ws, webhookID string) (publisher.Health, error)
 }
 
 // Verifier checks a bearer token and says what its holder may do
@@ -116,6 +121,10 @@ func (s *Server) mux() (*http.ServeMux, []route) {
 	scoped("GET "+wh+"/{id}/test-result", s.testResult)
 	scoped("DELETE "+wh+"/{id}/test-result", s.dismissTest)
 	scoped("GET "+wh+"/{id}/deliveries", s.deliveries)
+	scoped("POST "+wh+"/{id}/deliveries/{delivery}/redeliver", s.redeliver)
+	scoped("POST "+wh+"/{id}/recover", s.startRecovery)
+	scoped("GET "+wh+"/{id}/recoveries/{job}", s.recovery)
+	scoped("POST "+wh+"/{id}/recoveries/{job}/cancel", s.cancelRecovery)
 	scoped("POST "+ws+"/events", s.publish)
 	scoped("GET "+ws+"/events/{id}", s.showEvent)
 	// The routes before workspaces were in every path.
@@ -279,6 +288,10 @@ func fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusNotFound, "not_found", err.Error(), "")
 	case errors.Is(err, registry.ErrRetired):
 		writeError(w, http.StatusConflict, "retired", message(err), "")
+	case errors.Is(err, publisher.ErrPending):
+		writeError(w, http.StatusConflict, "pending", err.Error(), "delivery_id")
+	case errors.Is(err, publisher.ErrTooManyRedeliveries):
+		writeError(w, http.StatusConflict, "conflict", err.Error(), "delivery_id")
 	case errors.Is(err, publisher.ErrIDTaken):
 		writeError(w, http.StatusConflict, "conflict", message(err), "id")
 	case errors.Is(err, registry.ErrConflict):
@@ -387,6 +400,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
+// WithHealth is a webhook as GET .../webhooks/{id} shows it: its
+// definition and its endpoint's health (null when the execution log
+// could not be read).
+type WithHealth struct {
+	webhook.View
+	Health *publisher.Health `json:"health"`
+}
+
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	c, cancel := ctx(r)
 	defer cancel()
@@ -395,7 +416,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	out := WithHealth{View: v}
+	if h, err := s.Publisher.Health(c, r.PathValue("ws"), v.ID); err == nil {
+		out.Health = &h
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request) {
@@ -525,4 +550,72 @@ func (s *Server) showEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, o)
+}
+
+// redeliver sends one delivery again (Idempotency-Key: optional, makes
+// the request idempotent for good); 202 with the redelivery's ID.
+func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	ws, id := r.PathValue("ws"), r.PathValue("id")
+	if _, err := s.Registry.Get(c, ws, id); err != nil {
+		fail(w, err)
+		return
+	}
+	red, err := s.Publisher.Redeliver(c, ws, id, r.PathValue("delivery"), publisher.RedeliverOptions{Key: r.Header.Get("Idempotency-Key")})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, red)
+}
+
+// RecoverRequest is the body of POST .../webhooks/{id}/recover.
+type RecoverRequest struct {
+	// Since is an RFC 3339 time: deliveries of events published since
+	// then are recovered.
+	Since string `json:"since"`
+}
+
+// startRecovery starts a recovery of the webhook's failed deliveries since a
+// time; 202 with the job's ID.
+func (s *Server) startRecovery(w http.ResponseWriter, r *http.Request) {
+	var req RecoverRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	since, err := time.Parse(time.RFC3339Nano, req.Since)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("since must be an RFC 3339 time such as 2026-03-31T10:00:00Z, got %q", req.Since), "since")
+		return
+	}
+	c, cancel := ctx(r)
+	defer cancel()
+	job, err := s.Publisher.StartRecovery(c, r.PathValue("ws"), r.PathValue("id"), since)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, job)
+}
+
+func (s *Server) recovery(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	p, err := s.Publisher.Recovery(c, r.PathValue("ws"), r.PathValue("id"), r.PathValue("job"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) cancelRecovery(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	if err := s.Publisher.CancelRecovery(c, r.PathValue("ws"), r.PathValue("id"), r.PathValue("job")); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"job_id": r.PathValue("job"), "state": "canceling"})
 }

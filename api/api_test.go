@@ -107,6 +107,31 @@ func (f fakePublisher) Show(_ context.Context, ws, id string) (publisher.Outcome
 	}
 	return publisher.Outcome{}, publisher.ErrNotFound
 }
+func (f fakePublisher) Redeliver(_ context.Context, ws, _, _ string, _ publisher.RedeliverOptions) (publisher.Redelivery, error) {
+	f.note("Redeliver", ws)
+	return publisher.Redelivery{}, nil
+}
+
+func (f fakePublisher) StartRecovery(_ context.Context, ws, _ string, _ time.Time) (publisher.RecoveryJob, error) {
+	f.note("StartRecovery", ws)
+	return publisher.RecoveryJob{}, nil
+}
+
+func (f fakePublisher) Recovery(_ context.Context, ws, _, _ string) (publisher.Recovery, error) {
+	f.note("Recovery", ws)
+	return publisher.Recovery{}, publisher.ErrNotFound
+}
+
+func (f fakePublisher) CancelRecovery(_ context.Context, ws, _, _ string) error {
+	f.note("CancelRecovery", ws)
+	return publisher.ErrNotFound
+}
+
+func (f fakePublisher) Health(_ context.Context, ws, _ string) (publisher.Health, error) {
+	f.note("Health", ws)
+	return publisher.Health{}, nil
+}
+
 func (f fakePublisher) Deliveries(_ context.Context, ws, _ string, _ int) ([]publisher.LogEntry, error) {
 	f.note("Deliveries", ws)
 	return nil, nil
@@ -316,6 +341,8 @@ func TestEveryRouteIsScopedToItsWorkspace(t *testing.T) {
 			body = ev
 		case method == "POST" && strings.HasSuffix(path, "/webhooks"), method == "PUT":
 			body = hook
+		case method == "POST" && strings.HasSuffix(path, "/recover"):
+			body = `{"since": "2026-03-31T10:00:00Z"}`
 		}
 		routes = append(routes, struct{ method, path, body string }{method, path, body})
 	}

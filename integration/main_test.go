@@ -71,7 +71,9 @@ func runMain(m *testing.M) int {
 	tlsConf := devtest.TLSConfig(rc)
 	probe.Close()
 
-	w, err := service.NewWorker(tc, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf, Control: guard.Control}), Secrets: srv.Keys})
+	reg = registry.New(tc, registry.Options{Sealer: srv.Keys, Hosts: guard})
+	pub = publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(srv.Keys), Router: reg, Hosts: guard})
+	w, err := service.NewWorker(tc, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf, Control: guard.Control}), Secrets: srv.Keys, Recovery: pub})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
@@ -81,7 +83,5 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer w.Stop()
-	reg = registry.New(tc, registry.Options{Sealer: srv.Keys, Hosts: guard})
-	pub = publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(srv.Keys), Router: reg, Hosts: guard})
 	return m.Run()
 }

@@ -21,6 +21,9 @@ type LogEntry struct {
 	EventType  string                   `json:"event_type"`
 	StartedAt  time.Time                `json:"started_at"`
 	Delivery   workflows.DeliveryResult `json:"delivery"`
+	// RedeliveryOf is set on a redelivery: the workflow ID of the event
+	// whose delivery it sent again.
+	RedeliveryOf string `json:"redelivery_of,omitempty"`
 }
 
 // Deliveries returns the most recent deliveries to one webhook, newest
@@ -43,6 +46,15 @@ func (p *Publisher) Deliveries(ctx context.Context, ws, webhookID string, limit 
 		}
 		wid := ex.GetExecution().GetWorkflowId()
 		owner, eventID, ok := workflows.ParseWorkflowID(wid)
+		redelivery := false
+		if !ok {
+			var deliveryID string
+			owner, _, deliveryID, ok = workflows.ParseRedeliveryWorkflowID(wid)
+			if ok {
+				eventID, ok = workflows.SplitDeliveryID(deliveryID, webhookID)
+				redelivery = true
+			}
+		}
 		if !ok || owner != ws {
 			continue // not an event workflow of this workspace
 		}
@@ -50,7 +62,10 @@ func (p *Publisher) Deliveries(ctx context.Context, ws, webhookID string, limit 
 		if v := ex.GetSearchAttributes().GetIndexedFields()[workflows.SearchEventType.GetName()]; v != nil {
 			_ = p.dc.FromPayload(v, &e.EventType)
 		}
-		o, err := p.Show(ctx, ws, eventID)
+		if redelivery {
+			e.RedeliveryOf = workflows.WorkflowID(ws, eventID)
+		}
+		o, err := p.show(ctx, ws, eventID, wid)
 		if err != nil {
 			e.Delivery = workflows.DeliveryResult{WebhookID: webhookID, Status: workflows.StatusFailed, Error: err.Error()}
 			out = append(out, e)

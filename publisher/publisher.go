@@ -45,6 +45,7 @@ type Publisher struct {
 	dc        converter.DataConverter
 	taskQueue string
 	router    Router
+	targets   Targets
 	hosts     interface{ CheckHost(host string) error }
 	gates     *gates
 }
@@ -92,6 +93,9 @@ type Options struct {
 	// Router routes events published without targets to the workspace's
 	// matching webhooks; nil allows direct mode only.
 	Router Router
+	// Targets reads a webhook's current target for redeliveries; nil
+	// takes Router when it has a Target method (registry.Client).
+	Targets Targets
 	// Hosts, when set, refuses direct targets aimed at blocked addresses.
 	Hosts interface{ CheckHost(host string) error }
 	// PerWorkspace bounds the concurrent publish calls of one workspace
@@ -108,7 +112,10 @@ func New(c client.Client, opts Options) *Publisher {
 	if opts.DataConverter == nil {
 		opts.DataConverter = converter.GetDefaultDataConverter()
 	}
-	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, hosts: opts.Hosts}
+	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts}
+	if t, ok := opts.Router.(Targets); ok && p.targets == nil {
+		p.targets = t
+	}
 	if opts.PerWorkspace == 0 {
 		opts.PerWorkspace = 16
 	}
@@ -374,6 +381,11 @@ func (p *Publisher) Wait(ctx context.Context, ws, eventID string) (Outcome, erro
 	if err := p.owned(ctx, ws, eventID, id); err != nil {
 		return Outcome{}, err
 	}
+	return p.wait(ctx, eventID, id)
+}
+
+// wait is Wait of event workflow id, whose owner was checked.
+func (p *Publisher) wait(ctx context.Context, eventID, id string) (Outcome, error) {
 	var res workflows.EventResult
 	if err := p.c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
 		var nf *serviceerror.NotFound
@@ -401,7 +413,11 @@ func (p *Publisher) Show(ctx context.Context, ws, eventID string) (Outcome, erro
 	if err := validateRef(ws, eventID); err != nil {
 		return Outcome{}, err
 	}
-	id := workflows.WorkflowID(ws, eventID)
+	return p.show(ctx, ws, eventID, workflows.WorkflowID(ws, eventID))
+}
+
+// show is Show of event workflow id (the event's own, or a redelivery's).
+func (p *Publisher) show(ctx context.Context, ws, eventID, id string) (Outcome, error) {
 	desc, err := p.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		var nf *serviceerror.NotFound
@@ -429,7 +445,7 @@ func (p *Publisher) Show(ctx context.Context, ws, eventID string) (Outcome, erro
 			}
 			return out, nil
 		}
-		return p.Wait(ctx, ws, eventID)
+		return p.wait(ctx, eventID, id)
 	}
 	val, err := p.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
 	if err != nil {

@@ -242,6 +242,20 @@ func (r *Client) Routes(ctx context.Context, ev event.Event) ([]endpoint.Routed,
 	return out, nil
 }
 
+// Target returns where a delivery to webhook id goes now (its URL and
+// sealed secrets), active or not: a redelivery is signed with the current
+// secret and sent to the current URL.
+func (r *Client) Target(ctx context.Context, ws, id string) (endpoint.Routed, error) {
+	if err := ValidateWorkspace(ws); err != nil {
+		return endpoint.Routed{}, err
+	}
+	var out endpoint.Routed
+	if err := r.query(ctx, ws, workflows.QueryTarget, &out, id); err != nil {
+		return endpoint.Routed{}, err
+	}
+	return out, nil
+}
+
 // Reseal re-seals every secret of the workspace's webhooks that is not in
 // the newest form (a v1 or v2 seal, or a v3 seal under an older key),
 // bound to the webhook's URL, with the

@@ -37,6 +37,9 @@ type Options struct {
 	Metrics activities.Recorder
 	// AttemptTimeout overrides the 15 s attempt timeout (tests only).
 	AttemptTimeout time.Duration
+	// Recovery finds and redelivers failed deliveries for recoveries
+	// (publisher.Publisher); nil fails recoveries with the reason.
+	Recovery activities.Recoverer
 }
 
 // NewWorker returns a worker, not yet started, with every workflow and
@@ -61,7 +64,7 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 		lim = limiter.NewLocal(opts.WorkspaceLimit)
 	}
 	acts := &activities.Activities{Workflows: c, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout,
-		LocalTotal: workflowTaskSlots * 2 / 5, LocalPerWorkspace: localPerWorkspace(opts.WorkspaceLimit)}
+		LocalTotal: workflowTaskSlots * 2 / 5, LocalPerWorkspace: localPerWorkspace(opts.WorkspaceLimit), Recovery: opts.Recovery}
 	w := worker.New(c, opts.TaskQueue, worker.Options{
 		// Most activities wait on I/O (an attempt against a receiver that
 		// may hang 15 s, or a short wait for a workspace slot): goroutines,
@@ -84,6 +87,7 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 	})
 	w.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.RegistryWorkflow, workflow.RegisterOptions{Name: workflows.RegistryWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.RecoveryWorkflow, workflow.RegisterOptions{Name: workflows.RecoveryWorkflowName})
 	w.RegisterActivity(acts)
 
 	// Test fire has a queue, pollers and slots of its own: an admin

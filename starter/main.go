@@ -6,6 +6,7 @@
 //	starter webhooks create|list|get|update|activate|deactivate|delete|recover|retire ...
 //	starter test-fire|test-result|test-dismiss --workspace W --webhook ID
 //	starter keys new --id ID | keys reseal --workspace W|--all
+//	starter redeliver --workspace W --webhook ID --delivery DELIVERY_ID
 package main
 
 import (
@@ -52,6 +53,9 @@ const usage = `usage:
   starter webhooks recover --workspace W [--from-input] [--json]
   starter webhooks recover --all [--json]
   starter webhooks retire --workspace W [--json]
+  starter redeliver --workspace W --webhook ID --delivery DELIVERY_ID [--key K] [--wait] [--json]
+  starter recover --workspace W --webhook ID --since RFC3339 [--wait] [--json]
+  starter recover --workspace W --webhook ID --job JOB [--cancel] [--wait] [--json]
   starter test-fire --workspace W --webhook ID [--json]
   starter test-result --workspace W --webhook ID [--json]
   starter test-dismiss --workspace W --webhook ID
@@ -99,6 +103,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		code, err = testCmd(ctx, cmd, rest, stdout, stderr)
 	case "keys":
 		code, err = keys(ctx, rest, stdout, stderr)
+	case "redeliver":
+		code, err = redeliver(ctx, rest, stdout, stderr)
+	case "recover":
+		code, err = recoverCmd(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "starter: unknown command %q\n%s", cmd, usage)
 		return exitInvalid

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/publisher"
 	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/webhook"
 	"github.com/hari-crm/webhooks/workflows"
@@ -86,7 +87,15 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "list":
 		out, err = reg.List(ctx, *ws)
 	case "get":
-		out, err = reg.Get(ctx, *ws, *id)
+		var v webhook.View
+		if v, err = reg.Get(ctx, *ws, *id); err == nil {
+			var h publisher.Health
+			h, err = pub.Health(ctx, *ws, *id)
+			out = struct {
+				webhook.View
+				Health *publisher.Health `json:"health"`
+			}{v, &h}
+		}
 	case "activate", "deactivate":
 		out, err = reg.SetActive(ctx, *ws, *id, sub == "activate")
 	case "delete":
@@ -178,7 +187,8 @@ func testCmd(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 }
 
 func codeFor(err error) int {
-	if errors.Is(err, webhook.ErrInvalid) || errors.Is(err, event.ErrInvalid) || errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrConflict) {
+	if errors.Is(err, webhook.ErrInvalid) || errors.Is(err, event.ErrInvalid) || errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrConflict) ||
+		errors.Is(err, publisher.ErrNotFound) || errors.Is(err, publisher.ErrPending) {
 		return exitInvalid
 	}
 	return exitError

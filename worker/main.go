@@ -110,13 +110,15 @@ func run() error {
 		}
 		shared = limiter.NewRedis(rdb, *limit, *lease)
 	}
+	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: *taskQueue, Hosts: guard, DataConverter: codec.DataConverter(keys)})
+	pub := publisher.New(c, publisher.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
 	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys, Limiter: shared, Metrics: m, AttemptTimeout: *attemptTimeout,
-		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control})})
+		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control}), Recovery: pub})
 	if err != nil {
 		return err
 	}
 
-	srv := newHTTPServer(*httpAddr, routes(c, keys, m, guard, *namespace, *taskQueue, *uiURL, access), defaultTimeouts)
+	srv := newHTTPServer(*httpAddr, routes(c, reg, pub, keys, m, *namespace, *uiURL, access), defaultTimeouts)
 	if access.api.Open {
 		logger.Warn().Msg("development mode without API keys: the HTTP API accepts requests without a token")
 	}
@@ -152,9 +154,7 @@ func run() error {
 	return err
 }
 
-func routes(c client.Client, keys *codec.Keyring, m *metrics.Metrics, guard *netguard.Guard, namespace, taskQueue, uiURL string, access access) http.Handler {
-	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: taskQueue, Hosts: guard, DataConverter: codec.DataConverter(keys)})
-	pub := publisher.New(c, publisher.Options{TaskQueue: taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
+func routes(c client.Client, reg *registry.Client, pub *publisher.Publisher, keys *codec.Keyring, m *metrics.Metrics, namespace, uiURL string, access access) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/codec/", codec.Handler(keys, access.codec))
 	mux.Handle("GET /metrics", m.Handler())

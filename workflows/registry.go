@@ -37,6 +37,9 @@ const (
 	QueryGet        = "get"
 	QueryRoutes     = "routes"
 	QueryTestResult = "test_result"
+	// QueryTarget answers one webhook's target (its current URL and sealed
+	// secrets) whether or not it is active: redeliveries use it.
+	QueryTarget = "target"
 	// QueryState answers the whole state, sealed secrets included (as in
 	// the continue-as-new input): recovery reads an ended run with it.
 	QueryState = "state"
@@ -386,6 +389,13 @@ func (r *registry) register(ctx workflow.Context) error {
 			}
 			return out, nil
 		},
+		QueryTarget: func(id string) (endpoint.Routed, error) {
+			i, err := r.find(id)
+			if err != nil {
+				return endpoint.Routed{}, err
+			}
+			return r.state.Webhooks[i].Target(), nil
+		},
 		QueryTestResult: func(id string) (*TestResult, error) {
 			if _, err := r.find(id); err != nil {
 				return nil, err
@@ -397,7 +407,7 @@ func (r *registry) register(ctx workflow.Context) error {
 		},
 	}
 	queries[QueryState] = func() (RegistryState, error) { return r.state, nil }
-	for _, name := range []string{QueryList, QueryGet, QueryRoutes, QueryTestResult, QueryState} {
+	for _, name := range []string{QueryList, QueryGet, QueryRoutes, QueryTarget, QueryTestResult, QueryState} {
 		if err := workflow.SetQueryHandler(ctx, name, queries[name]); err != nil {
 			return fmt.Errorf("set query handler %s: %w", name, err)
 		}

@@ -86,7 +86,7 @@ async function load() {
   }
   render();
   await Promise.all(state.hooks.map(async (h) => {
-    await Promise.all([loadTest(h.id), loadLast(h.id)]);
+    await Promise.all([loadTest(h.id), loadLast(h.id), loadHealth(h.id)]);
     if (state.logs.has(h.id)) await loadLog(h.id);
   }));
 }
@@ -107,16 +107,34 @@ function render() {
       el("td", { "data-label": "Conditions", text: h.conditions_text }),
       el("td", { "data-label": "State" }, el("span", { class: "badge " + (h.active ? "on" : "off"), text: h.active ? "Active" : "Inactive" })),
       el("td", { "data-label": "Last delivery", class: "last", id: "last-" + h.id, text: "—" }),
+      el("td", { "data-label": "Health", class: "health", id: "health-" + h.id, text: "—" }),
       el("td", { class: "row-actions" },
         testBtn,
         el("button", { type: "button", "data-action": "log", "aria-expanded": state.logs.has(h.id) ? "true" : "false", "aria-controls": "log-" + h.id, onclick: () => toggleLog(h.id) }, "Delivery log"),
         el("button", { type: "button", "data-action": "edit", onclick: () => openEditor(h) }, "Edit"),
         el("button", { type: "button", "data-action": "toggle", onclick: () => setActive(h, !h.active) }, h.active ? "Deactivate" : "Activate"),
         el("button", { type: "button", "data-action": "delete", class: "danger", onclick: () => remove(h) }, "Delete")));
-    const panel = el("tr", { class: "panel-row", id: "panel-row-" + h.id, hidden: true }, el("td", { colspan: "7" }, el("div", { class: "panel", id: "panel-" + h.id, role: "region", "aria-label": "Test fire result for " + h.name })));
-    const log = el("tr", { class: "log-row", id: "log-row-" + h.id, hidden: !state.logs.has(h.id) }, el("td", { colspan: "7" }, el("div", { class: "log", id: "log-" + h.id })));
+    const panel = el("tr", { class: "panel-row", id: "panel-row-" + h.id, hidden: true }, el("td", { colspan: "8" }, el("div", { class: "panel", id: "panel-" + h.id, role: "region", "aria-label": "Test fire result for " + h.name })));
+    const log = el("tr", { class: "log-row", id: "log-row-" + h.id, hidden: !state.logs.has(h.id) }, el("td", { colspan: "8" }, el("div", { class: "log", id: "log-" + h.id })));
     tbody.append(row, panel, log);
   }
+}
+
+// loadHealth shows the endpoint's health on its row: the 24 h success
+// rate, the failed deliveries in a row and since when, the last error.
+async function loadHealth(id) {
+  const cell = document.getElementById("health-" + id);
+  let h;
+  try { h = (await api("GET", base() + "/" + encodeURIComponent(id))).health; } catch (e) { h = null; }
+  if (!cell) return;
+  if (!h) { cell.textContent = "—"; return; }
+  const rate = h.success_rate_24h === null ? "no deliveries in 24 h" : Math.round(h.success_rate_24h * 1000) / 10 + "% delivered in 24 h";
+  const parts = [el("span", { class: "rate", text: rate })];
+  if (h.consecutive_failures > 0) {
+    parts.push(el("br"), el("span", { class: "streak error-text", text: h.consecutive_failures + (h.more ? "+" : "") + " failed in a row" + (h.failing_since ? ", failing since " + new Date(h.failing_since).toLocaleString() : "") }));
+    if (h.last_error) parts.push(el("br"), el("span", { class: "last-error", text: "Last error: " + h.last_error }));
+  }
+  cell.replaceChildren(...parts);
 }
 
 async function loadLast(id) {
@@ -249,11 +267,77 @@ async function loadLog(id) {
         el("td", { text: a.started_at ? new Date(a.started_at).toLocaleTimeString() : "—" }),
         el("td", { class: a.error ? "error-text" : "" }, a.error ? "✗ " + a.error : "✓ HTTP " + a.status_code),
         el("td", { text: a.duration_ms + " ms" })))));
-    list.append(el("li", { class: "delivery" },
-      el("p", {}, title, " ", el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", el("span", { class: "when", text: new Date(d.started_at).toLocaleString() })),
+    const redo = d.delivery.status === "pending" ? null :
+      el("button", { type: "button", "data-action": "redeliver", "data-delivery": d.delivery.delivery_id, "aria-label": "Redeliver " + d.event_type + " " + d.event_id, onclick: (e) => redeliver(id, d.delivery.delivery_id, e.currentTarget) }, "Redeliver");
+    const mark = d.redelivery_of ? el("span", { class: "badge redelivery", title: "Redelivery of " + d.redelivery_of, text: "redelivery" }) : null;
+    list.append(el("li", { class: "delivery", "data-delivery": d.delivery.delivery_id },
+      el("p", {}, title, " ", mark, mark ? " " : null, el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", el("span", { class: "when", text: new Date(d.started_at).toLocaleString() }), " ", redo),
       attempts));
   }
-  box.replaceChildren(el("h3", { text: "Recent deliveries" }), list);
+  box.replaceChildren(el("h3", { text: "Recent deliveries" }), recoverForm(id), list);
+}
+
+// recoverForm sends every failed delivery since a time again (a durable
+// job on the server; its progress shows here, and stays once it ended).
+function recoverForm(id) {
+  const since = el("input", { type: "datetime-local", id: "since-" + id, class: "since", step: "1" });
+  const d = new Date(Date.now() - 24 * 3600 * 1000);
+  since.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+  const out = el("p", { class: "recovery", id: "recovery-" + id, role: "status" });
+  const btn = el("button", { type: "button", "data-action": "recover", onclick: () => startRecovery(id, since.value) }, "Recover failed deliveries");
+  renderRecovery(id, out);
+  return el("div", { class: "recover" }, el("label", { for: "since-" + id, text: "Failed since " }), since, " ", btn, out);
+}
+
+const recoveries = {}; // webhook id -> { job, progress, error }
+
+async function startRecovery(id, local) {
+  const t = new Date(local);
+  if (!local || isNaN(t)) { recoveries[id] = { error: "Pick the time the outage began." }; renderRecovery(id); return; }
+  try {
+    const job = await api("POST", base() + "/" + encodeURIComponent(id) + "/recover", { since: t.toISOString() });
+    recoveries[id] = { job: job.job_id };
+    watchRecovery(id);
+  } catch (e) { recoveries[id] = { error: e.message }; renderRecovery(id); }
+}
+
+const recoveryPath = (id) => base() + "/" + encodeURIComponent(id) + "/recoveries/" + encodeURIComponent(recoveries[id].job);
+
+async function watchRecovery(id) {
+  const r = recoveries[id];
+  try { r.progress = await api("GET", recoveryPath(id)); r.error = ""; } catch (e) { r.error = e.message; renderRecovery(id); return; }
+  renderRecovery(id);
+  if (!r.progress.done) setTimeout(() => watchRecovery(id), 1000);
+  else for (const ms of [0, 3000]) setTimeout(() => { loadLog(id); loadLast(id); loadHealth(id); }, ms);
+}
+
+function renderRecovery(id, out = document.getElementById("recovery-" + id)) {
+  const r = recoveries[id];
+  if (!out || !r) return;
+  if (r.error) { out.replaceChildren(el("strong", {}, "Error: "), r.error); return; }
+  const p = r.progress;
+  if (!p) { out.textContent = "Recovery starting…"; return; }
+  const words = p.state === "listing" ? "Recovery: finding failed deliveries…" :
+    "Recovery " + (p.done ? (p.state === "canceled" ? "canceled" : "done") : "under way") + ": " + p.sent + " of " + p.total + " sent" + (p.failed ? ", " + p.failed + " failed" : "") + (p.truncated ? " (more remain: recover again)" : "");
+  const cancel = p.done ? null : el("button", { type: "button", "data-action": "cancel-recovery", onclick: async () => {
+    try { await api("POST", recoveryPath(id) + "/cancel"); } catch (e) { say(e.message, true); }
+  } }, "Cancel");
+  out.replaceChildren(el("span", { class: "progress", "data-sent": String(p.sent), "data-total": String(p.total), "data-state": p.done ? p.state : "running", text: words }), cancel ? " " : null, cancel);
+}
+
+// redeliver sends one delivery again: the same body and X-Webhook-Id,
+// signed with the webhook's current secret.
+async function redeliver(id, deliveryID, btn) {
+  if (btn) { btn.disabled = true; btn.textContent = "Redelivering…"; }
+  try {
+    const r = await api("POST", base() + "/" + encodeURIComponent(id) + "/deliveries/" + encodeURIComponent(deliveryID) + "/redeliver");
+    say((r.duplicate ? "Already redelivering " : "Redelivery started for ") + deliveryID + ".");
+    // The execution log lists it once visibility has it: look twice.
+    for (const ms of [1500, 5000]) setTimeout(() => { loadLog(id); loadLast(id); loadHealth(id); }, ms);
+  } catch (e) {
+    say(e.message, true);
+    if (btn) { btn.disabled = false; btn.textContent = "Redeliver"; }
+  }
 }
 
 // ---- editor ----------------------------------------------------------------------

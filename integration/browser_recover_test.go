@@ -1,0 +1,127 @@
+package integration
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"github.com/hari-crm/webhooks/api"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/settings"
+	"github.com/hari-crm/webhooks/signature"
+)
+
+// The delivery log's Redeliver button and the Recover action, in a real
+// browser against the real service: a failed delivery is redelivered
+// (marked as a redelivery in the log), and a recovery since a time sends
+// the other failed deliveries once, with its progress on the page.
+func TestRedeliverAndRecoverInBrowser(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	down.Store(true)
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys}).Handler())
+	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	ws := "ui-" + uuid.NewString()[:8]
+	tok := workspaceToken(t, ws)
+	c := &apiClient{t: t, srv: site, ws: ws, token: tok}
+	var wh view
+	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	// Three deliveries fail during the outage.
+	var events []string
+	for range 3 {
+		var receipt struct {
+			EventID string `json:"event_id"`
+		}
+		if code, b := c.do("POST", c.events(), oppEvent(ws, "Closed Won"), &receipt); code != http.StatusAccepted {
+			t.Fatalf("publish: %d %s", code, b)
+		}
+		if _, err := pub.Wait(context.Background(), ws, receipt.EventID); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, receipt.EventID)
+	}
+	down.Store(false)
+	waitListed(t, context.Background(), ws, wh.ID, time.Now().Add(-time.Hour), 3)
+
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	step(t, ctx, "open the delivery log",
+		chromedp.Navigate(site.URL+"/settings/webhooks?workspace="+ws+"#token="+tok),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="log"]`)),
+		chromedp.WaitVisible(C(`.log li.delivery button[data-action="redeliver"]`)),
+	)
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('.log li.delivery button[data-action="redeliver"]').length`)); n != 3 {
+		t.Errorf("got %d Redeliver buttons, want one on each of the 3 failed deliveries", n)
+	}
+	step(t, ctx, "health figures", chromedp.WaitVisible(C(`tr.hook td.health .streak`)))
+	health := get(t, ctx, chromedp.Text(C(`tr.hook td.health`)))
+	if !strings.Contains(health, "0% delivered in 24 h") || !strings.Contains(health, "3 failed in a row") || !strings.Contains(health, "410") {
+		t.Errorf("health cell %q, want 0%% delivered, 3 failed in a row, the last error naming 410", health)
+	}
+	shot(t, ctx, "11-delivery-log-failed")
+
+	// Redeliver the newest (first) delivery.
+	first := get(t, ctx, chromedp.AttributeValue(C(`.log li.delivery`), "data-delivery"))
+	step(t, ctx, "redeliver",
+		chromedp.Click(C(`.log li.delivery button[data-action="redeliver"]`)),
+		chromedp.WaitVisible(C(`.log li.delivery .badge.redelivery ~ .badge.delivered`)),
+	)
+	redoText := get(t, ctx, chromedp.Text(C(`.log li.delivery`)))
+	if !strings.Contains(redoText, "redelivery") || !strings.Contains(redoText, "delivered") {
+		t.Errorf("log after Redeliver: %q, want a delivered redelivery first", redoText)
+	}
+	if got := get(t, ctx, chromedp.AttributeValue(C(`.log li.delivery`), "data-delivery")); got.Value != first.Value {
+		t.Errorf("the redelivery's delivery ID: got %q, want the original's %q", got.Value, first.Value)
+	}
+	shot(t, ctx, "12-redelivered")
+
+	// Recover since an hour ago: the two others are sent; the one already
+	// redelivered is counted as sent, not sent again.
+	hourAgo := time.Now().Add(-time.Hour).Format("2006-01-02T15:04:05")
+	step(t, ctx, "recover",
+		chromedp.SetValue(C(`.log input.since`), hourAgo),
+		chromedp.Click(C(`.log button[data-action="recover"]`)),
+		chromedp.WaitVisible(C(`.log .recovery .progress[data-state="done"]`)),
+	)
+	progress := get(t, ctx, chromedp.Text(C(`.log .recovery .progress`)))
+	if !strings.Contains(progress, "3 of 3 sent") {
+		t.Errorf("recovery progress %q, want 3 of 3 sent", progress)
+	}
+	step(t, ctx, "health after the recovery", chromedp.WaitNotPresent(C(`tr.hook td.health .streak`)))
+	if health := get(t, ctx, chromedp.Text(C(`tr.hook td.health`))); !strings.Contains(health, "% delivered in 24 h") {
+		t.Errorf("health cell after the recovery %q, want a success rate", health)
+	}
+	shot(t, ctx, "13-recovered")
+
+	time.Sleep(500 * time.Millisecond)
+	per := map[string]int{}
+	for _, h := range rc.Hits()[3:] {
+		per[h.Header.Get(signature.HeaderID)]++
+	}
+	for _, ev := range events {
+		id := ev + ":" + wh.ID
+		if per[id] != 1 {
+			t.Errorf("delivery %s: got %d requests after the outage, want 1", id, per[id])
+		}
+	}
+}

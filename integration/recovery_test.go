@@ -1,0 +1,232 @@
+package integration
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/signature"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// closedWonEvent is an event of workspace ws that closedWon matches.
+func closedWonEvent(ws string) event.Event {
+	ev := newEvent()
+	ev.Workspace = ws
+	ev.Changes = map[string]event.Change{"stage": event.ChangeOf("Negotiation", "Closed Won")}
+	return ev
+}
+
+const contactHook = `{"name": "New contacts", "entity": "contact", "events": ["record.created"], "url": "%s"}`
+
+// 200 deliveries that failed while the receiver was down are recovered in
+// one action once it is back: each sent exactly once, at most
+// DefaultRecoveryConcurrency at once, with progress; a second start of the
+// same recovery and another recovery over the same time send nothing
+// more; live deliveries of the same workspace keep their latency.
+func TestRecoverFailedDeliveriesSinceT(t *testing.T) {
+	t.Parallel()
+	const n = 200
+	c := newAPI(t)
+	since := time.Now().Add(-time.Second).UTC()
+
+	var down atomic.Bool
+	down.Store(true)
+	var inFlight, maxInFlight atomic.Int32
+	recovered := map[string]int{}
+	var mu sync.Mutex
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		now := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := maxInFlight.Load(); now > m && !maxInFlight.CompareAndSwap(m, now); m = maxInFlight.Load() {
+		}
+		mu.Lock()
+		recovered[r.Header.Get(signature.HeaderID)]++
+		mu.Unlock()
+		time.Sleep(200 * time.Millisecond) // a receiver that takes its time
+		w.WriteHeader(http.StatusOK)
+	})
+	live := devtest.NewReceiver(t, nil)
+	var wh, lh view
+	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if code, body := c.do("POST", c.hooks(), fmtURL(contactHook, live.URL+"/crm"), &lh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+
+	// The outage: n deliveries fail.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ids := make([]string, n)
+	for i := range ids {
+		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(c.ws)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = r.EventID
+	}
+	var want []string
+	for _, id := range ids {
+		o, err := pub.Wait(ctx, c.ws, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Deliveries[0].Status != workflows.StatusFailed {
+			t.Fatalf("event %s: got %s, want failed during the outage", id, o.Deliveries[0].Status)
+		}
+		want = append(want, o.Deliveries[0].DeliveryID)
+	}
+	// Visibility is eventually consistent: the outcomes are recorded by
+	// the time every event is listed as failed.
+	waitListed(t, ctx, c.ws, wh.ID, since, n)
+
+	// Live latency before the recovery, as a baseline.
+	before := liveLatencies(t, ctx, c.ws, live, 10, nil)
+
+	down.Store(false)
+	var job publisher.RecoveryJob
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+since.Format(time.RFC3339Nano)+`"}`, &job); code != http.StatusAccepted || job.JobID == "" {
+		t.Fatalf("recover: %d %s", code, body)
+	}
+	var again publisher.RecoveryJob
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+since.Format(time.RFC3339Nano)+`"}`, &again); code != http.StatusAccepted || again.JobID != job.JobID || !again.Duplicate {
+		t.Fatalf("the same recovery again: got %d %s, want 202 with job %s as a duplicate", code, body, job.JobID)
+	}
+
+	// Live deliveries during the recovery, and its progress.
+	var progress []publisher.Recovery
+	during := liveLatencies(t, ctx, c.ws, live, 20, func() {
+		var p publisher.Recovery
+		if code, body := c.do("GET", c.hooks()+"/"+wh.ID+"/recoveries/"+job.JobID, "", &p); code != http.StatusOK {
+			t.Fatalf("progress: %d %s", code, body)
+		}
+		progress = append(progress, p)
+	})
+	var final publisher.Recovery
+	for deadline := time.Now().Add(3 * time.Minute); ; {
+		if code, body := c.do("GET", c.hooks()+"/"+wh.ID+"/recoveries/"+job.JobID, "", &final); code != http.StatusOK {
+			t.Fatalf("progress: %d %s", code, body)
+		}
+		if final.Done {
+			break
+		}
+		progress = append(progress, final)
+		if time.Now().After(deadline) {
+			t.Fatalf("recovery not done after 3 minutes: %+v", final)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if final.State != workflows.RecoveryDone || final.Total != n || final.Sent != n || final.Failed != 0 {
+		t.Fatalf("got %+v, want done with %d of %d sent", final, n, n)
+	}
+	partial := slices.ContainsFunc(progress, func(p publisher.Recovery) bool { return p.Sent > 0 && p.Sent < n })
+	if !partial {
+		t.Errorf("progress never showed a job under way (n of %d sent): %+v", n, progress)
+	}
+
+	// Another recovery over the same time sends nothing more.
+	earlier := since.Add(-time.Minute)
+	var other publisher.RecoveryJob
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+earlier.Format(time.RFC3339Nano)+`"}`, &other); code != http.StatusAccepted || other.JobID == job.JobID {
+		t.Fatalf("recover since an earlier time: %d %s", code, body)
+	}
+	for {
+		var p publisher.Recovery
+		c.do("GET", c.hooks()+"/"+wh.ID+"/recoveries/"+other.JobID, "", &p)
+		if p.Done {
+			if p.Total != n || p.Sent != n {
+				t.Errorf("second recovery: got %+v, want all %d found and already sent", p, n)
+			}
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(recovered) != n {
+		t.Errorf("the receiver got %d distinct deliveries, want %d", len(recovered), n)
+	}
+	for _, id := range want {
+		if recovered[id] != 1 {
+			t.Errorf("delivery %s: got %d requests after the outage, want exactly 1", id, recovered[id])
+		}
+	}
+	if m := maxInFlight.Load(); m > workflows.DefaultRecoveryConcurrency {
+		t.Errorf("got %d recovered deliveries in flight at once, want at most %d (the rest of the workspace's 50 stay free)", m, workflows.DefaultRecoveryConcurrency)
+	}
+	p50b, maxb := summary(before)
+	p50d, maxd := summary(during)
+	t.Logf("live delivery latency: before p50 %v max %v; during the recovery p50 %v max %v; recovered in flight at most %d", p50b, maxb, p50d, maxd, maxInFlight.Load())
+	if p50d > 3*p50b+300*time.Millisecond || maxd > 5*time.Second {
+		t.Errorf("live deliveries slowed by the recovery: p50 %v (before %v), max %v; want p50 at most 3x+300ms, max under 5s", p50d, p50b, maxd)
+	}
+}
+
+// liveLatencies publishes k contact events one after another and returns
+// how long each took to reach the receiver; between events it calls tick.
+func liveLatencies(t *testing.T, ctx context.Context, ws string, rc *devtest.Receiver, k int, tick func()) []time.Duration {
+	t.Helper()
+	var out []time.Duration
+	for range k {
+		ev := newEvent()
+		ev.Workspace, ev.Type, ev.Entity, ev.Changes = ws, event.RecordCreated, "contact", nil
+		start := time.Now()
+		if _, err := pub.Publish(ctx, workflowsInput(ev)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if slices.ContainsFunc(rc.Hits(), func(h devtest.Hit) bool { return strings.HasPrefix(h.Header.Get(signature.HeaderID), ev.ID+":") }) {
+				break
+			}
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("live event %s not delivered in 30 s", ev.ID)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		out = append(out, time.Since(start))
+		if tick != nil {
+			tick()
+		}
+	}
+	return out
+}
+
+func summary(ds []time.Duration) (p50, max time.Duration) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2], s[len(s)-1]
+}
+
+func workflowsInput(ev event.Event) workflows.EventInput { return workflows.EventInput{Event: ev} }
+
+// waitListed waits until visibility lists the webhook's n failed events.
+func waitListed(t *testing.T, ctx context.Context, ws, webhookID string, since time.Time, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ids, _, err := pub.FailedDeliveries(ctx, ws, webhookID, since, time.Now(), 10*n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("visibility lists %d failed deliveries, want %d", len(ids), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

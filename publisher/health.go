@@ -1,0 +1,152 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// Health is how a webhook's endpoint has been doing, derived from the
+// execution log (visibility): nothing is written per delivery to compute
+// it.
+type Health struct {
+	// SuccessRate24h is the share of deliveries (redeliveries included)
+	// finished in the last 24 h that were delivered, from 0 to 1; null
+	// when none finished.
+	SuccessRate24h *float64 `json:"success_rate_24h"`
+	Delivered24h   int      `json:"delivered_24h"`
+	Failed24h      int      `json:"failed_24h"`
+	// ConsecutiveFailures counts the failed deliveries since the last one
+	// delivered, newest first (at most MaxHealthScan are read; More says
+	// there are more).
+	ConsecutiveFailures int  `json:"consecutive_failures"`
+	More                bool `json:"more,omitempty"`
+	// FailingSince is when the oldest of those was published.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// LastError is the newest failed delivery's reason, in words.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// MaxHealthScan bounds the deliveries Health reads for the consecutive
+// failures.
+const MaxHealthScan = 1000
+
+// maxPartialReads bounds the partial events (several webhooks, some
+// delivered) whose result Health reads for the 24 h rate.
+const maxPartialReads = 100
+
+// Health computes webhook webhookID's health now.
+func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, error) {
+	base, err := DeliveriesQuery(ws, webhookID)
+	if err != nil {
+		return Health{}, err
+	}
+	var h Health
+	day := time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339Nano)
+	count := func(status string) (int, error) {
+		resp, err := p.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("%s AND %s = '%s' AND CloseTime >= '%s'", base, workflows.SearchStatus.GetName(), status, day),
+		})
+		if err != nil {
+			return 0, fmt.Errorf("count %s deliveries: %w", status, err)
+		}
+		return int(resp.GetCount()), nil
+	}
+	if h.Delivered24h, err = count(workflows.StatusDelivered); err != nil {
+		return Health{}, err
+	}
+	if h.Failed24h, err = count(workflows.StatusFailed); err != nil {
+		return Health{}, err
+	}
+	partial, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query:    fmt.Sprintf("%s AND %s = '%s' AND CloseTime >= '%s'", base, workflows.SearchStatus.GetName(), workflows.StatusPartial, day),
+		PageSize: maxPartialReads,
+	})
+	if err != nil {
+		return Health{}, fmt.Errorf("list partial deliveries: %w", err)
+	}
+	for _, ex := range partial.GetExecutions() {
+		d, ok, err := p.deliveryOf(ctx, ex.GetExecution().GetWorkflowId(), webhookID)
+		if err != nil {
+			return Health{}, err
+		}
+		switch {
+		case !ok:
+		case d.Status == workflows.StatusDelivered:
+			h.Delivered24h++
+		case d.Status == workflows.StatusFailed:
+			h.Failed24h++
+		}
+	}
+	if n := h.Delivered24h + h.Failed24h; n > 0 {
+		rate := float64(h.Delivered24h) / float64(n)
+		h.SuccessRate24h = &rate
+	}
+
+	// Newest finished first (visibility orders closed workflows by close
+	// time), until one was delivered.
+	query := fmt.Sprintf("%s AND %s IN ('%s', '%s', '%s')", base, workflows.SearchStatus.GetName(), workflows.StatusDelivered, workflows.StatusFailed, workflows.StatusPartial)
+	var token []byte
+	seen := 0
+	for {
+		resp, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 200, NextPageToken: token})
+		if err != nil {
+			return Health{}, fmt.Errorf("list deliveries: %w", err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			if seen >= MaxHealthScan {
+				h.More = true
+				return h, nil
+			}
+			seen++
+			status := ""
+			if v := ex.GetSearchAttributes().GetIndexedFields()[workflows.SearchStatus.GetName()]; v != nil {
+				_ = p.dc.FromPayload(v, &status)
+			}
+			if status == workflows.StatusDelivered {
+				return h, nil
+			}
+			wid := ex.GetExecution().GetWorkflowId()
+			if status == workflows.StatusPartial || h.ConsecutiveFailures == 0 {
+				d, ok, err := p.deliveryOf(ctx, wid, webhookID)
+				if err != nil {
+					return Health{}, err
+				}
+				if !ok {
+					continue
+				}
+				if d.Status == workflows.StatusDelivered {
+					return h, nil
+				}
+				if h.LastError == "" {
+					h.LastError = d.Error
+				}
+			}
+			h.ConsecutiveFailures++
+			at := ex.GetStartTime().AsTime()
+			h.FailingSince = &at
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			return h, nil
+		}
+	}
+}
+
+// deliveryOf reads a finished event workflow's delivery to webhookID.
+func (p *Publisher) deliveryOf(ctx context.Context, workflowID, webhookID string) (workflows.DeliveryResult, bool, error) {
+	var res workflows.EventResult
+	if err := p.c.GetWorkflow(ctx, workflowID, "").Get(ctx, &res); err != nil {
+		return workflows.DeliveryResult{}, false, fmt.Errorf("read the outcome of %s: %w", workflowID, err)
+	}
+	for _, d := range res.Deliveries {
+		if d.WebhookID == webhookID {
+			return d, true, nil
+		}
+	}
+	return workflows.DeliveryResult{}, false, nil
+}

@@ -1,0 +1,257 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// RecoveryJob says what a recover request started (or found).
+type RecoveryJob struct {
+	JobID      string `json:"job_id"`
+	WorkflowID string `json:"workflow_id"`
+	// Duplicate is true when the same recovery (same webhook, same since)
+	// was started before: nothing new was started.
+	Duplicate bool `json:"duplicate"`
+}
+
+// Recovery is a recovery job's progress and state.
+type Recovery struct {
+	JobID string `json:"job_id"`
+	workflows.RecoveryProgress
+	// Done is true once the job has ended (done or canceled).
+	Done bool `json:"done"`
+}
+
+// StartRecovery starts the recovery of webhook webhookID's failed
+// deliveries of events published since since (up to now): a durable
+// workflow that redelivers each once, a few at a time. The same request
+// twice gives the same job.
+func (p *Publisher) StartRecovery(ctx context.Context, ws, webhookID string, since time.Time) (RecoveryJob, error) {
+	if err := event.ValidateWorkspace(ws); err != nil {
+		return RecoveryJob{}, err
+	}
+	now := time.Now().UTC()
+	if since.IsZero() || since.After(now) {
+		return RecoveryJob{}, fmt.Errorf("%w: %w", event.ErrInvalid, &event.FieldError{Field: "since", Message: "must be an RFC 3339 time in the past, such as 2026-03-31T10:00:00Z"})
+	}
+	if p.targets == nil {
+		return RecoveryJob{}, errors.New("recover: no webhook registry is configured")
+	}
+	if _, err := p.targets.Target(ctx, ws, webhookID); err != nil {
+		return RecoveryJob{}, err
+	}
+	job := workflows.RecoveryJobID(webhookID, since)
+	id := workflows.RecoveryWorkflowID(ws, job)
+	r := RecoveryJob{JobID: job, WorkflowID: id}
+	_, err := p.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                p.taskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Priority:                                 temporal.Priority{FairnessKey: workflows.FairnessKey(ws)},
+	}, workflows.RecoveryWorkflowName, workflows.RecoveryInput{Workspace: ws, WebhookID: webhookID, Since: since.UTC(), Until: now})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		r.Duplicate = true
+		return r, nil
+	}
+	if err != nil {
+		return RecoveryJob{}, fmt.Errorf("start recovery %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Recovery returns a recovery job's progress.
+func (p *Publisher) Recovery(ctx context.Context, ws, webhookID, job string) (Recovery, error) {
+	id, err := p.recoveryRef(ctx, ws, webhookID, job)
+	if err != nil {
+		return Recovery{}, err
+	}
+	desc, err := p.c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return Recovery{}, fmt.Errorf("describe %s: %w", id, err)
+	}
+	v, err := p.c.QueryWorkflow(ctx, id, "", workflows.QueryRecoveryProgress)
+	if err != nil {
+		return Recovery{}, fmt.Errorf("query %s: %w", id, err)
+	}
+	out := Recovery{JobID: job}
+	if err := v.Get(&out.RecoveryProgress); err != nil {
+		return Recovery{}, fmt.Errorf("decode progress of %s: %w", id, err)
+	}
+	switch desc.GetWorkflowExecutionInfo().GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		out.Done, out.State, out.Running = true, workflows.RecoveryCanceled, 0
+	default:
+		out.Done = true
+	}
+	return out, nil
+}
+
+// CancelRecovery cancels a recovery job: it starts no more redeliveries
+// (those under way finish).
+func (p *Publisher) CancelRecovery(ctx context.Context, ws, webhookID, job string) error {
+	id, err := p.recoveryRef(ctx, ws, webhookID, job)
+	if err != nil {
+		return err
+	}
+	if err := p.c.CancelWorkflow(ctx, id, ""); err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	return nil
+}
+
+// recoveryRef is the workflow ID of workspace ws's recovery job of
+// webhookID, checked against the job's own input.
+func (p *Publisher) recoveryRef(ctx context.Context, ws, webhookID, job string) (string, error) {
+	if err := event.ValidateWorkspace(ws); err != nil {
+		return "", err
+	}
+	if !workflows.ValidRecoveryJobID(job) {
+		return "", fmt.Errorf("%w: recovery %s", ErrNotFound, job)
+	}
+	id := workflows.RecoveryWorkflowID(ws, job)
+	it := p.c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	e, err := it.Next()
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return "", fmt.Errorf("%w: recovery %s", ErrNotFound, job)
+		}
+		return "", fmt.Errorf("read recovery %s: %w", id, err)
+	}
+	var in workflows.RecoveryInput
+	attrs := e.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil || p.dc.FromPayloads(attrs.GetInput(), &in) != nil || in.Workspace != ws || in.WebhookID != webhookID {
+		return "", fmt.Errorf("%w: recovery %s", ErrNotFound, job)
+	}
+	return id, nil
+}
+
+// FailedDeliveries lists the delivery IDs of webhook webhookID's events
+// started in [since, until] whose delivery to it failed, oldest first, at
+// most max. It reads visibility (failed and partial events of the webhook)
+// and each event's result; redeliveries are not listed (their originals
+// are).
+func (p *Publisher) FailedDeliveries(ctx context.Context, ws, webhookID string, since, until time.Time, max int) ([]string, bool, error) {
+	query, err := DeliveriesQuery(ws, webhookID)
+	if err != nil {
+		return nil, false, err
+	}
+	query += fmt.Sprintf(" AND %s IN ('%s', '%s') AND StartTime >= '%s' AND StartTime <= '%s'",
+		workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial,
+		since.UTC().Format(time.RFC3339Nano), until.UTC().Format(time.RFC3339Nano))
+	type found struct {
+		id string
+		at time.Time
+	}
+	var all []found
+	truncated := false
+	var token []byte
+	for {
+		resp, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 500, NextPageToken: token})
+		if err != nil {
+			return nil, false, fmt.Errorf("list failed deliveries: %w", err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			wid := ex.GetExecution().GetWorkflowId()
+			owner, eventID, ok := workflows.ParseWorkflowID(wid)
+			if !ok || owner != ws || ex.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+				continue // a redelivery, another workspace's, or not finished
+			}
+			if len(all) >= max {
+				truncated = true
+				break
+			}
+			var res workflows.EventResult
+			if err := p.c.GetWorkflow(ctx, wid, "").Get(ctx, &res); err != nil {
+				return nil, false, fmt.Errorf("read the outcome of %s: %w", wid, err)
+			}
+			for _, d := range res.Deliveries {
+				if d.WebhookID == webhookID && d.Status == workflows.StatusFailed {
+					all = append(all, found{workflows.DeliveryID(eventID, webhookID), ex.GetStartTime().AsTime()})
+				}
+			}
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 || truncated {
+			break
+		}
+	}
+	slices.SortStableFunc(all, func(a, b found) int { return a.at.Compare(b.at) })
+	ids := make([]string, len(all))
+	for i, f := range all {
+		ids[i] = f.id
+	}
+	return ids, truncated, nil
+}
+
+// RecoverDelivery starts the recovery redelivery of one delivery, or
+// finds it started, and returns its ID. A delivery that can no longer be
+// sent (its webhook deleted, its event gone) fails with
+// workflows.ErrTypeRecoveryRefused.
+func (p *Publisher) RecoverDelivery(ctx context.Context, ws, webhookID, deliveryID string) (string, error) {
+	// A delivery already sent again with the Redeliver button (without a
+	// key) and delivered is not sent a third time.
+	if id, err := p.deliveredRedelivery(ctx, ws, deliveryID); err != nil || id != "" {
+		return id, err
+	}
+	r, err := p.Redeliver(ctx, ws, webhookID, deliveryID, RedeliverOptions{Key: workflows.RedeliveryKeyRecovery})
+	if errors.Is(err, ErrNotFound) || errors.Is(err, event.ErrInvalid) {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeRecoveryRefused, err)
+	}
+	return r.RedeliveryID, err
+}
+
+// RedeliveryStatus waits for a redelivery's outcome.
+func (p *Publisher) RedeliveryStatus(ctx context.Context, ws, redeliveryID string) (string, string, error) {
+	o, err := p.WaitRedelivery(ctx, ws, redeliveryID)
+	if err != nil {
+		return "", "", err
+	}
+	if o.Error != "" || len(o.Deliveries) == 0 {
+		return workflows.StatusFailed, o.Error, nil
+	}
+	return o.Deliveries[0].Status, o.Deliveries[0].Error, nil
+}
+
+// deliveredRedelivery is the ID of a keyless redelivery of deliveryID
+// that was delivered, or "".
+func (p *Publisher) deliveredRedelivery(ctx context.Context, ws, deliveryID string) (string, error) {
+	for n := 1; n <= MaxRedeliveries; n++ {
+		id := workflows.RedeliveryWorkflowID(ws, fmt.Sprintf("r%d", n), deliveryID)
+		desc, err := p.c.DescribeWorkflowExecution(ctx, id, "")
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("describe %s: %w", id, err)
+		}
+		if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			continue
+		}
+		var res workflows.EventResult
+		if err := p.c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+			return "", fmt.Errorf("read the outcome of %s: %w", id, err)
+		}
+		if len(res.Deliveries) == 1 && res.Deliveries[0].Status == workflows.StatusDelivered {
+			return id, nil
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,195 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hari-crm/webhooks/activities"
+)
+
+// A recovery sends every failed delivery of one webhook since a time
+// again, a few at a time, so that live deliveries of the workspace keep
+// their slots. Each delivery gets its recovery redelivery
+// (RedeliveryKeyRecovery): a delivery is recovered at most once, however
+// many recoveries cover it or however often one is started.
+const (
+	RecoveryWorkflowName = "WebhookRecovery"
+	// QueryRecoveryProgress answers the RecoveryProgress so far.
+	QueryRecoveryProgress = "progress"
+	recoveryIDPrefix      = "webhook-recovery:"
+)
+
+// Recovery defaults and bounds.
+const (
+	// DefaultRecoveryConcurrency is how many redeliveries a recovery runs
+	// at once: a fifth of the default workspace limit of 50, so live
+	// deliveries keep the rest.
+	DefaultRecoveryConcurrency = 10
+	// MaxRecoveryConcurrency bounds it (the workspace limit).
+	MaxRecoveryConcurrency = 50
+	// MaxRecoveryDeliveries bounds the deliveries of one recovery (its
+	// history: about 6 events each); a larger backlog is recovered by
+	// further recoveries, which skip what is already recovered.
+	MaxRecoveryDeliveries = 2000
+)
+
+// Recovery states.
+const (
+	RecoveryListing  = "listing"
+	RecoveryRunning  = "running"
+	RecoveryDone     = "done"
+	RecoveryCanceled = "canceled"
+)
+
+// RecoveryInput starts a recovery: the webhook's failed deliveries of
+// events started from Since to Until (the request's time).
+type RecoveryInput struct {
+	Workspace   string    `json:"workspace"`
+	WebhookID   string    `json:"webhook_id"`
+	Since       time.Time `json:"since"`
+	Until       time.Time `json:"until"`
+	Concurrency int       `json:"concurrency,omitempty"`
+}
+
+// RecoveryProgress is how far a recovery is: Sent of Total delivered.
+type RecoveryProgress struct {
+	Workspace string    `json:"workspace"`
+	WebhookID string    `json:"webhook_id"`
+	Since     time.Time `json:"since"`
+	Until     time.Time `json:"until"`
+	State     string    `json:"state"`
+	// Total is the number of failed deliveries found; Truncated says
+	// there were more than MaxRecoveryDeliveries.
+	Total     int  `json:"total"`
+	Truncated bool `json:"truncated,omitempty"`
+	// Sent were delivered by their redelivery, Failed were not (LastError
+	// says why, for the last one), Running are under way.
+	Sent      int    `json:"sent"`
+	Failed    int    `json:"failed"`
+	Running   int    `json:"running"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// RecoveryJobID is the job ID of a recovery of webhookID since since: the
+// same request gives the same job.
+func RecoveryJobID(webhookID string, since time.Time) string {
+	sum := sha256.Sum256([]byte(webhookID + "\x00" + since.UTC().Format(time.RFC3339Nano)))
+	return hex.EncodeToString(sum[:8])
+}
+
+// RecoveryWorkflowID is a recovery job's workflow ID.
+func RecoveryWorkflowID(workspace, jobID string) string {
+	return recoveryIDPrefix + workspace + ":" + jobID
+}
+
+// ValidRecoveryJobID reports whether job has the form RecoveryJobID gives.
+func ValidRecoveryJobID(job string) bool {
+	if len(job) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(job)
+	return err == nil && strings.ToLower(job) == job
+}
+
+func (in RecoveryInput) validate() error {
+	switch {
+	case in.Workspace == "" || in.WebhookID == "":
+		return errors.New("workspace and webhook_id are required")
+	case in.Since.IsZero() || in.Until.Before(in.Since):
+		return fmt.Errorf("since (%s) must be set and not after until (%s)", in.Since, in.Until)
+	case in.Concurrency < 0 || in.Concurrency > MaxRecoveryConcurrency:
+		return fmt.Errorf("concurrency must be from 1 to %d, got %d", MaxRecoveryConcurrency, in.Concurrency)
+	}
+	return nil
+}
+
+// RecoveryWorkflow lists the webhook's failed deliveries and redelivers
+// each, at most in.Concurrency at once, each exactly once. Canceling it
+// starts no more redeliveries; those under way finish.
+func RecoveryWorkflow(ctx workflow.Context, in RecoveryInput) (RecoveryProgress, error) {
+	if err := in.validate(); err != nil {
+		return RecoveryProgress{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidRecovery", nil)
+	}
+	conc := in.Concurrency
+	if conc == 0 {
+		conc = DefaultRecoveryConcurrency
+	}
+	prog := RecoveryProgress{Workspace: in.Workspace, WebhookID: in.WebhookID, Since: in.Since, Until: in.Until, State: RecoveryListing}
+	if err := workflow.SetQueryHandler(ctx, QueryRecoveryProgress, func() (RecoveryProgress, error) { return prog, nil }); err != nil {
+		return prog, fmt.Errorf("set query handler: %w", err)
+	}
+	lctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
+	})
+	var list activities.ListFailedResult
+	err := workflow.ExecuteActivity(lctx, a.ListFailedDeliveries, activities.ListFailedInput{
+		Workspace: in.Workspace, WebhookID: in.WebhookID, Since: in.Since, Until: in.Until, Max: MaxRecoveryDeliveries,
+	}).Get(ctx, &list)
+	if err != nil {
+		if ctx.Err() != nil {
+			prog.State = RecoveryCanceled
+			return prog, ctx.Err()
+		}
+		return prog, err
+	}
+	prog.Total, prog.Truncated, prog.State = len(list.DeliveryIDs), list.Truncated, RecoveryRunning
+
+	// A redelivery waits for a workspace slot like any delivery; with
+	// its retries, a few hours at most (maxBusyWait).
+	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: maxBusyWait + time.Hour,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute, NonRetryableErrorTypes: []string{ErrTypeRecoveryRefused}},
+	})
+	sel := workflow.NewSelector(ctx)
+	next := 0
+	startMore := func() {
+		for ctx.Err() == nil && next < len(list.DeliveryIDs) && prog.Running < conc {
+			id := list.DeliveryIDs[next]
+			next++
+			prog.Running++
+			f := workflow.ExecuteActivity(rctx, a.RecoverDelivery, activities.RecoverDeliveryInput{Workspace: in.Workspace, WebhookID: in.WebhookID, DeliveryID: id})
+			sel.AddFuture(f, func(f workflow.Future) {
+				prog.Running--
+				var r activities.RecoverDeliveryResult
+				err := f.Get(ctx, &r)
+				switch {
+				case err == nil && r.Status == StatusDelivered:
+					prog.Sent++
+				case err == nil:
+					prog.Failed++
+					prog.LastError = fmt.Sprintf("%s: %s", id, r.Error)
+				case ctx.Err() != nil:
+					// canceled: not counted either way
+				default:
+					prog.Failed++
+					prog.LastError = fmt.Sprintf("%s: %s", id, rootMessage(err))
+				}
+			})
+		}
+	}
+	startMore()
+	for prog.Running > 0 {
+		sel.Select(ctx)
+		startMore()
+	}
+	if ctx.Err() != nil {
+		prog.State = RecoveryCanceled
+		return prog, ctx.Err()
+	}
+	prog.State = RecoveryDone
+	return prog, nil
+}
+
+// ErrTypeRecoveryRefused fails one delivery of a recovery without retry
+// (the webhook was deleted, the event is gone).
+const ErrTypeRecoveryRefused = "RecoveryRefused"
