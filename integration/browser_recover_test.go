@@ -104,7 +104,7 @@ func TestRedeliverAndRecoverInBrowser(t *testing.T) {
 		chromedp.WaitVisible(C(`.log .recovery .progress[data-state="done"]`)),
 	)
 	progress := get(t, ctx, chromedp.Text(C(`.log .recovery .progress`)))
-	if !strings.Contains(progress, "3 of 3 sent") {
+	if !strings.HasSuffix(progress, "3 of 3 sent") {
 		t.Errorf("recovery progress %q, want 3 of 3 sent", progress)
 	}
 	step(t, ctx, "health after the recovery", chromedp.WaitNotPresent(C(`tr.hook td.health .streak`)))

@@ -141,6 +141,21 @@ func TestRedeliverFailedDelivery(t *testing.T) {
 		t.Errorf("health after the redelivery: got %+v, want 0 failures in a row and 50%% delivered", h)
 	}
 
+	// A new failure counts one in a row: the delivered redelivery before
+	// it ends the streak.
+	down.Store(true)
+	var next publisher.Receipt
+	if code, body := c.do("POST", c.events(), oppEvent(c.ws, "Closed Won"), &next); code != http.StatusAccepted {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	if _, err := pub.Wait(ctx, c.ws, next.EventID); err != nil {
+		t.Fatal(err)
+	}
+	h = waitHealth(t, c, wh.ID, func(h publisher.Health) bool { return h.Failed24h == 2 })
+	if h.ConsecutiveFailures != 1 || h.Delivered24h != 1 {
+		t.Errorf("health after a new failure: got %+v, want 1 failure in a row, 1 delivered", h)
+	}
+
 	// The execution log: the redelivery, linked to the original.
 	var log struct {
 		Deliveries []publisher.LogEntry `json:"deliveries"`
@@ -153,12 +168,15 @@ func TestRedeliverFailedDelivery(t *testing.T) {
 		switch {
 		case e.RedeliveryOf == workflows.WorkflowID(c.ws, receipt.EventID) && e.WorkflowID == answers[0].RedeliveryID && e.Delivery.Status == workflows.StatusDelivered:
 			linked++
-		case e.RedeliveryOf == "" && e.EventID == receipt.EventID && e.Delivery.Status == workflows.StatusFailed:
+		case e.RedeliveryOf == "" && e.Delivery.Status == workflows.StatusFailed:
 			original++
 		}
+		if e.EventType != "stage.changed" {
+			t.Errorf("execution log entry %s: got event type %q, want stage.changed", e.WorkflowID, e.EventType)
+		}
 	}
-	if linked != 1 || original != 1 {
-		t.Errorf("execution log: got %d linked redeliveries and %d failed originals, want 1 and 1: %+v", linked, original, log.Deliveries)
+	if linked != 1 || original != 2 {
+		t.Errorf("execution log: got %d linked redeliveries and %d failed originals, want 1 and 2: %+v", linked, original, log.Deliveries)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/hari-crm/webhooks/workflows"
 )
@@ -105,7 +106,7 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 			seen++
 			status := ""
 			if v := ex.GetSearchAttributes().GetIndexedFields()[workflows.SearchStatus.GetName()]; v != nil {
-				_ = p.dc.FromPayload(v, &status)
+				_ = converter.GetDefaultDataConverter().FromPayload(v, &status) // search attributes are never encrypted
 			}
 			if status == workflows.StatusDelivered {
 				return h, nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
@@ -60,7 +61,7 @@ func (p *Publisher) Deliveries(ctx context.Context, ws, webhookID string, limit 
 		}
 		e := LogEntry{EventID: eventID, WorkflowID: wid, RunID: ex.GetExecution().GetRunId(), StartedAt: ex.GetStartTime().AsTime()}
 		if v := ex.GetSearchAttributes().GetIndexedFields()[workflows.SearchEventType.GetName()]; v != nil {
-			_ = p.dc.FromPayload(v, &e.EventType)
+			_ = converter.GetDefaultDataConverter().FromPayload(v, &e.EventType) // search attributes are never encrypted
 		}
 		if redelivery {
 			e.RedeliveryOf = workflows.WorkflowID(ws, eventID)

@@ -322,7 +322,7 @@ function renderRecovery(id, out = document.getElementById("recovery-" + id)) {
   const cancel = p.done ? null : el("button", { type: "button", "data-action": "cancel-recovery", onclick: async () => {
     try { await api("POST", recoveryPath(id) + "/cancel"); } catch (e) { say(e.message, true); }
   } }, "Cancel");
-  out.replaceChildren(el("span", { class: "progress", "data-sent": String(p.sent), "data-total": String(p.total), "data-state": p.done ? p.state : "running", text: words }), cancel ? " " : null, cancel);
+  out.replaceChildren(el("span", { class: "progress", "data-sent": String(p.sent), "data-total": String(p.total), "data-state": p.done ? p.state : "running", text: words }), ...(cancel ? [" ", cancel] : []));
 }
 
 // redeliver sends one delivery again: the same body and X-Webhook-Id,
