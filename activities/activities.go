@@ -75,9 +75,6 @@ type Activities struct {
 	// Workflows answers the body queries of DeliverWebhook (the worker's
 	// Temporal client, so its data converter decodes the answer).
 	Workflows WorkflowQuerier
-	// Recovery finds and redelivers a webhook's failed deliveries for the
-	// recovery workflow; nil fails recoveries with the reason.
-	Recovery Recoverer
 	// BodyCache bounds the bytes of bodies that FirstAttempt keeps for
 	// DeliverWebhook on this worker (default 64 MiB; negative: none, every
 	// DeliverWebhook attempt queries its workflow).

@@ -24,6 +24,14 @@ type Recoverer interface {
 	RedeliveryStatus(ctx context.Context, ws, redeliveryID string) (status, errMsg string, err error)
 }
 
+// Recovery holds the recovery activities: registered next to the
+// delivery activities, with the Recoverer injected.
+type Recovery struct {
+	// Recoverer finds and redelivers a webhook's failed deliveries; nil
+	// fails recoveries with the reason.
+	Recoverer Recoverer
+}
+
 // ListFailedInput names the deliveries a recovery sends again.
 type ListFailedInput struct {
 	Workspace string    `json:"workspace"`
@@ -40,11 +48,11 @@ type ListFailedResult struct {
 }
 
 // ListFailedDeliveries lists a webhook's failed deliveries for a recovery.
-func (a *Activities) ListFailedDeliveries(ctx context.Context, in ListFailedInput) (ListFailedResult, error) {
-	if a.Recovery == nil {
+func (a *Recovery) ListFailedDeliveries(ctx context.Context, in ListFailedInput) (ListFailedResult, error) {
+	if a.Recoverer == nil {
 		return ListFailedResult{}, fmt.Errorf("this worker has no recoverer configured")
 	}
-	ids, truncated, err := a.Recovery.FailedDeliveries(ctx, in.Workspace, in.WebhookID, in.Since, in.Until, in.Max)
+	ids, truncated, err := a.Recoverer.FailedDeliveries(ctx, in.Workspace, in.WebhookID, in.Since, in.Until, in.Max)
 	if err != nil {
 		return ListFailedResult{}, err
 	}
@@ -75,11 +83,11 @@ const recoverHeartbeat = 5 * time.Second
 // started: the ID is derived from the delivery, so a retried activity or a
 // second recovery sends nothing more) and waits for its outcome,
 // heartbeating, so that a recovery runs only so many at once.
-func (a *Activities) RecoverDelivery(ctx context.Context, in RecoverDeliveryInput) (RecoverDeliveryResult, error) {
-	if a.Recovery == nil {
+func (a *Recovery) RecoverDelivery(ctx context.Context, in RecoverDeliveryInput) (RecoverDeliveryResult, error) {
+	if a.Recoverer == nil {
 		return RecoverDeliveryResult{}, fmt.Errorf("this worker has no recoverer configured")
 	}
-	id, err := a.Recovery.RecoverDelivery(ctx, in.Workspace, in.WebhookID, in.DeliveryID)
+	id, err := a.Recoverer.RecoverDelivery(ctx, in.Workspace, in.WebhookID, in.DeliveryID)
 	if err != nil {
 		return RecoverDeliveryResult{}, err
 	}
@@ -98,7 +106,7 @@ func (a *Activities) RecoverDelivery(ctx context.Context, in RecoverDeliveryInpu
 			}
 		}
 	}()
-	status, msg, err := a.Recovery.RedeliveryStatus(ctx, in.Workspace, id)
+	status, msg, err := a.Recoverer.RedeliveryStatus(ctx, in.Workspace, id)
 	if err != nil {
 		return RecoverDeliveryResult{}, err
 	}

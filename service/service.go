@@ -64,7 +64,7 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 		lim = limiter.NewLocal(opts.WorkspaceLimit)
 	}
 	acts := &activities.Activities{Workflows: c, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout,
-		LocalTotal: workflowTaskSlots * 2 / 5, LocalPerWorkspace: localPerWorkspace(opts.WorkspaceLimit), Recovery: opts.Recovery}
+		LocalTotal: workflowTaskSlots * 2 / 5, LocalPerWorkspace: localPerWorkspace(opts.WorkspaceLimit)}
 	w := worker.New(c, opts.TaskQueue, worker.Options{
 		// Most activities wait on I/O (an attempt against a receiver that
 		// may hang 15 s, or a short wait for a workspace slot): goroutines,
@@ -89,6 +89,7 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.RegistryWorkflow, workflow.RegisterOptions{Name: workflows.RegistryWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.RecoveryWorkflow, workflow.RegisterOptions{Name: workflows.RecoveryWorkflowName})
 	w.RegisterActivity(acts)
+	w.RegisterActivity(&activities.Recovery{Recoverer: opts.Recovery})
 
 	// Test fire has a queue, pollers and slots of its own: an admin
 	// waiting on the Settings page never queues behind deliveries.

@@ -77,6 +77,8 @@ type RecoveryProgress struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
+var ra *activities.Recovery
+
 // RecoveryJobID is the job ID of a recovery of webhookID since since: the
 // same request gives the same job.
 func RecoveryJobID(webhookID string, since time.Time) string {
@@ -131,7 +133,7 @@ func RecoveryWorkflow(ctx workflow.Context, in RecoveryInput) (RecoveryProgress,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
 	})
 	var list activities.ListFailedResult
-	err := workflow.ExecuteActivity(lctx, a.ListFailedDeliveries, activities.ListFailedInput{
+	err := workflow.ExecuteActivity(lctx, ra.ListFailedDeliveries, activities.ListFailedInput{
 		Workspace: in.Workspace, WebhookID: in.WebhookID, Since: in.Since, Until: in.Until, Max: MaxRecoveryDeliveries,
 	}).Get(ctx, &list)
 	if err != nil {
@@ -157,7 +159,7 @@ func RecoveryWorkflow(ctx workflow.Context, in RecoveryInput) (RecoveryProgress,
 			id := list.DeliveryIDs[next]
 			next++
 			prog.Running++
-			f := workflow.ExecuteActivity(rctx, a.RecoverDelivery, activities.RecoverDeliveryInput{Workspace: in.Workspace, WebhookID: in.WebhookID, DeliveryID: id})
+			f := workflow.ExecuteActivity(rctx, ra.RecoverDelivery, activities.RecoverDeliveryInput{Workspace: in.Workspace, WebhookID: in.WebhookID, DeliveryID: id})
 			sel.AddFuture(f, func(f workflow.Future) {
 				prog.Running--
 				var r activities.RecoverDeliveryResult

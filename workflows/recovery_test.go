@@ -61,7 +61,7 @@ func TestRecoveryRedeliversEachOnceWithinItsConcurrency(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(RecoveryWorkflow, workflow.RegisterOptions{Name: RecoveryWorkflowName})
-	env.RegisterActivity(&activities.Activities{Recovery: f})
+	env.RegisterActivity(&activities.Recovery{Recoverer: f})
 	since := time.Date(2026, 3, 31, 10, 0, 0, 0, time.UTC)
 	env.ExecuteWorkflow(RecoveryWorkflowName, RecoveryInput{Workspace: "acme", WebhookID: "wh_1", Since: since, Until: since.Add(time.Hour), Concurrency: 4})
 	if err := env.GetWorkflowError(); err != nil {
@@ -98,7 +98,7 @@ func TestRecoveryRefusesBadInput(t *testing.T) {
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestWorkflowEnvironment()
 		env.RegisterWorkflowWithOptions(RecoveryWorkflow, workflow.RegisterOptions{Name: RecoveryWorkflowName})
-		env.RegisterActivity(&activities.Activities{})
+		env.RegisterActivity(&activities.Recovery{})
 		env.ExecuteWorkflow(RecoveryWorkflowName, in)
 		if err := env.GetWorkflowError(); err == nil {
 			t.Errorf("input %+v: got no error, want InvalidRecovery", in)
