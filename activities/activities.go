@@ -306,7 +306,13 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliv
 	if att.Succeeded() {
 		return DeliverResult{Attempts: log}, nil
 	}
-	activity.RecordHeartbeat(ctx, log)
+	// The next attempt reads the log from the heartbeat details. A failure
+	// that ends the delivery (not retryable, or its last attempt) carries
+	// the whole log in its details instead: no heartbeat, one server write
+	// fewer for each delivery whose receiver is down.
+	if att.Retryable() && number < delivery.MaxAttempts {
+		activity.RecordHeartbeat(ctx, log)
+	}
 	return DeliverResult{}, temporal.NewApplicationErrorWithOptions(att.Summary(), att.ErrorType(), temporal.ApplicationErrorOptions{
 		NonRetryable: !att.Retryable(),
 		Details:      []any{log},

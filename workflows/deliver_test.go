@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -232,5 +233,41 @@ func TestBusyFailureDetails(t *testing.T) {
 	keepFailureLog(keptNoLog, d)
 	if len(d.Attempts) != 1 {
 		t.Errorf("a kept place without new attempts dropped the log: %+v", d.Attempts)
+	}
+}
+
+// Attempts 2 and 3 record the log as heartbeat details for the attempt
+// after them; attempt 4, the last, carries it in its failure only (one
+// server write fewer for every delivery whose receiver is down), and the
+// result still lists all four attempts.
+func TestLastAttemptDoesNotHeartbeat(t *testing.T) {
+	rc := newScripted(t, 503)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	acts := &activities.Activities{Client: tlsClient(t, rc.srv)}
+	acts.Workflows = envQuerier{env}
+	env.RegisterActivity(acts)
+	var beats []int32
+	env.SetOnActivityHeartbeatListener(func(info *activity.Info, _ converter.EncodedValues) {
+		beats = append(beats, info.Attempt)
+	})
+	env.ExecuteWorkflow(EventWorkflowName, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: rc.srv.URL}}})
+	var res EventResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	d := res.Deliveries[0]
+	if d.Status != StatusFailed || len(d.Attempts) != 4 || rc.calls() != 4 {
+		t.Fatalf("got %s with %d attempts and %d requests, want failed after 4", d.Status, len(d.Attempts), rc.calls())
+	}
+	for i, a := range d.Attempts {
+		if a.Number != i+1 || a.StatusCode != 503 {
+			t.Errorf("attempt %d: got number %d, status %d, want %d, 503", i+1, a.Number, a.StatusCode, i+1)
+		}
+	}
+	// DeliverWebhook's attempts 1 and 2 (the delivery's 2 and 3).
+	if want := []int32{1, 2}; !slices.Equal(beats, want) {
+		t.Errorf("heartbeats from DeliverWebhook attempts %v, want %v", beats, want)
 	}
 }
