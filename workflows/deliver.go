@@ -135,16 +135,18 @@ func send(ctx workflow.Context, rs *runState, in activities.DeliverInput, d *Del
 	// Version 1 (isolation): DeliverWebhook carries the workspace's
 	// fairness key (inherited from the workflow when its starter set one;
 	// explicit here for starts by other SDKs) and WaitingSince.
+	// Version 2 (kept places): a round that runs out among the oldest
+	// waiters keeps the delivery's place in the queue until it comes back,
+	// after placeRetry. One change ID for both: each GetVersion records a
+	// marker and a search attribute upsert.
 	var priority temporal.Priority
-	if workflow.GetVersion(ctx, versionFairnessFIFO, workflow.DefaultVersion, 1) >= 1 {
+	v := workflow.GetVersion(ctx, versionFairnessFIFO, workflow.DefaultVersion, 2)
+	if v >= 1 {
 		priority = temporal.Priority{FairnessKey: FairnessKey(in.Workspace)}
 	} else {
 		in.WaitingSince = time.Time{}
 	}
-	// Version 1 (kept places): a round that runs out among the oldest
-	// waiters keeps the delivery's place in the queue until it comes back,
-	// after placeRetry. Only with a WaitingSince: a place is a ticket's.
-	if !in.WaitingSince.IsZero() && workflow.GetVersion(ctx, versionKeepPlace, workflow.DefaultVersion, 1) >= 1 {
+	if v >= 2 && !in.WaitingSince.IsZero() {
 		in.HoldPlace = placeRetryMax + placeMargin
 	}
 	for ; ; round++ {
@@ -264,11 +266,9 @@ func placeKept(appErr *temporal.ApplicationError) bool {
 	return kept
 }
 
-// versionKeepPlace is the workflow.GetVersion change ID of kept places
-// (DeliverInput.HoldPlace and the short timer after a round that kept one).
-const versionKeepPlace = "deliver-keep-place"
-
-// versionFairnessFIFO is the workflow.GetVersion change ID of the
+// versionFairnessFIFO is the workflow.GetVersion change ID of kept places
+// (version 2: DeliverInput.HoldPlace and the short timer after a round that
+// kept one) and, version 1, of the
 // fairness key and WaitingSince on DeliverWebhook.
 const versionFairnessFIFO = "deliver-fairness-fifo"
 

@@ -172,7 +172,7 @@ func newHistoryMeter(t *testing.T, env *testsuite.TestWorkflowEnvironment, in Ev
 func (m *historyMeter) finish(canInput *commonpb.Payloads, result any) {
 	var changes []string
 	if m.scheduled {
-		changes = append(changes, versionFairnessFIFO+"-1")
+		changes = append(changes, versionFairnessFIFO+"-2")
 	}
 	if canInput != nil {
 		changes = append(changes, versionContinueAsNew+"-1")

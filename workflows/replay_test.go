@@ -25,7 +25,7 @@ func TestReplayRecordedHistory(t *testing.T) {
 		{"event_continued_run1.json", "parks and continues as new"},
 		{"event_continued_run2.json", "resumes and delivers"},
 		// A delivery whose first round of waiting ran out with its place
-		// kept (deliver-keep-place): the short timer, then delivered.
+		// kept (version 2 of deliver-fairness-fifo): the short timer, then delivered.
 		{"event_kept_place.json", "keeps its place between rounds"},
 	} {
 		t.Run(tt.what, func(t *testing.T) {
