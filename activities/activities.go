@@ -81,6 +81,14 @@ type Activities struct {
 	BodyCache int
 	// Limiter bounds concurrent attempts per workspace; nil means no limit.
 	Limiter Limiter
+	// Router routes events started without targets (RouteEvent); nil
+	// means such an event's workflow fails with ErrTypeNoRouter.
+	Router Router
+	// RefuseDirectSecrets refuses every direct target that carries a
+	// plaintext secret (direct mode): its delivery fails with the reason,
+	// before any attempt. The worker sets it unless
+	// HARI_ALLOW_DIRECT_TARGETS is on (see the README's trust model).
+	RefuseDirectSecrets bool
 	// AttemptTimeout bounds each HTTP attempt; zero means the spec's 15 s.
 	// Tests shorten it.
 	AttemptTimeout time.Duration
@@ -438,6 +446,9 @@ func (a *Activities) send(ctx context.Context, in DeliverInput, req Request) del
 }
 
 func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {
+	if a.RefuseDirectSecrets && in.Secret != "" && in.SealedSecret == "" {
+		return Request{}, fmt.Errorf("%s: target %s: secret: %s", ErrDirectSecretRefused, in.WebhookID, DirectSecretAdvice)
+	}
 	secret := in.Secret
 	if in.SealedSecret != "" {
 		if a.Secrets == nil {
@@ -477,6 +488,14 @@ func (a *Activities) open(in DeliverInput, sealed string) (string, error) {
 	}
 	return a.Secrets.Open(sealed, in.Workspace, in.WebhookID, endpoint.CanonicalURL(in.URL))
 }
+
+// ErrDirectSecretRefused starts the reason of a delivery refused because
+// its direct target carries a plaintext secret on a worker that does not
+// allow direct mode; DirectSecretAdvice says what to do instead.
+const (
+	ErrDirectSecretRefused = "direct target refused"
+	DirectSecretAdvice     = "direct targets with a plaintext secret are refused by this deployment (HARI_ALLOW_DIRECT_TARGETS is off); configure the webhook in the registry (Settings > Webhooks, the API or starter webhooks), where its secret is sealed, and start the event without targets"
+)
 
 // logFields never includes the secret or the body (which holds record
 // fields, i.e. personal data).

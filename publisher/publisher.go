@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
@@ -48,6 +49,8 @@ type Publisher struct {
 	targets   Targets
 	hosts     interface{ CheckHost(host string) error }
 	gates     *gates
+	// refuseDirect: Options.RefuseDirectSecrets.
+	refuseDirect bool
 }
 
 // gates bounds concurrent publishes per workspace.
@@ -98,6 +101,10 @@ type Options struct {
 	Targets Targets
 	// Hosts, when set, refuses direct targets aimed at blocked addresses.
 	Hosts interface{ CheckHost(host string) error }
+	// RefuseDirectSecrets refuses, at publish, direct targets that carry
+	// a plaintext secret (set where the worker refuses them: the worker's
+	// own API), so the caller gets a 400 instead of a failed delivery.
+	RefuseDirectSecrets bool
 	// PerWorkspace bounds the concurrent publish calls of one workspace
 	// from this process (default 16; negative: no bound), so that a bulk
 	// import cannot take every connection to Temporal from the others.
@@ -112,7 +119,7 @@ func New(c client.Client, opts Options) *Publisher {
 	if opts.DataConverter == nil {
 		opts.DataConverter = converter.GetDefaultDataConverter()
 	}
-	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts}
+	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts, refuseDirect: opts.RefuseDirectSecrets}
 	if t, ok := opts.Router.(Targets); ok && p.targets == nil {
 		p.targets = t
 	}
@@ -237,6 +244,13 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 	}
 	if err := CheckSize(in); err != nil {
 		return Receipt{}, err
+	}
+	if p.refuseDirect {
+		for _, t := range in.Targets {
+			if t.Secret != "" {
+				return Receipt{}, fmt.Errorf("%w: target %s: secret: %s", endpoint.ErrInvalid, t.ID, activities.DirectSecretAdvice)
+			}
+		}
 	}
 	if p.hosts != nil {
 		for _, t := range in.Targets {
@@ -369,6 +383,10 @@ type Outcome struct {
 	// input the worker refused, or a workflow ended by an operator).
 	Error      string                     `json:"error,omitempty"`
 	Deliveries []workflows.DeliveryResult `json:"deliveries"`
+	// NoMatch is true when the workflow routed the event itself (a raw
+	// start with only the event) and no active webhook matched it:
+	// nothing was sent.
+	NoMatch bool `json:"no_match,omitempty"`
 }
 
 // Wait blocks until every delivery of workspace ws's event eventID has its
@@ -394,7 +412,7 @@ func (p *Publisher) wait(ctx context.Context, eventID, id string) (Outcome, erro
 		}
 		return Outcome{}, fmt.Errorf("wait for %s: %w", id, err)
 	}
-	return Outcome{EventID: eventID, WorkflowID: id, Done: true, Deliveries: res.Deliveries}, nil
+	return Outcome{EventID: eventID, WorkflowID: id, Done: true, Deliveries: res.Deliveries, NoMatch: res.NoMatch}, nil
 }
 
 // validateRef checks the workspace and event ID that name an event.

@@ -30,6 +30,9 @@ if [[ ! -s $DATA/api.keys ]]; then
 fi
 chmod 600 "$DATA/api.keys" "$DATA/codec.keys"
 export HARI_API_KEYS_FILE=$PWD/$DATA/api.keys
+# make demo-event publishes a direct target with a plaintext secret (direct
+# mode), which the worker refuses unless allowed (see the README's trust model).
+export HARI_ALLOW_DIRECT_TARGETS=${HARI_ALLOW_DIRECT_TARGETS-1}
 # The demo receiver is on loopback, which the SSRF guard blocks unless allowed.
 export HARI_ALLOW_CIDRS=${HARI_ALLOW_CIDRS-127.0.0.1/32}
 

@@ -9,12 +9,14 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/limiter"
 	"github.com/hari-crm/webhooks/netguard"
+	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/workflows"
 )
 
@@ -40,6 +42,17 @@ type Options struct {
 	// Recovery finds and redelivers failed deliveries for recoveries
 	// (publisher.Publisher); nil fails recoveries with the reason.
 	Recovery activities.Recoverer
+	// Router routes events started without targets, inside their
+	// workflow; nil means the workspace registries on TaskQueue
+	// (registry.Client, as the publisher routes).
+	Router activities.Router
+	// RefuseDirectSecrets refuses direct targets with a plaintext secret
+	// (activities.Activities.RefuseDirectSecrets).
+	RefuseDirectSecrets bool
+	// DataConverter is the client's (codec.DataConverter): the default
+	// Router decodes an ended registry's history with it to recover it.
+	// Nil means Temporal's default.
+	DataConverter converter.DataConverter
 }
 
 // NewWorker returns a worker, not yet started, with every workflow and
@@ -63,7 +76,11 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 	if lim == nil {
 		lim = limiter.NewLocal(opts.WorkspaceLimit)
 	}
-	acts := &activities.Activities{Workflows: c, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout,
+	router := opts.Router
+	if router == nil {
+		router = registry.New(c, registry.Options{TaskQueue: opts.TaskQueue, DataConverter: opts.DataConverter})
+	}
+	acts := &activities.Activities{Workflows: c, Router: router, RefuseDirectSecrets: opts.RefuseDirectSecrets, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout,
 		LocalTotal: workflowTaskSlots * 2 / 5, LocalPerWorkspace: localPerWorkspace(opts.WorkspaceLimit)}
 	w := worker.New(c, opts.TaskQueue, worker.Options{
 		// Most activities wait on I/O (an attempt against a receiver that

@@ -58,6 +58,20 @@ func (e *envs) int(key string, def int) int {
 	return n
 }
 
+// bool reads a yes/no variable (1, true, 0, false, as strconv.ParseBool).
+func (e *envs) bool(key string, def bool) bool {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not 1 or 0 (true or false)", key, v))
+		return def
+	}
+	return b
+}
+
 func (e *envs) err() error { return errors.Join(e.errs...) }
 
 // leaseMargin is what a lease must add to the attempt timeout: the slot is

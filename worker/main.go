@@ -62,6 +62,7 @@ func run() error {
 		return err
 	}
 	recoverEvery := ev.durationOrOff("HARI_RECOVER_EVERY", 10*time.Minute)
+	allowDirect := ev.bool("HARI_ALLOW_DIRECT_TARGETS", false)
 	if err := ev.err(); err != nil {
 		return err
 	}
@@ -111,9 +112,11 @@ func run() error {
 		shared = limiter.NewRedis(rdb, *limit, *lease)
 	}
 	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: *taskQueue, Hosts: guard, DataConverter: codec.DataConverter(keys)})
-	pub := publisher.New(c, publisher.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
+	// The API refuses direct secrets up front when the worker does.
+	pub := publisher.New(c, publisher.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard, RefuseDirectSecrets: !allowDirect})
 	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys, Limiter: shared, Metrics: m, AttemptTimeout: *attemptTimeout,
-		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control}), Recovery: pub})
+		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control}), Recovery: pub,
+		Router: reg, DataConverter: codec.DataConverter(keys), RefuseDirectSecrets: !allowDirect})
 	if err != nil {
 		return err
 	}
@@ -139,7 +142,7 @@ func run() error {
 		go sweepRegistries(ctx, registry.New(c, registry.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys), Sealer: keys}), every, logger)
 	}
 	logger.Info().Str("temporal", *address).Str("namespace", *namespace).Str("task_queue", *taskQueue).
-		Str("http", *httpAddr).Int("workspace_limit", *limit).Str("codec_key", keys.ActiveKeyID()).Str("allow_cidrs", *allowCIDRs).Str("redis", *redisAddr).Msg("worker started")
+		Str("http", *httpAddr).Int("workspace_limit", *limit).Bool("allow_direct_targets", allowDirect).Str("codec_key", keys.ActiveKeyID()).Str("allow_cidrs", *allowCIDRs).Str("redis", *redisAddr).Msg("worker started")
 
 	select {
 	case <-ctx.Done():

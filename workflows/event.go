@@ -49,6 +49,10 @@ func DeliverActivityID(webhookID string) string { return "deliver/" + webhookID 
 type EventResult struct {
 	EventID    string           `json:"event_id"`
 	Deliveries []DeliveryResult `json:"deliveries"`
+	// NoMatch is true when the workflow routed the event itself (it was
+	// started without targets) and no active webhook of the workspace
+	// matched it: nothing was sent. SearchStatus then reads StatusNoMatch.
+	NoMatch bool `json:"no_match,omitempty"`
 }
 
 // DeliveryResult is one delivery's outcome and attempts.
@@ -102,6 +106,34 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	if in.Event.ID == "" {
 		return EventResult{}, temporal.NewNonRetryableApplicationError("event id is required", "InvalidEvent", nil)
 	}
+	// An event started with only the event (a raw client following the
+	// polyglot contract) is routed here, against the registry as it
+	// stands now; the routed targets are then the input's, carried over
+	// continue-as-new like the publisher's.
+	routedHere := false
+	if needsRouting(in) {
+		if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (EventResult, error) {
+			return EventResult{EventID: in.Event.ID, Deliveries: []DeliveryResult{}}, nil
+		}); err != nil {
+			return EventResult{}, fmt.Errorf("set query handler: %w", err)
+		}
+		routed, ok, err := route(ctx, in)
+		if err != nil {
+			return EventResult{}, fmt.Errorf("route event %s of workspace %s to its webhooks: %w", in.Event.ID, in.Event.Workspace, err)
+		}
+		if ok {
+			routedHere, in.Routed = true, routed
+			if len(routed) > 0 {
+				// The execution log and the Web UI find the event while
+				// its deliveries run, as they find a publisher's.
+				if err := workflow.UpsertTypedSearchAttributes(ctx, searchUpdates(in, StatusPending)...); err != nil {
+					workflow.GetLogger(ctx).Warn("record the routed webhooks in search attributes", "error", err)
+				}
+			} else {
+				workflow.GetLogger(ctx).Info("no webhook matches the event", "workspace", in.Event.Workspace, "event_id", in.Event.ID)
+			}
+		}
+	}
 	dests := destinations(ctx, in)
 	seen := map[string]bool{}
 	for _, t := range dests {
@@ -110,7 +142,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		}
 		seen[t.ID] = true
 	}
-	res := EventResult{EventID: in.Event.ID, Deliveries: make([]DeliveryResult, len(dests))}
+	res := EventResult{EventID: in.Event.ID, Deliveries: make([]DeliveryResult, len(dests)), NoMatch: routedHere && len(dests) == 0}
 	waits := make([]*Wait, len(dests))
 	run := 1
 	if c := in.Continued; c != nil {
@@ -161,7 +193,11 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	}
 	// One upsert, in the final workflow task, records the outcome for the
 	// execution log (and sets the other attributes when the starter did not).
-	updates := searchUpdates(in, eventStatus(res.Deliveries))
+	status := eventStatus(res.Deliveries)
+	if res.NoMatch {
+		status = StatusNoMatch
+	}
+	updates := searchUpdates(in, status)
 	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchWorkspace); ok {
 		updates = updates[:1] // the starter set the rest
 	} else if workflow.GetVersion(ctx, versionWebhookKeys, workflow.DefaultVersion, 1) == workflow.DefaultVersion {

@@ -27,6 +27,10 @@ func TestReplayRecordedHistory(t *testing.T) {
 		// A delivery whose first round of waiting ran out with its place
 		// kept (version 2 of deliver-fairness-fifo): the short timer, then delivered.
 		{"event_kept_place.json", "keeps its place between rounds"},
+		// Started with only the event, before routing in the workflow
+		// (commit d4c7177): completed at once with no delivery. The
+		// route-in-workflow version keeps it so.
+		{"event_only_before_routing.json", "event only, before routing"},
 	} {
 		t.Run(tt.what, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()

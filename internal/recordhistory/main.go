@@ -16,6 +16,11 @@
 //
 //	go run ./internal/recordhistory kept testdata/replay
 //
+// With "eventonly" it records an event started with only the event (see
+// recordEventOnly):
+//
+//	go run ./internal/recordhistory eventonly testdata/replay/event_only_before_routing.json
+//
 // With "registry" it records a RegistryWorkflow run instead (see
 // recordRegistry):
 //
@@ -58,8 +63,11 @@ func run() error {
 	if len(os.Args) == 3 && os.Args[1] == "kept" {
 		return recordKeptPlace(os.Args[2])
 	}
+	if len(os.Args) == 3 && os.Args[1] == "eventonly" {
+		return recordEventOnly(os.Args[2])
+	}
 	if len(os.Args) != 2 {
-		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR")
+		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json")
 	}
 	out, err := os.Create(os.Args[1])
 	if err != nil {

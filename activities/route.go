@@ -1,0 +1,56 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+)
+
+// Router finds the active webhooks an event matches, with their secrets
+// still sealed (registry.Client, the same router the publisher uses).
+type Router interface {
+	Routes(ctx context.Context, ev event.Event) ([]endpoint.Routed, error)
+}
+
+// ErrTypeNoRouter means this worker cannot route events: it was built
+// without a Router. Not retried: the event's workflow fails with the reason.
+const ErrTypeNoRouter = "WebhookRoutingUnavailable"
+
+// RouteInput is the event to route.
+type RouteInput struct {
+	Event event.Event `json:"event"`
+}
+
+// RouteResult is the routed targets: the webhooks the event matched, their
+// secrets sealed for the event's workspace, webhook and URL (opened only
+// when an attempt is signed). None when nothing matched, or when the
+// workspace has no registry.
+type RouteResult struct {
+	Routed []endpoint.Routed `json:"routed"`
+}
+
+// RouteEvent asks the workspace's registry, as it stands now, which
+// webhooks the event matches. EventWorkflow runs it for an event started
+// without targets (a raw client that follows the polyglot contract); its
+// result is recorded in history, so a replay routes the same way.
+func (a *Activities) RouteEvent(ctx context.Context, in RouteInput) (RouteResult, error) {
+	if a.Router == nil {
+		return RouteResult{}, temporal.NewNonRetryableApplicationError("this worker has no webhook registry to route events started without targets", ErrTypeNoRouter, nil)
+	}
+	routed, err := a.Router.Routes(ctx, in.Event)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return RouteResult{}, fmt.Errorf("route event %s of workspace %s: the registry did not answer in time: %w", in.Event.ID, in.Event.Workspace, err)
+		}
+		return RouteResult{}, fmt.Errorf("route event %s of workspace %s: %w", in.Event.ID, in.Event.Workspace, err)
+	}
+	if routed == nil {
+		routed = []endpoint.Routed{}
+	}
+	return RouteResult{Routed: routed}, nil
+}

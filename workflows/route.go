@@ -1,0 +1,81 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/endpoint"
+)
+
+// StatusNoMatch is the outcome (EventResult.NoMatch, SearchStatus) of an
+// event that the workflow routed itself and that matched no active webhook
+// of its workspace (or whose workspace has no registry): nothing was sent.
+const StatusNoMatch = "no_match"
+
+// versionRouteInWorkflow is the workflow.GetVersion change ID of routing
+// inside the workflow. Before it, an event started with neither targets
+// nor routed targets completed at once with no delivery; such histories
+// replay that way. The version is asked only for such an input, so events
+// with targets record no extra marker (their fast path keeps its 7 events).
+const versionRouteInWorkflow = "route-in-workflow"
+
+// Routing bounds. The local activity holds its workflow task's slot while
+// the registry answers (its query needs a workflow task slot of a worker
+// too), so it gets a short bound; when it fails, a regular activity, which
+// holds no slot, asks again with retries for up to routeRetryFor, after
+// which the workflow fails with the reason (never a silent success).
+var (
+	routeLocalTimeout = 5 * time.Second
+	routeRetryFor     = time.Hour
+)
+
+// needsRouting reports whether in names no target at all: a start by a raw
+// client that follows the polyglot contract with only the event. The
+// publisher always routes before it starts, and a continued run carries
+// the routed targets of the first.
+func needsRouting(in EventInput) bool {
+	return len(in.Targets) == 0 && len(in.Routed) == 0 && in.Continued == nil && len(in.carried) == 0
+}
+
+// route asks the workspace's registry, through RouteEvent, for the webhooks
+// the event matches now. ok is false for histories recorded before routing
+// in the workflow (nothing is asked; the event has no delivery, as then).
+func route(ctx workflow.Context, in EventInput) (routed []endpoint.Routed, ok bool, err error) {
+	if workflow.GetVersion(ctx, versionRouteInWorkflow, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil, false, nil
+	}
+	arg := activities.RouteInput{Event: in.Event}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: routeLocalTimeout,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	var res activities.RouteResult
+	lerr := workflow.ExecuteLocalActivity(lctx, a.RouteEvent, arg).Get(ctx, &res)
+	if lerr == nil {
+		return res.Routed, true, nil
+	}
+	var app *temporal.ApplicationError
+	if errors.As(lerr, &app) && app.Type() == activities.ErrTypeNoRouter {
+		return nil, true, lerr
+	}
+	workflow.GetLogger(ctx).Warn("routing by local activity failed; asking again by activity", "error", lerr)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: routeRetryFor,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeNoRouter},
+		},
+		Priority: temporal.Priority{FairnessKey: FairnessKey(in.Event.Workspace)},
+	})
+	if err := workflow.ExecuteActivity(actx, a.RouteEvent, arg).Get(ctx, &res); err != nil {
+		return nil, true, err
+	}
+	return res.Routed, true, nil
+}

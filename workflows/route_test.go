@@ -1,0 +1,196 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/signature"
+)
+
+// fakeRouter answers Routes from a fixed list, failing the first failures
+// calls.
+type fakeRouter struct {
+	mu       sync.Mutex
+	routed   []endpoint.Routed
+	failures int
+	calls    int
+	got      []event.Event
+}
+
+func (f *fakeRouter) Routes(_ context.Context, ev event.Event) ([]endpoint.Routed, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	f.got = append(f.got, ev)
+	if f.calls <= f.failures {
+		return nil, errors.New("registry unreachable")
+	}
+	return f.routed, nil
+}
+
+// routeRun runs EventWorkflow on in and returns its result (or error) and
+// the HariDeliveryStatus values it upserted, in order.
+func routeRun(t *testing.T, acts *activities.Activities, in EventInput, oldHistory bool) (EventResult, error, []string) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	acts.Workflows = envQuerier{env}
+	env.RegisterActivity(acts)
+	if oldHistory {
+		env.OnGetVersion(versionRouteInWorkflow, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	}
+	var mu sync.Mutex
+	var statuses []string
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		if st, ok := sa.GetKeyword(SearchStatus); ok {
+			mu.Lock()
+			statuses = append(statuses, st)
+			mu.Unlock()
+		}
+	}).Return(nil)
+	env.ExecuteWorkflow(EventWorkflowName, in)
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := env.GetWorkflowError(); err != nil {
+		return EventResult{}, err, statuses
+	}
+	var res EventResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res, nil, statuses
+}
+
+// An event started with only the event is routed by the workflow to the
+// webhooks its workspace's registry matches, and delivered signed with the
+// webhook's sealed secret, opened only by the worker.
+func TestEventWorkflowRoutesAnEventStartedWithoutTargets(t *testing.T) {
+	keys := newRing(t)
+	rcv := newScripted(t, 200)
+	sealed, err := keys.Seal(victimSecret, "acme", "wh_1", endpoint.CanonicalURL(rcv.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name     string
+		failures int // the local routing attempt fails: the activity asks again
+	}{
+		{"local activity answers", 0},
+		{"local activity fails, activity answers", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rcv.mu.Lock()
+			before := len(rcv.got)
+			rcv.mu.Unlock()
+			router := &fakeRouter{routed: []endpoint.Routed{{ID: "wh_1", URL: rcv.srv.URL, SealedSecret: sealed, Fields: []string{"name"}}}, failures: tt.failures}
+			acts := &activities.Activities{Client: tlsClient(t, rcv.srv), Secrets: keys, Router: router, AttemptTimeout: time.Second}
+			res, err, statuses := routeRun(t, acts, EventInput{Event: testEvent()}, false)
+			if err != nil {
+				t.Fatalf("workflow error: %v", err)
+			}
+			if router.calls != tt.failures+1 {
+				t.Errorf("router calls: got %d, want %d", router.calls, tt.failures+1)
+			}
+			if len(router.got) > 0 && router.got[0].ID != testEvent().ID {
+				t.Errorf("routed event: got %q, want %q", router.got[0].ID, testEvent().ID)
+			}
+			if res.NoMatch {
+				t.Error("no_match: got true, want false")
+			}
+			if len(res.Deliveries) != 1 {
+				t.Fatalf("deliveries: got %d, want 1", len(res.Deliveries))
+			}
+			if d := res.Deliveries[0]; d.Status != StatusDelivered || d.WebhookID != "wh_1" || d.DeliveryID != DeliveryID("evt-1", "wh_1") {
+				t.Fatalf("delivery: got %s %s %s (%s), want wh_1 delivered", d.WebhookID, d.DeliveryID, d.Status, d.Error)
+			}
+			rcv.mu.Lock()
+			got := len(rcv.got) - before
+			h, body := rcv.got[len(rcv.got)-1].Header, rcv.body[len(rcv.body)-1]
+			rcv.mu.Unlock()
+			if got != 1 {
+				t.Fatalf("receiver requests: got %d, want 1", got)
+			}
+			if !signature.VerifyRequest(victimSecret, h, body) {
+				t.Error("X-Webhook-Signature does not verify with the webhook's secret")
+			}
+			if !strings.Contains(string(body), `"name":"Big deal"`) || strings.Contains(string(body), `"amount"`) {
+				t.Errorf("body: got %s, want the webhook's field selection (name only)", body)
+			}
+			if want := []string{StatusPending, StatusDelivered}; strings.Join(statuses, ",") != strings.Join(want, ",") {
+				t.Errorf("HariDeliveryStatus upserts: got %v, want %v", statuses, want)
+			}
+		})
+	}
+}
+
+// An event that matches nothing (or whose workspace has no registry: the
+// router answers none) ends visibly "no match": in its result and in
+// HariDeliveryStatus, never as a silent "delivered".
+func TestEventWorkflowNoMatchIsVisible(t *testing.T) {
+	acts := &activities.Activities{Router: &fakeRouter{}}
+	res, err, statuses := routeRun(t, acts, EventInput{Event: testEvent()}, false)
+	if err != nil {
+		t.Fatalf("workflow error: %v", err)
+	}
+	if !res.NoMatch || len(res.Deliveries) != 0 {
+		t.Errorf("result: got no_match=%v with %d deliveries, want no_match=true with 0", res.NoMatch, len(res.Deliveries))
+	}
+	if want := []string{StatusNoMatch}; strings.Join(statuses, ",") != strings.Join(want, ",") {
+		t.Errorf("HariDeliveryStatus upserts: got %v, want %v", statuses, want)
+	}
+}
+
+// A worker without a router fails the event with the reason, rather than
+// completing it with nothing sent.
+func TestEventWorkflowWithoutRouterFails(t *testing.T) {
+	_, err, _ := routeRun(t, &activities.Activities{}, EventInput{Event: testEvent()}, false)
+	if err == nil || !strings.Contains(err.Error(), "no webhook registry") {
+		t.Fatalf("workflow error: got %v, want one saying the worker has no webhook registry", err)
+	}
+}
+
+// A history recorded before routing in the workflow (no version marker)
+// replays as it ran: no routing, no delivery, no "no match".
+func TestEventWorkflowRoutingIsVersioned(t *testing.T) {
+	router := &fakeRouter{routed: []endpoint.Routed{{ID: "wh_1", URL: "https://example.com/hook"}}}
+	res, err, statuses := routeRun(t, &activities.Activities{Router: router}, EventInput{Event: testEvent()}, true)
+	if err != nil {
+		t.Fatalf("workflow error: %v", err)
+	}
+	if router.calls != 0 || len(res.Deliveries) != 0 || res.NoMatch {
+		t.Errorf("got %d router calls, %d deliveries, no_match=%v; want 0, 0, false", router.calls, len(res.Deliveries), res.NoMatch)
+	}
+	if want := []string{StatusDelivered}; strings.Join(statuses, ",") != strings.Join(want, ",") {
+		t.Errorf("HariDeliveryStatus upserts: got %v, want %v", statuses, want)
+	}
+}
+
+// Events with targets never ask the router: the publisher's path is
+// unchanged.
+func TestEventWorkflowWithTargetsDoesNotRoute(t *testing.T) {
+	rcv := newScripted(t, 200)
+	router := &fakeRouter{}
+	acts := &activities.Activities{Client: tlsClient(t, rcv.srv), Router: router, AttemptTimeout: time.Second}
+	res, err, _ := routeRun(t, acts, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "d1", URL: rcv.srv.URL}}}, false)
+	if err != nil {
+		t.Fatalf("workflow error: %v", err)
+	}
+	if router.calls != 0 || len(res.Deliveries) != 1 || res.Deliveries[0].Status != StatusDelivered {
+		t.Errorf("got %d router calls and %+v, want 0 calls and one delivered", router.calls, res.Deliveries)
+	}
+}
