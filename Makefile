@@ -6,20 +6,25 @@ TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL := bin/temporal
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run test unit integration temporal lint fmt demo-event clean bench soak fuzz
+.PHONY: run test unit integration temporal node-client lint fmt demo-event clean bench soak fuzz
 
 ## run: Temporal dev server (file-backed, Web UI on :8233), worker and demo receiver
 run: $(TEMPORAL)
 	./scripts/run.sh
 
 ## test: every test, against a real dev server and real HTTPS receivers
-test: $(TEMPORAL)
+test: $(TEMPORAL) node-client
 	go vet ./...
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go test $(GO_TEST_FLAGS) ./...
 
 ## unit: the tests that need no server
 unit:
 	go test -count=1 $$(go list ./... | grep -v /integration)
+
+## node-client: install the pinned packages of scripts/node-client (the second SDK's client)
+node-client: scripts/node-client/node_modules/.package-lock.json
+scripts/node-client/node_modules/.package-lock.json: scripts/node-client/package-lock.json
+	npm ci --prefix scripts/node-client --no-audit --no-fund
 
 ## temporal: build the pinned Temporal CLI (dev server + Web UI) into bin/
 temporal: $(TEMPORAL)
