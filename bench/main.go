@@ -383,7 +383,8 @@ func (e *env) startWorker(queue string, extra ...string) (*workerProc, error) {
 	cmd.Env = append(os.Environ(),
 		"TEMPORAL_ADDRESS="+e.srv.HostPort, "HARI_CODEC_KEYS="+e.srv.KeySpec, "HARI_TASK_QUEUE="+queue,
 		"SSL_CERT_FILE="+e.certFile, "HARI_ALLOW_CIDRS=127.0.0.1/32",
-		"HARI_API_KEYS="+apiKeySpec, "HARI_CODEC_TOKEN=bench-codec-token")
+		"HARI_API_KEYS="+apiKeySpec, "HARI_CODEC_TOKEN=bench-codec-token",
+		"HARI_ALLOW_DIRECT_TARGETS=1") // the scenarios publish direct targets
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stderr = os.Stderr
 	if e.workerLog != nil {
@@ -820,6 +821,8 @@ func scenarioD(ctx context.Context, e *env) error {
 	}
 	start := time.Now()
 	_ = p
+	server := serverPIDOf(e.srv.HostPort)
+	cpuW, cpuS := procCPU(w.cmd.Process.Pid), procCPU(server)
 	sent, errs := publish(evs, 0, 100*time.Millisecond, func(ev event.Event) error {
 		return w.publishAPI(ctx, ev, []endpoint.Target{{ID: "t", URL: url}})
 	})
@@ -829,6 +832,10 @@ func scenarioD(ctx context.Context, e *env) error {
 	}
 	res.rssKB = w.peakRSS()
 	fmt.Println("   ", res)
+	printCPU(res.n, procCPU(w.cmd.Process.Pid)-cpuW, procCPU(server)-cpuS)
+	if err := lightRouted(ctx, e, w, url); err != nil {
+		return err
+	}
 	fmt.Println()
 	return nil
 }
