@@ -21,6 +21,7 @@ import (
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/publisher"
 	"github.com/hari-crm/webhooks/signature"
 	"github.com/hari-crm/webhooks/webhook"
 	"github.com/hari-crm/webhooks/workflows"
@@ -120,6 +121,16 @@ func TestRawClientEventIsRoutedByItsWorkflow(t *testing.T) {
 		t.Errorf("show: got %+v, %v; want done with one delivered", o, err)
 	}
 
+	// A redelivery finds the webhook the workflow routed the event to
+	// (not in the input): the same body bytes, signed again.
+	if _, err := pub.Redeliver(ctx, ws, wh.ID, workflows.DeliveryID(ev.ID, wh.ID), publisher.RedeliverOptions{}); err != nil {
+		t.Fatalf("redeliver: %v", err)
+	}
+	again := rc.WaitHits(t, 2, 30*time.Second)[1]
+	if string(again.Body) != string(hits[0].Body) || !signature.VerifyRequest(doorSecret, again.Header, again.Body) {
+		t.Errorf("redelivery: got body %s (signature valid: %v), want the original bytes, signed", again.Body, signature.VerifyRequest(doorSecret, again.Header, again.Body))
+	}
+
 	for _, tt := range []struct {
 		name string
 		ev   func() event.Event
@@ -149,8 +160,8 @@ func TestRawClientEventIsRoutedByItsWorkflow(t *testing.T) {
 			}
 		})
 	}
-	if n := len(rc.Hits()); n != 1 {
-		t.Errorf("receiver requests after the unmatched events: got %d, want still 1", n)
+	if n := len(rc.Hits()); n != 2 {
+		t.Errorf("receiver requests after the unmatched events: got %d, want still 2", n)
 	}
 }
 

@@ -102,6 +102,14 @@ func (p *Publisher) Redeliver(ctx context.Context, ws, webhookID, deliveryID str
 			routed = &in.Routed[i]
 		}
 	}
+	if routed == nil && len(in.Targets) == 0 && len(in.Routed) == 0 {
+		// Started with only the event (another SDK): the workflow routed
+		// it, and answers its routed targets.
+		routed, err = p.routedInWorkflow(ctx, orig, webhookID)
+		if err != nil {
+			return Redelivery{}, err
+		}
+	}
 	if routed == nil {
 		return Redelivery{}, fmt.Errorf("%w: delivery %s: event %s was not routed to webhook %s", ErrNotFound, deliveryID, eventID, webhookID)
 	}
@@ -134,6 +142,25 @@ func (p *Publisher) Redeliver(ctx context.Context, ws, webhookID, deliveryID str
 		key = fmt.Sprintf("r%d", n)
 	}
 	return p.startRedelivery(ctx, rin, orig, workflows.RedeliveryWorkflowID(ws, key, deliveryID))
+}
+
+// routedInWorkflow is webhook webhookID's target as the event workflow id
+// routed it (workflows.QueryRouted), or nil.
+func (p *Publisher) routedInWorkflow(ctx context.Context, id, webhookID string) (*endpoint.Routed, error) {
+	val, err := p.c.QueryWorkflow(ctx, id, "", workflows.QueryRouted)
+	if err != nil {
+		return nil, fmt.Errorf("query the routed targets of %s: %w", id, err)
+	}
+	var all []endpoint.Routed
+	if err := val.Get(&all); err != nil {
+		return nil, fmt.Errorf("decode the routed targets of %s: %w", id, err)
+	}
+	for i := range all {
+		if all[i].ID == webhookID {
+			return &all[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // originalInput reads the input of the event workflow id (its latest run:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/payload"
 )
@@ -133,6 +134,9 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 				workflow.GetLogger(ctx).Info("no webhook matches the event", "workspace", in.Event.Workspace, "event_id", in.Event.ID)
 			}
 		}
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryRouted, func() ([]endpoint.Routed, error) { return in.Routed, nil }); err != nil {
+		return EventResult{}, fmt.Errorf("set query handler: %w", err)
 	}
 	dests := destinations(ctx, in)
 	seen := map[string]bool{}

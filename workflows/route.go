@@ -16,6 +16,12 @@ import (
 // of its workspace (or whose workspace has no registry): nothing was sent.
 const StatusNoMatch = "no_match"
 
+// QueryRouted answers the routed targets of an event (sealed secrets
+// included, as in the input of an event the publisher routed): for an event
+// the workflow routed itself they are not in its input, and a redelivery
+// needs the original field selection.
+const QueryRouted = "routed"
+
 // versionRouteInWorkflow is the workflow.GetVersion change ID of routing
 // inside the workflow. Before it, an event started with neither targets
 // nor routed targets completed at once with no delivery; such histories
