@@ -58,6 +58,7 @@ type Publisher interface {
 	Recovery(ctx context.Context, ws, webhookID, job string) (publisher.Recovery, error)
 	CancelRecovery(ctx context.Context, ws, webhookID, job string) error
 	Health(ctx context.Context, ws, webhookID string) (publisher.Health, error)
+	NotSent(ctx context.Context, ws, webhookID string, since time.Time) (int, error)
 }
 
 // Verifier checks a bearer token and says what its holder may do
@@ -406,6 +407,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 type WithHealth struct {
 	webhook.View
 	Health *publisher.Health `json:"health"`
+	// NotSentWhileDisabled counts the events that matched a disabled
+	// webhook since it was disabled.
+	NotSentWhileDisabled *int `json:"not_sent_while_disabled,omitempty"`
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
@@ -419,6 +423,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	out := WithHealth{View: v}
 	if h, err := s.Publisher.Health(c, r.PathValue("ws"), v.ID); err == nil {
 		out.Health = &h
+	}
+	if v.DisabledAt != nil {
+		if n, err := s.Publisher.NotSent(c, r.PathValue("ws"), v.ID, *v.DisabledAt); err == nil {
+			out.NotSentWhileDisabled = &n
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -132,6 +132,11 @@ func (f fakePublisher) Health(_ context.Context, ws, _ string) (publisher.Health
 	return publisher.Health{}, nil
 }
 
+func (f fakePublisher) NotSent(_ context.Context, ws, _ string, _ time.Time) (int, error) {
+	f.note("NotSent", ws)
+	return 0, nil
+}
+
 func (f fakePublisher) Deliveries(_ context.Context, ws, _ string, _ int) ([]publisher.LogEntry, error) {
 	f.note("Deliveries", ws)
 	return nil, nil

@@ -63,6 +63,9 @@ type Routed struct {
 	Fields               []string  `json:"fields,omitempty"`
 	// NoSecretHeader sends only the signatures, not X-Webhook-Secret.
 	NoSecretHeader bool `json:"no_secret_header,omitempty"`
+	// Disabled: the webhook was disabled because its endpoint kept
+	// failing; the delivery is recorded as skipped, not attempted.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // MaxTargetsPerHost bounds the direct targets of one event that go to

@@ -108,8 +108,11 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 			if v := ex.GetSearchAttributes().GetIndexedFields()[workflows.SearchStatus.GetName()]; v != nil {
 				_ = converter.GetDefaultDataConverter().FromPayload(v, &status) // search attributes are never encrypted
 			}
-			if status == workflows.StatusDelivered {
+			switch status {
+			case workflows.StatusDelivered:
 				return h, nil
+			case workflows.StatusSkipped:
+				continue // not attempted: the webhook was disabled
 			}
 			wid := ex.GetExecution().GetWorkflowId()
 			if status == workflows.StatusPartial || h.ConsecutiveFailures == 0 {
@@ -117,7 +120,7 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 				if err != nil {
 					return Health{}, err
 				}
-				if !ok {
+				if !ok || d.Status == workflows.StatusSkipped {
 					continue
 				}
 				if d.Status == workflows.StatusDelivered {
@@ -150,4 +153,21 @@ func (p *Publisher) deliveryOf(ctx context.Context, workflowID, webhookID string
 		}
 	}
 	return workflows.DeliveryResult{}, false, nil
+}
+
+// NotSent counts webhook webhookID's deliveries skipped since since (the
+// webhook disabled): events that matched it and were not sent. Events
+// that also went to other webhooks are listed as partial and not counted.
+func (p *Publisher) NotSent(ctx context.Context, ws, webhookID string, since time.Time) (int, error) {
+	base, err := DeliveriesQuery(ws, webhookID)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := p.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("%s AND %s = '%s' AND StartTime >= '%s'", base, workflows.SearchStatus.GetName(), workflows.StatusSkipped, since.UTC().Format(time.RFC3339Nano)),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count skipped deliveries: %w", err)
+	}
+	return int(resp.GetCount()), nil
 }

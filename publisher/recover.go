@@ -143,7 +143,8 @@ func (p *Publisher) recoveryRef(ctx context.Context, ws, webhookID, job string) 
 }
 
 // FailedDeliveries lists the delivery IDs of webhook webhookID's events
-// started in [since, until] whose delivery to it failed, oldest first, at
+// started in [since, until] whose delivery to it failed (or was skipped,
+// the webhook disabled), oldest first, at
 // most max. It reads visibility (failed and partial events of the webhook)
 // and each event's result; redeliveries are not listed (their originals
 // are).
@@ -152,8 +153,8 @@ func (p *Publisher) FailedDeliveries(ctx context.Context, ws, webhookID string, 
 	if err != nil {
 		return nil, false, err
 	}
-	query += fmt.Sprintf(" AND %s IN ('%s', '%s') AND StartTime >= '%s' AND StartTime <= '%s'",
-		workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial,
+	query += fmt.Sprintf(" AND %s IN ('%s', '%s', '%s') AND StartTime >= '%s' AND StartTime <= '%s'",
+		workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial, workflows.StatusSkipped,
 		since.UTC().Format(time.RFC3339Nano), until.UTC().Format(time.RFC3339Nano))
 	type found struct {
 		id string
@@ -182,7 +183,7 @@ func (p *Publisher) FailedDeliveries(ctx context.Context, ws, webhookID string, 
 				return nil, false, fmt.Errorf("read the outcome of %s: %w", wid, err)
 			}
 			for _, d := range res.Deliveries {
-				if d.WebhookID == webhookID && d.Status == workflows.StatusFailed {
+				if d.WebhookID == webhookID && (d.Status == workflows.StatusFailed || d.Status == workflows.StatusSkipped) {
 					all = append(all, found{workflows.DeliveryID(eventID, webhookID), ex.GetStartTime().AsTime()})
 				}
 			}

@@ -162,6 +162,17 @@ func (r *Client) SetActive(ctx context.Context, ws, id string, active bool) (web
 	return v, r.update(ctx, ws, workflows.UpdateSetActive, workflows.SetActiveRequest{ID: id, Active: active}, &v)
 }
 
+// Disable disables a webhook whose endpoint kept failing, with the
+// reason (an inactive or already disabled webhook stays as it is).
+func (r *Client) Disable(ctx context.Context, ws, id, reason string) (webhook.View, error) {
+	if err := ValidateWorkspace(ws); err != nil {
+		return webhook.View{}, err
+	}
+	var v webhook.View
+	err := r.update(ctx, ws, workflows.UpdateDisable, workflows.DisableRequest{ID: id, Reason: reason}, &v)
+	return v, err
+}
+
 // Delete removes a webhook and its last test result.
 func (r *Client) Delete(ctx context.Context, ws, id string) error {
 	return r.update(ctx, ws, workflows.UpdateDelete, workflows.IDRequest{ID: id}, nil)

@@ -70,6 +70,38 @@ type Webhook struct {
 	NoSecretHeader bool      `json:"no_secret_header,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	// Disabled is set when HARi disabled the webhook because its endpoint
+	// kept failing; Activate clears it, and so does Deactivate (a manual
+	// deactivation is a state of its own).
+	Disabled *Disabled `json:"disabled,omitempty"`
+}
+
+// Disabled says when and why a webhook was disabled automatically.
+type Disabled struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// MaxDisabledReason bounds a disable reason, in bytes.
+const MaxDisabledReason = 300
+
+// Webhook states (View.State).
+const (
+	StateActive   = "active"
+	StateInactive = "inactive"
+	StateDisabled = "disabled"
+)
+
+// State is the webhook's state: inactive (deactivated by hand), disabled
+// (by HARi, its endpoint failing) or active.
+func (w Webhook) State() string {
+	switch {
+	case !w.Active:
+		return StateInactive
+	case w.Disabled != nil:
+		return StateDisabled
+	}
+	return StateActive
 }
 
 // View is what queries, the API and the CLI show: no sealed secret, only
@@ -92,6 +124,11 @@ type View struct {
 	SecretHeader bool      `json:"secret_header"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// State is active, inactive or disabled; a disabled webhook has the
+	// time and the reason.
+	State          string     `json:"state"`
+	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
 }
 
 // View returns the displayable form.
@@ -100,7 +137,11 @@ func (w Webhook) View() View {
 		ID: w.ID, Workspace: w.Workspace, Name: w.Name, Entity: w.Entity, Events: w.Events, Match: w.Match,
 		Conditions: w.Conditions, ConditionsText: condition.DescribeAll(w.Match, w.Conditions),
 		URL: w.URL, Fields: w.Fields, Active: w.Active, HasSecret: w.SealedSecret != "", Secret: w.SecretHint,
-		SecretHeader: !w.NoSecretHeader, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		SecretHeader: !w.NoSecretHeader, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, State: w.State(),
+	}
+	if w.Disabled != nil && v.State == StateDisabled {
+		at := w.Disabled.At
+		v.DisabledAt, v.DisabledReason = &at, w.Disabled.Reason
 	}
 	if v.Conditions == nil {
 		v.Conditions = []condition.Condition{}

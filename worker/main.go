@@ -63,6 +63,11 @@ func run() error {
 	}
 	recoverEvery := ev.durationOrOff("HARI_RECOVER_EVERY", 10*time.Minute)
 	allowDirect := ev.bool("HARI_ALLOW_DIRECT_TARGETS", false)
+	disableEvery := ev.durationOrOff("HARI_DISABLE_EVERY", time.Minute)
+	disableRule := publisher.DisableRule{
+		After: ev.int("HARI_DISABLE_AFTER", publisher.DefaultDisableRule.After),
+		Span:  ev.duration("HARI_DISABLE_SPAN", publisher.DefaultDisableRule.Span),
+	}
 	if err := ev.err(); err != nil {
 		return err
 	}
@@ -137,6 +142,9 @@ func run() error {
 
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
+	}
+	if disableEvery > 0 {
+		go sweepFailing(ctx, pub, reg, disableRule, disableEvery, logger)
 	}
 	if every := recoverEvery; every > 0 {
 		go sweepRegistries(ctx, registry.New(c, registry.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys), Sealer: keys}), every, logger)

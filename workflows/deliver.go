@@ -34,6 +34,12 @@ func deliver(ctx workflow.Context, rs *runState, ev event.Event, t destination, 
 		d.Status, d.Error = StatusFailed, t.Refused
 		return nil
 	}
+	if t.Disabled {
+		// No command: histories recorded before disabled webhooks existed
+		// never reach this.
+		d.Status, d.Error = StatusSkipped, "not sent: the webhook was disabled because its endpoint kept failing; re-enable it, then recover"
+		return nil
+	}
 	if err := (endpoint.Target{ID: t.ID, URL: t.URL, Secret: t.Secret, Fields: t.Fields}).ValidateRecorded(); err != nil {
 		d.Status, d.Error = StatusFailed, err.Error()
 		return nil

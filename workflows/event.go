@@ -39,6 +39,8 @@ const (
 	StatusPending   = "pending"
 	StatusDelivered = "delivered"
 	StatusFailed    = "failed"
+	// StatusSkipped: not attempted, the webhook being disabled.
+	StatusSkipped = "skipped"
 )
 
 // DeliverActivityID names the DeliverWebhook activity of one webhook, so

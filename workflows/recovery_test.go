@@ -133,3 +133,30 @@ func TestRedeliveryWorkflowIDRoundTrip(t *testing.T) {
 		t.Error("SplitDeliveryID of another webhook's delivery: got ok, want refused")
 	}
 }
+
+// An event whose every delivery was skipped (webhooks disabled) is
+// "skipped"; skipped next to delivered or failed is "partial"; without
+// skipped deliveries nothing changes.
+func TestEventStatusWithSkippedDeliveries(t *testing.T) {
+	tests := []struct {
+		statuses []string
+		want     string
+	}{
+		{[]string{StatusDelivered}, StatusDelivered},
+		{[]string{StatusFailed}, StatusFailed},
+		{[]string{StatusDelivered, StatusFailed}, StatusPartial},
+		{[]string{StatusSkipped}, StatusSkipped},
+		{[]string{StatusSkipped, StatusSkipped}, StatusSkipped},
+		{[]string{StatusSkipped, StatusDelivered}, StatusPartial},
+		{[]string{StatusSkipped, StatusFailed}, StatusPartial},
+	}
+	for _, tt := range tests {
+		ds := make([]DeliveryResult, len(tt.statuses))
+		for i, s := range tt.statuses {
+			ds[i].Status = s
+		}
+		if got := eventStatus(ds); got != tt.want {
+			t.Errorf("%v: got %q, want %q", tt.statuses, got, tt.want)
+		}
+	}
+}

@@ -32,6 +32,8 @@ const (
 	UpdateDelete      = "delete"
 	UpdateTestFire    = "test_fire"
 	UpdateDismissTest = "dismiss_test"
+	// UpdateDisable disables a webhook whose endpoint kept failing.
+	UpdateDisable = "disable"
 
 	QueryList       = "list"
 	QueryGet        = "get"
@@ -102,6 +104,12 @@ type WriteRequest struct {
 type SetActiveRequest struct {
 	ID     string `json:"id"`
 	Active bool   `json:"active"`
+}
+
+// DisableRequest disables a webhook automatically, with the reason.
+type DisableRequest struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
 }
 
 // IDRequest names a webhook.
@@ -324,9 +332,24 @@ func (r *registry) register(ctx workflow.Context) error {
 			return webhook.View{}, err
 		}
 		w := &r.state.Webhooks[i]
-		if w.Active != req.Active {
-			w.Active = req.Active
+		if w.Active != req.Active || w.Disabled != nil {
+			// Activate re-enables a disabled webhook; Deactivate makes
+			// it inactive (a manual state of its own).
+			w.Active, w.Disabled = req.Active, nil
 			w.UpdatedAt = workflow.Now(ctx).UTC()
+		}
+		return w.View(), nil
+	}
+	disable := func(ctx workflow.Context, req DisableRequest) (webhook.View, error) {
+		i, err := r.find(req.ID)
+		if err != nil {
+			return webhook.View{}, err
+		}
+		w := &r.state.Webhooks[i]
+		if w.Active && w.Disabled == nil {
+			now := workflow.Now(ctx).UTC()
+			w.Disabled = &webhook.Disabled{At: now, Reason: req.Reason}
+			w.UpdatedAt = now
 		}
 		return w.View(), nil
 	}
@@ -356,6 +379,13 @@ func (r *registry) register(ctx workflow.Context) error {
 		{UpdateCreate, create, func(ctx workflow.Context, req WriteRequest) error { return r.validateWrite(req, true) }},
 		{UpdateUpdate, update, func(ctx workflow.Context, req WriteRequest) error { return r.validateWrite(req, false) }},
 		{UpdateSetActive, setActive, func(ctx workflow.Context, req SetActiveRequest) error { _, err := r.find(req.ID); return err }},
+		{UpdateDisable, disable, func(ctx workflow.Context, req DisableRequest) error {
+			if req.Reason == "" || len(req.Reason) > webhook.MaxDisabledReason {
+				return invalidWebhook("reason", fmt.Sprintf("must be 1 to %d bytes", webhook.MaxDisabledReason))
+			}
+			_, err := r.find(req.ID)
+			return err
+		}},
 		{UpdateDelete, remove, exists},
 		{UpdateTestFire, r.testFire, exists},
 		{UpdateDismissTest, dismiss, exists},
@@ -384,7 +414,9 @@ func (r *registry) register(ctx workflow.Context) error {
 			var out []endpoint.Routed
 			for _, w := range r.state.Webhooks {
 				if w.Matches(ev) {
-					out = append(out, w.Target())
+					t := w.Target()
+					t.Disabled = w.Disabled != nil
+					out = append(out, t)
 				}
 			}
 			return out, nil
@@ -423,6 +455,8 @@ func counted(r *registry, h any) any {
 		return func(ctx workflow.Context, req WriteRequest) (webhook.View, error) { r.writes++; return f(ctx, req) }
 	case func(workflow.Context, SetActiveRequest) (webhook.View, error):
 		return func(ctx workflow.Context, req SetActiveRequest) (webhook.View, error) { r.writes++; return f(ctx, req) }
+	case func(workflow.Context, DisableRequest) (webhook.View, error):
+		return func(ctx workflow.Context, req DisableRequest) (webhook.View, error) { r.writes++; return f(ctx, req) }
 	case func(workflow.Context, IDRequest) error:
 		return func(ctx workflow.Context, req IDRequest) error { r.writes++; return f(ctx, req) }
 	case func(workflow.Context, IDRequest) (TestResult, error):

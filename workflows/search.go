@@ -105,21 +105,26 @@ func searchUpdates(in EventInput, status string) []temporal.SearchAttributeUpdat
 	}
 }
 
-// eventStatus sums up deliveries: delivered, failed or partial.
+// eventStatus sums up deliveries: delivered, failed, skipped (every
+// delivery's webhook disabled) or partial.
 func eventStatus(ds []DeliveryResult) string {
-	var ok, failed int
+	var ok, failed, skipped int
 	for _, d := range ds {
 		switch d.Status {
 		case StatusDelivered:
 			ok++
 		case StatusFailed:
 			failed++
+		case StatusSkipped:
+			skipped++
 		}
 	}
 	switch {
-	case failed == 0:
+	case skipped > 0 && ok == 0 && failed == 0:
+		return StatusSkipped
+	case failed == 0 && skipped == 0:
 		return StatusDelivered
-	case ok == 0:
+	case ok == 0 && skipped == 0:
 		return StatusFailed
 	}
 	return StatusPartial

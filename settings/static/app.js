@@ -6,7 +6,7 @@ const EVENTS = ["record.created", "record.updated", "record.deleted", "stage.cha
 const OPS = [["equals", "equals"], ["not_equals", "does not equal"], ["changed", "changed"], ["changed_from", "changed from"], ["changed_to", "changed to"]];
 const PREVIEW = 500;
 
-const state = { ws: "", token: "", denied: false, hooks: [], config: { temporal_ui: "", namespace: "default", workspace: "yourcompany" }, editing: null, busy: new Set(), logs: new Set() };
+const state = { ws: "", token: "", denied: false, hooks: [], config: { temporal_ui: "", namespace: "default", workspace: "yourcompany" }, editing: null, busy: new Set(), logs: new Set(), reenabled: {} };
 const TOKEN_KEY = "hari.apiToken";
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -105,7 +105,7 @@ function render() {
       el("td", { "data-label": "URL" }, el("code", { class: "url", text: h.url })),
       el("td", { "data-label": "Events" }, el("span", { text: h.entity + ": " + h.events.join(", ") })),
       el("td", { "data-label": "Conditions", text: h.conditions_text }),
-      el("td", { "data-label": "State" }, el("span", { class: "badge " + (h.active ? "on" : "off"), text: h.active ? "Active" : "Inactive" })),
+      el("td", { "data-label": "State" }, stateBadge(h)),
       el("td", { "data-label": "Last delivery", class: "last", id: "last-" + h.id, text: "—" }),
       el("td", { "data-label": "Health", class: "health", id: "health-" + h.id, text: "—" }),
       el("td", { class: "row-actions" },
@@ -116,16 +116,58 @@ function render() {
         el("button", { type: "button", "data-action": "delete", class: "danger", onclick: () => remove(h) }, "Delete")));
     const panel = el("tr", { class: "panel-row", id: "panel-row-" + h.id, hidden: true }, el("td", { colspan: "8" }, el("div", { class: "panel", id: "panel-" + h.id, role: "region", "aria-label": "Test fire result for " + h.name })));
     const log = el("tr", { class: "log-row", id: "log-row-" + h.id, hidden: !state.logs.has(h.id) }, el("td", { colspan: "8" }, el("div", { class: "log", id: "log-" + h.id })));
-    tbody.append(row, panel, log);
+    tbody.append(row);
+    if (h.state === "disabled" || state.reenabled[h.id]) tbody.append(el("tr", { class: "notice-row", id: "notice-row-" + h.id }, el("td", { colspan: "8" }, disabledNotice(h))));
+    tbody.append(panel, log);
   }
+}
+
+// stateBadge tells a manual deactivation (Inactive) from HARi's automatic
+// disable (Disabled).
+function stateBadge(h) {
+  if (h.state === "disabled") return el("span", { class: "badge failed disabled", text: "Disabled" });
+  return el("span", { class: "badge " + (h.active ? "on" : "off"), text: h.active ? "Active" : "Inactive" });
+}
+
+// disabledNotice explains an automatic disable and offers Re-enable; once
+// re-enabled, it offers to recover what was missed.
+function disabledNotice(h) {
+  const back = state.reenabled[h.id];
+  if (back) {
+    return el("div", { class: "notice", role: "status", id: "notice-" + h.id },
+      el("strong", {}, "Re-enabled. "), "Send again what failed or was not sent since " + new Date(back).toLocaleString() + "? ",
+      el("button", { type: "button", "data-action": "recover-missed", onclick: async () => {
+        delete state.reenabled[h.id];
+        if (!state.logs.has(h.id)) { state.logs.add(h.id); }
+        await load();
+        startRecovery(h.id, back);
+      } }, "Recover missed deliveries"), " ",
+      el("button", { type: "button", onclick: () => { delete state.reenabled[h.id]; render(); load(); } }, "Not now"));
+  }
+  return el("div", { class: "notice disabled", role: "alert", id: "notice-" + h.id },
+    el("strong", {}, "Disabled by HARi on " + new Date(h.disabled_at).toLocaleString() + ": "), h.disabled_reason, ". ",
+    el("span", { class: "not-sent", id: "not-sent-" + h.id }), "Test fire still works, so you can check the fix first. ",
+    el("button", { type: "button", "data-action": "reenable", onclick: () => reenable(h) }, "Re-enable"));
+}
+
+async function reenable(h) {
+  try {
+    const health = (await api("GET", base() + "/" + encodeURIComponent(h.id))).health;
+    await api("POST", base() + "/" + encodeURIComponent(h.id) + "/activate");
+    state.reenabled[h.id] = (health && health.failing_since) || h.disabled_at;
+    say(h.name + " re-enabled.");
+    await load();
+  } catch (e) { say(e.message, true); }
 }
 
 // loadHealth shows the endpoint's health on its row: the 24 h success
 // rate, the failed deliveries in a row and since when, the last error.
 async function loadHealth(id) {
   const cell = document.getElementById("health-" + id);
-  let h;
-  try { h = (await api("GET", base() + "/" + encodeURIComponent(id))).health; } catch (e) { h = null; }
+  let h, w;
+  try { w = await api("GET", base() + "/" + encodeURIComponent(id)); h = w.health; } catch (e) { h = null; }
+  const ns = document.getElementById("not-sent-" + id);
+  if (ns && w && typeof w.not_sent_while_disabled === "number") ns.textContent = w.not_sent_while_disabled + (w.not_sent_while_disabled === 1 ? " event" : " events") + " not sent while disabled. ";
   if (!cell) return;
   if (!h) { cell.textContent = "—"; return; }
   const rate = h.success_rate_24h === null ? "no deliveries in 24 h" : Math.round(h.success_rate_24h * 1000) / 10 + "% delivered in 24 h";

@@ -1,0 +1,109 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/hari-crm/webhooks/webhook"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// Disabler disables a webhook (registry.Client).
+type Disabler interface {
+	Disable(ctx context.Context, ws, id, reason string) (webhook.View, error)
+}
+
+// DisableRule is when a webhook is disabled automatically: After
+// consecutive failed deliveries spanning at least Span.
+type DisableRule struct {
+	After int
+	Span  time.Duration
+}
+
+// DefaultDisableRule is 50 failed deliveries in a row over 3 days.
+var DefaultDisableRule = DisableRule{After: 50, Span: 72 * time.Hour}
+
+// Disabled is one webhook AutoDisable disabled.
+type Disabled struct {
+	Workspace string `json:"workspace"`
+	WebhookID string `json:"webhook_id"`
+	Reason    string `json:"reason"`
+}
+
+// AutoDisable disables every active webhook whose recent failures meet
+// rule: it lists the events that failed (or partly failed) since since,
+// reads the health of each webhook they went to, and disables those with
+// rule.After failures in a row, the oldest at least rule.Span ago. The
+// worker runs it every HARI_DISABLE_EVERY, with since the previous run
+// (less a margin): nothing is written per delivery.
+func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRule, since time.Time) ([]Disabled, error) {
+	if rule.After < 1 {
+		return nil, fmt.Errorf("auto-disable: after must be at least 1, got %d", rule.After)
+	}
+	query := fmt.Sprintf("WorkflowType = '%s' AND %s IN ('%s', '%s') AND CloseTime >= '%s'",
+		workflows.EventWorkflowName, workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial, since.UTC().Format(time.RFC3339Nano))
+	type ref struct{ ws, id string }
+	seen := map[ref]bool{}
+	var token []byte
+	dc := converter.GetDefaultDataConverter() // search attributes are never encrypted
+	for {
+		resp, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 500, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list failed events: %w", err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			fields := ex.GetSearchAttributes().GetIndexedFields()
+			var ws string
+			var ids []string
+			if v := fields[workflows.SearchWorkspace.GetName()]; v == nil || dc.FromPayload(v, &ws) != nil {
+				continue
+			}
+			if v := fields[workflows.SearchWebhookIDs.GetName()]; v == nil || dc.FromPayload(v, &ids) != nil {
+				continue
+			}
+			for _, id := range ids {
+				seen[ref{ws, id}] = true
+			}
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			break
+		}
+	}
+	refs := make([]ref, 0, len(seen))
+	for r := range seen {
+		refs = append(refs, r)
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].ws+"\x00"+refs[i].id < refs[j].ws+"\x00"+refs[j].id })
+	var out []Disabled
+	for _, r := range refs {
+		h, err := p.Health(ctx, r.ws, r.id)
+		if err != nil {
+			return out, err
+		}
+		if h.ConsecutiveFailures < rule.After || h.FailingSince == nil || time.Since(*h.FailingSince) < rule.Span {
+			continue
+		}
+		n := fmt.Sprintf("%d", h.ConsecutiveFailures)
+		if h.More {
+			n += "+"
+		}
+		reason := fmt.Sprintf("%s deliveries failed in a row since %s; the last: %s", n, h.FailingSince.UTC().Format(time.RFC3339), h.LastError)
+		if len(reason) > webhook.MaxDisabledReason {
+			reason = reason[:webhook.MaxDisabledReason-3] + "..."
+		}
+		v, err := d.Disable(ctx, r.ws, r.id, reason)
+		if err != nil {
+			continue // deleted meanwhile, or a registry that ended: the next run tries again
+		}
+		if v.State == webhook.StateDisabled && v.DisabledReason == reason {
+			out = append(out, Disabled{Workspace: r.ws, WebhookID: r.id, Reason: reason})
+		}
+	}
+	return out, nil
+}
