@@ -125,3 +125,101 @@ func TestRedeliverAndRecoverInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// A disabled webhook on the page: the Disabled badge (not Inactive), the
+// notice with the reason and the events not sent, Test fire while
+// disabled, Re-enable, and the offered recovery of what was missed.
+func TestDisabledNoticeInBrowser(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys}).Handler())
+	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	ws := "ui-" + uuid.NewString()[:8]
+	tok := workspaceToken(t, ws)
+	c := &apiClient{t: t, srv: site, ws: ws, token: tok}
+	wh, rc, _ := disabledWebhook(t, c)
+	ctx0, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 2 {
+		r, err := pub.Publish(ctx0, workflowsInput(closedWonEvent(ws)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pub.Wait(ctx0, ws, r.EventID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var v stateView
+		c.do("GET", c.hooks()+"/"+wh.ID, "", &v)
+		if v.NotSentWhileDisabled != nil && *v.NotSentWhileDisabled == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not_sent_while_disabled: got %v, want 2", v.NotSentWhileDisabled)
+		}
+	}
+
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	step(t, ctx, "open the page",
+		chromedp.Navigate(site.URL+"/settings/webhooks?workspace="+ws+"#token="+tok),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.WaitVisible(C(`tr.notice-row .notice.disabled`)),
+		chromedp.WaitVisible(C(`.notice .not-sent`)),
+	)
+	if badge := get(t, ctx, chromedp.Text(C(`tr.hook td[data-label="State"] .badge`))); badge != "Disabled" {
+		t.Errorf("state badge %q, want Disabled", badge)
+	}
+	notice := get(t, ctx, chromedp.Text(C(`.notice.disabled`)))
+	for _, want := range []string{"Disabled by HARi", "3 deliveries failed in a row", "410", "2 events not sent while disabled", "Test fire still works"} {
+		if !strings.Contains(notice, want) {
+			t.Errorf("notice %q, want it to say %q", notice, want)
+		}
+	}
+	shot(t, ctx, "14-disabled-notice")
+
+	step(t, ctx, "test fire while disabled",
+		chromedp.Click(C(`tr.hook button[data-action="test"]`)),
+		chromedp.WaitVisible(C(`.panel [data-test="status"]`)),
+	)
+	if status := get(t, ctx, chromedp.Text(C(`.panel [data-test="status"]`))); !strings.Contains(status, "HTTP 200") {
+		t.Errorf("test fire while disabled: %q, want HTTP 200", status)
+	}
+
+	step(t, ctx, "re-enable",
+		chromedp.Click(C(`.notice button[data-action="reenable"]`)),
+		chromedp.WaitVisible(C(`.notice button[data-action="recover-missed"]`)),
+	)
+	if badge := get(t, ctx, chromedp.Text(C(`tr.hook td[data-label="State"] .badge`))); badge != "Active" {
+		t.Errorf("state badge after Re-enable %q, want Active", badge)
+	}
+	shot(t, ctx, "15-reenabled-offer")
+	step(t, ctx, "recover missed",
+		chromedp.Click(C(`.notice button[data-action="recover-missed"]`)),
+		chromedp.WaitVisible(C(`.log .recovery .progress[data-state="done"]`)),
+	)
+	if progress := get(t, ctx, chromedp.Text(C(`.log .recovery .progress`))); !strings.HasSuffix(progress, "5 of 5 sent") {
+		t.Errorf("recovery progress %q, want 5 of 5 sent (3 failed, 2 not sent)", progress)
+	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr.notice-row').length`)); n != 0 {
+		t.Errorf("%d notices after the recovery started, want none", n)
+	}
+	shot(t, ctx, "16-recovered-after-reenable")
+	per := map[string]int{}
+	for _, h := range rc.Hits()[3:] {
+		if id := h.Header.Get(signature.HeaderID); !strings.HasPrefix(id, "test-") {
+			per[id]++
+		}
+	}
+	if len(per) != 5 {
+		t.Errorf("after re-enabling, the receiver got %d distinct deliveries, want 5", len(per))
+	}
+	for id, n := range per {
+		if n != 1 {
+			t.Errorf("delivery %s: got %d requests, want 1", id, n)
+		}
+	}
+}
