@@ -230,3 +230,72 @@ func waitListed(t *testing.T, ctx context.Context, ws, webhookID string, since t
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// A canceled recovery starts no more redeliveries: those under way finish,
+// the rest are not sent, and its progress says canceled.
+func TestRecoveryCanBeCanceled(t *testing.T) {
+	t.Parallel()
+	const n = 30
+	c := newAPI(t)
+	since := time.Now().Add(-time.Second).UTC()
+	var down atomic.Bool
+	down.Store(true)
+	var sent atomic.Int32
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		sent.Add(1)
+		time.Sleep(time.Second) // slow enough to cancel midway
+		w.WriteHeader(http.StatusOK)
+	})
+	var wh view
+	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for range n {
+		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(c.ws)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pub.Wait(ctx, c.ws, r.EventID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitListed(t, ctx, c.ws, wh.ID, since, n)
+	down.Store(false)
+	var job publisher.RecoveryJob
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+since.Format(time.RFC3339Nano)+`"}`, &job); code != http.StatusAccepted {
+		t.Fatalf("recover: %d %s", code, body)
+	}
+	for deadline := time.Now().Add(time.Minute); sent.Load() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no redelivery reached the receiver within a minute")
+		}
+	}
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recoveries/"+job.JobID+"/cancel", "", nil); code != http.StatusAccepted {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	var p publisher.Recovery
+	for deadline := time.Now().Add(time.Minute); !p.Done; time.Sleep(100 * time.Millisecond) {
+		if code, body := c.do("GET", c.hooks()+"/"+wh.ID+"/recoveries/"+job.JobID, "", &p); code != http.StatusOK {
+			t.Fatalf("progress: %d %s", code, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recovery not ended a minute after cancel: %+v", p)
+		}
+	}
+	if p.State != workflows.RecoveryCanceled || p.Total != n {
+		t.Errorf("after cancel: got %+v, want canceled with %d found", p, n)
+	}
+	time.Sleep(3 * time.Second) // those under way finish
+	after := sent.Load()
+	time.Sleep(3 * time.Second)
+	if got := sent.Load(); got != after || got >= n {
+		t.Errorf("receiver got %d redeliveries, then %d; want no more after the cancel, and fewer than %d", after, got, n)
+	}
+	t.Logf("canceled after %d of %d redeliveries reached the receiver", after, n)
+}
