@@ -31,6 +31,11 @@ func TestReplayRecordedHistory(t *testing.T) {
 		// (commit d4c7177): completed at once with no delivery. The
 		// route-in-workflow version keeps it so.
 		{"event_only_before_routing.json", "event only, before routing"},
+		// The same with routing in the workflow (current code): routed by
+		// the local activity and delivered; and a workspace without a
+		// registry, no_match.
+		{"event_only_routed.json", "event only, routed in the workflow"},
+		{"event_only_no_match.json", "event only, no match"},
 	} {
 		t.Run(tt.what, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()

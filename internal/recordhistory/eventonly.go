@@ -3,15 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/registry"
 	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/webhook"
 	"github.com/hari-crm/webhooks/workflows"
 )
 
@@ -67,4 +72,59 @@ func recordEventOnly(out string) error {
 	cmd := exec.Command(path, "workflow", "show", "--address", srv.HostPort, "-w", id, "-o", "json")
 	cmd.Stdout, cmd.Stderr = f, os.Stderr
 	return cmd.Run()
+}
+
+// recordEventRouted records, with the current code, into dir two events
+// started with only the event, as another SDK may:
+//   - event_only_routed.json: the workflow routes it to the registry's
+//     matching webhook (no secret: this recorder has no codec keys) and
+//     delivers it;
+//   - event_only_no_match.json: a workspace without a registry, so the
+//     workflow ends no_match.
+//
+// It fails unless both end as described.
+func recordEventRouted(dir string) error {
+	ctx := context.Background()
+	srv, c, stop, err := startServer(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	rcv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer rcv.Close()
+	stopWorker, err := startWorker(c, nil, rcv)
+	if err != nil {
+		return err
+	}
+	defer stopWorker()
+	reg := registry.New(c, registry.Options{})
+	if _, err := reg.Create(ctx, "replay-routed", webhook.Spec{Config: webhook.Config{Name: "replay", Entity: "opportunity",
+		Events: []event.Type{event.StageChanged}, URL: rcv.URL, Fields: []string{"name"}}}); err != nil {
+		return fmt.Errorf("create webhook: %w", err)
+	}
+	for _, tt := range []struct {
+		ev      event.Event
+		file    string
+		noMatch bool
+	}{
+		{replayEvent("replay-routed-1", "replay-routed"), "event_only_routed.json", false},
+		{replayEvent("replay-no-match-1", "replay-no-registry"), "event_only_no_match.json", true},
+	} {
+		id := workflows.WorkflowID(tt.ev.Workspace, tt.ev.ID)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.EventWorkflowName, map[string]any{"event": tt.ev})
+		if err != nil {
+			return err
+		}
+		var res workflows.EventResult
+		if err := run.Get(ctx, &res); err != nil {
+			return fmt.Errorf("event %s: %w", tt.ev.ID, err)
+		}
+		if res.NoMatch != tt.noMatch || (!tt.noMatch && (len(res.Deliveries) != 1 || res.Deliveries[0].Status != workflows.StatusDelivered)) {
+			return fmt.Errorf("event %s: got %+v, want no_match=%v and, if matched, one delivery delivered", tt.ev.ID, res, tt.noMatch)
+		}
+		if err := show(srv.HostPort, id, run.GetRunID(), filepath.Join(dir, tt.file)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -21,6 +21,11 @@
 //
 //	go run ./internal/recordhistory eventonly testdata/replay/event_only_before_routing.json
 //
+// With "routed" it records, with the current code, events started with
+// only the event that the workflow routes (see recordEventRouted):
+//
+//	go run ./internal/recordhistory routed testdata/replay
+//
 // With "registry" it records a RegistryWorkflow run instead (see
 // recordRegistry):
 //
@@ -66,8 +71,11 @@ func run() error {
 	if len(os.Args) == 3 && os.Args[1] == "eventonly" {
 		return recordEventOnly(os.Args[2])
 	}
+	if len(os.Args) == 3 && os.Args[1] == "routed" {
+		return recordEventRouted(os.Args[2])
+	}
 	if len(os.Args) != 2 {
-		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json")
+		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json | recordhistory routed DIR")
 	}
 	out, err := os.Create(os.Args[1])
 	if err != nil {
