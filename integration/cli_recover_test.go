@@ -76,6 +76,11 @@ func TestStarterRedeliverRecoverAndHealth(t *testing.T) {
 		t.Errorf("webhooks get --json: state %q, last error %q; want active and the 410", got.State, got.Health.LastError)
 	}
 
+	if stdout, _, code := e.starterRun("", "webhooks", "get", "--workspace", ws, "--id", v.ID); code != 0 || !strings.Contains(stdout, "  active") ||
+		!strings.Contains(stdout, "health: 0.0% delivered in 24 h") || !strings.Contains(stdout, "1 failed in a row since") {
+		t.Errorf("webhooks get: exit %d, %q; want the state, the success rate and the failure in a row", code, stdout)
+	}
+
 	down.Store(false)
 	stdout, stderr, code = e.starterRun("", "redeliver", "--workspace", ws, "--webhook", v.ID, "--delivery", first+":"+v.ID, "--wait", "--json")
 	var red struct {

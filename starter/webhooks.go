@@ -91,10 +91,7 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if v, err = reg.Get(ctx, *ws, *id); err == nil {
 			var h publisher.Health
 			h, err = pub.Health(ctx, *ws, *id)
-			out = struct {
-				webhook.View
-				Health *publisher.Health `json:"health"`
-			}{v, &h}
+			out = withHealth{View: v, Health: &h}
 		}
 	case "activate", "deactivate":
 		out, err = reg.SetActive(ctx, *ws, *id, sub == "activate")
@@ -265,10 +262,20 @@ func printTest(w io.Writer, r workflows.TestResult) {
 	}
 }
 
+// withHealth is webhooks get's answer: the webhook and its endpoint's
+// health, as GET .../webhooks/{id} shows them.
+type withHealth struct {
+	webhook.View
+	Health *publisher.Health `json:"health"`
+}
+
 func printWebhooks(w io.Writer, out any) {
 	switch v := out.(type) {
 	case webhook.View:
 		printWebhook(w, v)
+	case withHealth:
+		printWebhook(w, v.View)
+		printHealth(w, v.Health)
 	case []webhook.View:
 		if len(v) == 0 {
 			fmt.Fprintln(w, "no webhooks")
@@ -282,9 +289,15 @@ func printWebhooks(w io.Writer, out any) {
 }
 
 func printWebhook(w io.Writer, v webhook.View) {
-	state := "inactive"
-	if v.Active {
-		state = "active"
+	state := v.State
+	if state == "" {
+		state = webhook.StateInactive
+		if v.Active {
+			state = webhook.StateActive
+		}
+	}
+	if v.DisabledReason != "" {
+		state += " (" + v.DisabledReason + ")"
 	}
 	events := make([]string, len(v.Events))
 	for i, e := range v.Events {
@@ -299,4 +312,22 @@ func printWebhook(w io.Writer, v webhook.View) {
 		fields = strings.Join(v.Fields, ", ")
 	}
 	fmt.Fprintf(w, "%s  %q  %s\n  when %s %s, if %s\n  POST %s (%s; %s)\n", v.ID, v.Name, state, v.Entity, strings.Join(events, "|"), v.ConditionsText, v.URL, fields, secret)
+}
+
+func printHealth(w io.Writer, h *publisher.Health) {
+	if h == nil {
+		return
+	}
+	rate := "no deliveries in 24 h"
+	if h.SuccessRate24h != nil {
+		rate = fmt.Sprintf("%.1f%% delivered in 24 h (%d delivered, %d failed)", *h.SuccessRate24h*100, h.Delivered24h, h.Failed24h)
+	}
+	fmt.Fprintf(w, "  health: %s\n", rate)
+	if h.ConsecutiveFailures > 0 {
+		more := ""
+		if h.More {
+			more = "+"
+		}
+		fmt.Fprintf(w, "  %d%s failed in a row since %s; last error: %s\n", h.ConsecutiveFailures, more, h.FailingSince.UTC().Format(time.RFC3339), h.LastError)
+	}
 }
