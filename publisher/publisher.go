@@ -42,13 +42,14 @@ type Router interface {
 
 // Publisher publishes events through a Temporal client.
 type Publisher struct {
-	c         client.Client
-	dc        converter.DataConverter
-	taskQueue string
-	router    Router
-	targets   Targets
-	hosts     interface{ CheckHost(host string) error }
-	gates     *gates
+	c                   client.Client
+	dc                  converter.DataConverter
+	taskQueue           string
+	router              Router
+	targets             Targets
+	recoveryConcurrency int
+	hosts               interface{ CheckHost(host string) error }
+	gates               *gates
 	// refuseDirect: Options.RefuseDirectSecrets.
 	refuseDirect bool
 }
@@ -105,6 +106,10 @@ type Options struct {
 	// a plaintext secret (set where the worker refuses them: the worker's
 	// own API), so the caller gets a 400 instead of a failed delivery.
 	RefuseDirectSecrets bool
+	// RecoveryConcurrency is how many redeliveries a recovery runs at once
+	// (default workflows.DefaultRecoveryConcurrency, 10: a fifth of the
+	// default workspace limit); the worker sets a fifth of its limit.
+	RecoveryConcurrency int
 	// PerWorkspace bounds the concurrent publish calls of one workspace
 	// from this process (default 16; negative: no bound), so that a bulk
 	// import cannot take every connection to Temporal from the others.
@@ -120,6 +125,7 @@ func New(c client.Client, opts Options) *Publisher {
 		opts.DataConverter = converter.GetDefaultDataConverter()
 	}
 	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts, refuseDirect: opts.RefuseDirectSecrets}
+	p.recoveryConcurrency = min(max(opts.RecoveryConcurrency, 0), workflows.MaxRecoveryConcurrency)
 	if t, ok := opts.Router.(Targets); ok && p.targets == nil {
 		p.targets = t
 	}

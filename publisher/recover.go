@@ -62,7 +62,7 @@ func (p *Publisher) StartRecovery(ctx context.Context, ws, webhookID string, sin
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		Priority:                                 temporal.Priority{FairnessKey: workflows.FairnessKey(ws)},
-	}, workflows.RecoveryWorkflowName, workflows.RecoveryInput{Workspace: ws, WebhookID: webhookID, Since: since.UTC(), Until: now})
+	}, workflows.RecoveryWorkflowName, workflows.RecoveryInput{Workspace: ws, WebhookID: webhookID, Since: since.UTC(), Until: now, Concurrency: p.recoveryConcurrency})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		r.Duplicate = true

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -154,7 +155,7 @@ func (c conn) clients() (*publisher.Publisher, *registry.Client, func(), error) 
 	}
 	guard := netguard.New(allow)
 	reg := registry.New(tc, registry.Options{Sealer: keys, TaskQueue: *c.taskQueue, Hosts: guard, DataConverter: codec.DataConverter(keys)})
-	pub := publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
+	pub := publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard, RecoveryConcurrency: recoveryConcurrency()})
 	return pub, reg, tc.Close, nil
 }
 
@@ -315,4 +316,14 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// recoveryConcurrency is a fifth of HARI_WORKSPACE_LIMIT, as the worker
+// uses; 0 (the default of 10) when it is not set.
+func recoveryConcurrency() int {
+	n, err := strconv.Atoi(os.Getenv("HARI_WORKSPACE_LIMIT"))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return max(1, n/5)
 }
