@@ -36,6 +36,9 @@ func TestReplayRecordedHistory(t *testing.T) {
 		// registry, no_match.
 		{"event_only_routed.json", "event only, routed in the workflow"},
 		{"event_only_no_match.json", "event only, no match"},
+		// An event whose webhook was disabled: its delivery skipped, no
+		// attempt (go run ./internal/recordhistory recovery).
+		{"event_skipped.json", "delivery skipped, webhook disabled"},
 	} {
 		t.Run(tt.what, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
@@ -65,5 +68,17 @@ func TestReplayBusyRoundsRecordedBeforeContinueAsNew(t *testing.T) {
 				t.Fatalf("replay %s with the history bounds lowered to 1: %v", file, err)
 			}
 		})
+	}
+}
+
+// A WebhookRecovery run recorded with the current code (go run
+// ./internal/recordhistory recovery testdata/replay): two failed
+// deliveries found and redelivered. Changes to RecoveryWorkflow must keep
+// it replaying, or be guarded with workflow.GetVersion.
+func TestReplayRecordedRecovery(t *testing.T) {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(RecoveryWorkflow, workflow.RegisterOptions{Name: RecoveryWorkflowName})
+	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "../testdata/replay/recovery.json"); err != nil {
+		t.Fatalf("replay recovery.json: %v", err)
 	}
 }

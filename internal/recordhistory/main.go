@@ -26,6 +26,11 @@
 //
 //	go run ./internal/recordhistory routed testdata/replay
 //
+// With "recovery" it records a WebhookRecovery run and an event whose
+// webhook is disabled (see recordRecovery):
+//
+//	go run ./internal/recordhistory recovery testdata/replay
+//
 // With "registry" it records a RegistryWorkflow run instead (see
 // recordRegistry):
 //
@@ -74,8 +79,11 @@ func run() error {
 	if len(os.Args) == 3 && os.Args[1] == "routed" {
 		return recordEventRouted(os.Args[2])
 	}
+	if len(os.Args) == 3 && os.Args[1] == "recovery" {
+		return recordRecovery(os.Args[2])
+	}
 	if len(os.Args) != 2 {
-		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json | recordhistory routed DIR")
+		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json | recordhistory routed DIR | recordhistory recovery DIR")
 	}
 	out, err := os.Create(os.Args[1])
 	if err != nil {
