@@ -21,6 +21,14 @@ type Router interface {
 // without a Router. Not retried: the event's workflow fails with the reason.
 const ErrTypeNoRouter = "WebhookRoutingUnavailable"
 
+// ErrTypeRoutePermanent means routing failed for a reason that retrying
+// does not cure (a Router error wrapping ErrRoutePermanent, such as a
+// registry that cannot be recovered automatically): not retried.
+const ErrTypeRoutePermanent = "WebhookRoutingFailedPermanently"
+
+// ErrRoutePermanent marks a Router error that retrying does not cure.
+var ErrRoutePermanent = errors.New("routing cannot succeed by retrying")
+
 // RouteInput is the event to route.
 type RouteInput struct {
 	Event event.Event `json:"event"`
@@ -44,6 +52,9 @@ func (a *Activities) RouteEvent(ctx context.Context, in RouteInput) (RouteResult
 	}
 	routed, err := a.Router.Routes(ctx, in.Event)
 	if err != nil {
+		if errors.Is(err, ErrRoutePermanent) {
+			return RouteResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("route event %s of workspace %s: %v", in.Event.ID, in.Event.Workspace, err), ErrTypeRoutePermanent, nil)
+		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return RouteResult{}, fmt.Errorf("route event %s of workspace %s: the registry did not answer in time: %w", in.Event.ID, in.Event.Workspace, err)
 		}

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/webhook"
@@ -247,6 +248,10 @@ func (r *Client) Routes(ctx context.Context, ev event.Event) ([]endpoint.Routed,
 	if err := r.query(ctx, ev.Workspace, workflows.QueryRoutes, &out, ev); err != nil {
 		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrRetired) {
 			return nil, nil // no registry, or one retired: no webhook gets the event
+		}
+		if errors.Is(err, ErrUnrecoverable) {
+			// Retrying does not bring the registry back: an operator must.
+			return nil, fmt.Errorf("%w: %w", activities.ErrRoutePermanent, err)
 		}
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		}
 		routed, ok, err := route(ctx, in)
 		if err != nil {
-			return EventResult{}, fmt.Errorf("route event %s of workspace %s to its webhooks: %w", in.Event.ID, in.Event.Workspace, err)
+			return EventResult{}, err
 		}
 		if ok {
 			routedHere, in.Routed = true, routed

@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -16,6 +18,20 @@ import (
 // of its workspace (or whose workspace has no registry): nothing was sent.
 const StatusNoMatch = "no_match"
 
+// Statuses of an event the workflow routes itself (SearchStatus), from
+// routeVisible on: StatusRouting while it asks the registry, and
+// StatusRoutingFailed when routing failed for good. The workflow then fails
+// with ErrTypeRoutingFailed and the reason; nothing was sent. An operator
+// re-routes it by publishing the event again (see the README).
+const (
+	StatusRouting       = "routing"
+	StatusRoutingFailed = "routing_failed"
+)
+
+// ErrTypeRoutingFailed is the failure type of an event workflow whose
+// routing failed (from routeVisible on).
+const ErrTypeRoutingFailed = "RoutingFailed"
+
 // QueryRouted answers the routed targets of an event (sealed secrets
 // included, as in the input of an event the publisher routed): for an event
 // the workflow routed itself they are not in its input, and a redelivery
@@ -28,6 +44,19 @@ const QueryRouted = "routed"
 // replay that way. The version is asked only for such an input, so events
 // with targets record no extra marker (their fast path keeps its 7 events).
 const versionRouteInWorkflow = "route-in-workflow"
+
+// Versions of versionRouteInWorkflow.
+const (
+	// routeFirst routes, but records no search attribute before routing
+	// and fails without one when routing fails.
+	routeFirst workflow.Version = 1
+	// routeVisible records the workspace, event type and StatusRouting
+	// before routing, and StatusRoutingFailed when it fails; permanent
+	// routing errors are not retried.
+	routeVisible workflow.Version = 2
+	// routeVersion is the current version.
+	routeVersion = routeVisible
+)
 
 // Routing bounds. The local activity holds its workflow task's slot while
 // the registry answers (its query needs a workflow task slot of a worker
@@ -51,22 +80,52 @@ func needsRouting(in EventInput) bool {
 // the event matches now. ok is false for histories recorded before routing
 // in the workflow (nothing is asked; the event has no delivery, as then).
 func route(ctx workflow.Context, in EventInput) (routed []endpoint.Routed, ok bool, err error) {
-	if workflow.GetVersion(ctx, versionRouteInWorkflow, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	v := workflow.GetVersion(ctx, versionRouteInWorkflow, workflow.DefaultVersion, routeVersion)
+	if v == workflow.DefaultVersion {
 		return nil, false, nil
 	}
+	if v >= routeVisible {
+		// The execution log and the Web UI find the event from now on,
+		// whatever routing answers.
+		if err := workflow.UpsertTypedSearchAttributes(ctx, searchUpdates(in, StatusRouting)...); err != nil {
+			workflow.GetLogger(ctx).Warn("record the event in search attributes before routing", "error", err)
+		}
+	}
+	routed, err = routeByActivity(ctx, in, v)
+	if err == nil {
+		return routed, true, nil
+	}
+	err = fmt.Errorf("route event %s of workspace %s to its webhooks: %w", in.Event.ID, in.Event.Workspace, err)
+	if v < routeVisible {
+		return nil, true, err
+	}
+	if uerr := workflow.UpsertTypedSearchAttributes(ctx, SearchStatus.ValueSet(StatusRoutingFailed)); uerr != nil {
+		workflow.GetLogger(ctx).Warn("record the routing failure in search attributes", "error", uerr)
+	}
+	return nil, true, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeRoutingFailed, nil)
+}
+
+// routeByActivity runs RouteEvent: first as a local activity, bounded by
+// routeLocalTimeout; when that fails for a reason that may pass, as a
+// regular activity retried with backoff for up to routeRetryFor.
+func routeByActivity(ctx workflow.Context, in EventInput, v workflow.Version) ([]endpoint.Routed, error) {
 	arg := activities.RouteInput{Event: in.Event}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: routeLocalTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
+	final := []string{activities.ErrTypeNoRouter}
+	if v >= routeVisible {
+		final = append(final, activities.ErrTypeRoutePermanent)
+	}
 	var res activities.RouteResult
 	lerr := workflow.ExecuteLocalActivity(lctx, a.RouteEvent, arg).Get(ctx, &res)
 	if lerr == nil {
-		return res.Routed, true, nil
+		return res.Routed, nil
 	}
 	var app *temporal.ApplicationError
-	if errors.As(lerr, &app) && app.Type() == activities.ErrTypeNoRouter {
-		return nil, true, lerr
+	if errors.As(lerr, &app) && slices.Contains(final, app.Type()) {
+		return nil, lerr
 	}
 	workflow.GetLogger(ctx).Warn("routing by local activity failed; asking again by activity", "error", lerr)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -76,12 +135,12 @@ func route(ctx workflow.Context, in EventInput) (routed []endpoint.Routed, ok bo
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeNoRouter},
+			NonRetryableErrorTypes: final,
 		},
 		Priority: temporal.Priority{FairnessKey: FairnessKey(in.Event.Workspace)},
 	})
 	if err := workflow.ExecuteActivity(actx, a.RouteEvent, arg).Get(ctx, &res); err != nil {
-		return nil, true, err
+		return nil, err
 	}
-	return res.Routed, true, nil
+	return res.Routed, nil
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -41,22 +42,37 @@ func (f *fakeRouter) Routes(_ context.Context, ev event.Event) ([]endpoint.Route
 }
 
 // routeRun runs EventWorkflow on in and returns its result (or error) and
-// the HariDeliveryStatus values it upserted, in order.
+// the HariDeliveryStatus values it upserted, in order (each followed by
+// "@<workspace>" when the same upsert set HariWorkspace).
 func routeRun(t *testing.T, acts *activities.Activities, in EventInput, oldHistory bool) (EventResult, error, []string) {
+	t.Helper()
+	v := routeVersion
+	if oldHistory {
+		v = workflow.DefaultVersion
+	}
+	return routeRunAt(t, acts, in, v)
+}
+
+// routeRunAt is routeRun with the route-in-workflow version a recorded
+// history would give.
+func routeRunAt(t *testing.T, acts *activities.Activities, in EventInput, v workflow.Version) (EventResult, error, []string) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
 	acts.Workflows = envQuerier{env}
 	env.RegisterActivity(acts)
-	if oldHistory {
-		env.OnGetVersion(versionRouteInWorkflow, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	if v != routeVersion {
+		env.OnGetVersion(versionRouteInWorkflow, workflow.DefaultVersion, routeVersion).Return(v)
 	}
 	var mu sync.Mutex
 	var statuses []string
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		sa := args.Get(0).(temporal.SearchAttributes)
 		if st, ok := sa.GetKeyword(SearchStatus); ok {
+			if ws, ok := sa.GetKeyword(SearchWorkspace); ok {
+				st += "@" + ws
+			}
 			mu.Lock()
 			statuses = append(statuses, st)
 			mu.Unlock()
@@ -131,7 +147,7 @@ func TestEventWorkflowRoutesAnEventStartedWithoutTargets(t *testing.T) {
 			if !strings.Contains(string(body), `"name":"Big deal"`) || strings.Contains(string(body), `"amount"`) {
 				t.Errorf("body: got %s, want the webhook's field selection (name only)", body)
 			}
-			if want := []string{StatusPending, StatusDelivered}; strings.Join(statuses, ",") != strings.Join(want, ",") {
+			if want := []string{StatusRouting + "@acme", StatusPending + "@acme", StatusDelivered}; strings.Join(statuses, ",") != strings.Join(want, ",") {
 				t.Errorf("HariDeliveryStatus upserts: got %v, want %v", statuses, want)
 			}
 		})
@@ -150,7 +166,7 @@ func TestEventWorkflowNoMatchIsVisible(t *testing.T) {
 	if !res.NoMatch || len(res.Deliveries) != 0 {
 		t.Errorf("result: got no_match=%v with %d deliveries, want no_match=true with 0", res.NoMatch, len(res.Deliveries))
 	}
-	if want := []string{StatusNoMatch}; strings.Join(statuses, ",") != strings.Join(want, ",") {
+	if want := []string{StatusRouting + "@acme", StatusNoMatch}; strings.Join(statuses, ",") != strings.Join(want, ",") {
 		t.Errorf("HariDeliveryStatus upserts: got %v, want %v", statuses, want)
 	}
 }
@@ -175,7 +191,7 @@ func TestEventWorkflowRoutingIsVersioned(t *testing.T) {
 	if router.calls != 0 || len(res.Deliveries) != 0 || res.NoMatch {
 		t.Errorf("got %d router calls, %d deliveries, no_match=%v; want 0, 0, false", router.calls, len(res.Deliveries), res.NoMatch)
 	}
-	if want := []string{StatusDelivered}; strings.Join(statuses, ",") != strings.Join(want, ",") {
+	if want := []string{StatusDelivered + "@acme"}; strings.Join(statuses, ",") != strings.Join(want, ",") {
 		t.Errorf("HariDeliveryStatus upserts: got %v, want %v", statuses, want)
 	}
 }
@@ -192,5 +208,74 @@ func TestEventWorkflowWithTargetsDoesNotRoute(t *testing.T) {
 	}
 	if router.calls != 0 || len(res.Deliveries) != 1 || res.Deliveries[0].Status != StatusDelivered {
 		t.Errorf("got %d router calls and %+v, want 0 calls and one delivered", router.calls, res.Deliveries)
+	}
+}
+
+// permanentRouter fails every Routes call, permanently when permanent.
+type permanentRouter struct {
+	mu        sync.Mutex
+	calls     int
+	permanent bool
+}
+
+func (p *permanentRouter) Routes(context.Context, event.Event) ([]endpoint.Routed, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if p.permanent {
+		return nil, fmt.Errorf("%w: registry cannot be recovered: workspace acme", activities.ErrRoutePermanent)
+	}
+	return nil, errors.New("registry unavailable")
+}
+
+// When routing fails, the event stays visible: its workspace and
+// HariDeliveryStatus=routing are recorded before routing, routing_failed
+// after, and the workflow fails with RoutingFailed and the reason. A
+// permanent error is asked once (no hour of retries); a passing one is
+// retried by the activity until routeRetryFor.
+func TestEventWorkflowRoutingFailureIsVisible(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		permanent bool
+		calls     func(int) bool
+		wantCalls string
+	}{
+		{"permanent error, not retried", true, func(n int) bool { return n == 1 }, "1"},
+		{"transient error, retried then failed", false, func(n int) bool { return n > 2 }, "more than 2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			router := &permanentRouter{permanent: tt.permanent}
+			_, err, statuses := routeRun(t, &activities.Activities{Router: router}, EventInput{Event: testEvent()}, false)
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || app.Type() != ErrTypeRoutingFailed {
+				t.Fatalf("workflow error: got %v, want a %s failure", err, ErrTypeRoutingFailed)
+			}
+			if !strings.Contains(err.Error(), "registry") || !strings.Contains(err.Error(), "evt-1") {
+				t.Errorf("workflow error: got %q, want the event and the registry's reason", err)
+			}
+			if want := []string{StatusRouting + "@acme", StatusRoutingFailed}; strings.Join(statuses, ",") != strings.Join(want, ",") {
+				t.Errorf("HariDeliveryStatus upserts: got %v, want %v", statuses, want)
+			}
+			if !tt.calls(router.calls) {
+				t.Errorf("router calls: got %d, want %s", router.calls, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// A history recorded at routeFirst replays as it ran: no search attribute
+// before routing, and a routing failure fails without one.
+func TestEventWorkflowRoutingFailureVersioned(t *testing.T) {
+	router := &permanentRouter{permanent: true}
+	_, err, statuses := routeRunAt(t, &activities.Activities{Router: router}, EventInput{Event: testEvent()}, routeFirst)
+	if err == nil {
+		t.Fatal("workflow error: got nil, want the routing error")
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == ErrTypeRoutingFailed {
+		t.Errorf("workflow error type: got %s, want the routeFirst error", app.Type())
+	}
+	if len(statuses) != 0 {
+		t.Errorf("HariDeliveryStatus upserts: got %v, want none", statuses)
 	}
 }
