@@ -127,3 +127,55 @@ func TestStarterRedeliverRecoverAndHealth(t *testing.T) {
 		t.Errorf("requests per delivery: %v, want 2 each (the failure, then one redelivery)", per)
 	}
 }
+
+// The worker binary disables a webhook whose endpoint keeps failing, by
+// its HARI_DISABLE_* settings (2 in a row, checked every second).
+func TestWorkerDisablesAFailingWebhook(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
+	e := newCLIEnv(t, rc)
+	e.launchWorker([]string{"-dev"}, "HARI_DISABLE_EVERY=1s", "HARI_DISABLE_AFTER=2", "HARI_DISABLE_SPAN=1ms")
+	ws := "cli-" + uuid.NewString()[:8]
+	spec := `{"name": "ERP", "entity": "opportunity", "events": ["stage.changed"], "url": "` + rc.URL + `"}`
+	stdout, stderr, code := e.starterRun(spec, "webhooks", "create", "--workspace", ws, "--file", "-", "--json")
+	var v struct {
+		ID string `json:"id"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || v.ID == "" {
+		t.Fatalf("create: exit %d, %s %s", code, stdout, stderr)
+	}
+	event := `{"event": "stage.changed", "entity": "opportunity", "timestamp": "2026-03-31T14:30:00Z", "workspace": "` + ws + `",
+	  "record": {"id": "o1", "name": "Deal"}, "changes": {"stage": {"old": "Proposal", "new": "Closed Won"}}}`
+	publish := func() {
+		t.Helper()
+		if stdout, stderr, code := e.starterRun(event, "publish", "--file", "-", "--wait", "--json"); code != 3 {
+			t.Fatalf("publish: exit %d, %s %s; want 3 (failed)", code, stdout, stderr)
+		}
+	}
+	publish()
+	time.Sleep(3 * time.Second) // one failure: the worker's checks leave it active
+	var got struct {
+		State  string `json:"state"`
+		Reason string `json:"disabled_reason"`
+	}
+	stdout, _, _ = e.starterRun("", "webhooks", "get", "--workspace", ws, "--id", v.ID, "--json")
+	if json.Unmarshal([]byte(stdout), &got) != nil || got.State != "active" {
+		t.Fatalf("after one failure: %s, want active", stdout)
+	}
+	publish()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		stdout, _, _ = e.starterRun("", "webhooks", "get", "--workspace", ws, "--id", v.ID, "--json")
+		if json.Unmarshal([]byte(stdout), &got) == nil && got.State == "disabled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after two failures: %s, want disabled within 30 s", stdout)
+		}
+	}
+	if !strings.Contains(got.Reason, "2 deliveries failed in a row") {
+		t.Errorf("reason %q, want it to count the 2 failures", got.Reason)
+	}
+	if n := len(rc.Hits()); n != 2 {
+		t.Errorf("receiver got %d requests, want 2", n)
+	}
+}

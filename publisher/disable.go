@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
@@ -45,8 +46,10 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 	if rule.After < 1 {
 		return nil, fmt.Errorf("auto-disable: after must be at least 1, got %d", rule.After)
 	}
-	query := fmt.Sprintf("WorkflowType = '%s' AND %s IN ('%s', '%s') AND CloseTime >= '%s'",
-		workflows.EventWorkflowName, workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial, since.UTC().Format(time.RFC3339Nano))
+	// This deployment's events only (its task queue): another deployment
+	// in the namespace has its own registries and rule.
+	query := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s' AND %s IN ('%s', '%s') AND CloseTime >= '%s'",
+		workflows.EventWorkflowName, strings.ReplaceAll(p.taskQueue, "'", ""), workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial, since.UTC().Format(time.RFC3339Nano))
 	type ref struct{ ws, id string }
 	seen := map[ref]bool{}
 	var token []byte
