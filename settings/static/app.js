@@ -302,7 +302,7 @@ async function loadLog(id) {
   for (const d of ds) {
     const href = workflowLink(d.workflow_id, d.run_id);
     const title = href ? el("a", { href, target: "_blank", rel: "noopener", text: d.event_type + " · " + d.event_id }) : el("span", { text: d.event_type + " · " + d.event_id });
-    const attempts = el("table", { class: "attempts" },
+    const attempts = (d.delivery.attempts || []).length === 0 && d.delivery.error ? el("p", { class: "no-attempt", text: d.delivery.error }) : el("table", { class: "attempts" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Attempt" }), el("th", { scope: "col", text: "Time" }), el("th", { scope: "col", text: "Result" }), el("th", { scope: "col", text: "Duration" }))),
       el("tbody", {}, (d.delivery.attempts || []).map((a) => el("tr", { class: "attempt" },
         el("td", { text: "#" + a.attempt }),
