@@ -119,6 +119,17 @@ type Activities struct {
 	LocalPerWorkspace, LocalTotal int
 	SlowAfter, SlowFor            time.Duration
 
+	// RouteLocalPerWorkspace bounds the routing local activities of one
+	// workspace in flight in this process (default 2), and
+	// RouteUnavailableFor (default 2 s) how long, after one found the
+	// registry unavailable, the workspace's routings skip the local
+	// activity; both then go straight to the regular activity. See
+	// routeGate.
+	RouteLocalPerWorkspace int
+	RouteUnavailableFor    time.Duration
+
+	routesOnce   sync.Once
+	routes       *routeGate
 	gateOnce     sync.Once
 	gate         *localGate
 	bodiesOnce   sync.Once

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hari-crm/webhooks/endpoint"
@@ -29,6 +31,10 @@ const ErrTypeRoutePermanent = "WebhookRoutingFailedPermanently"
 // ErrRoutePermanent marks a Router error that retrying does not cure.
 var ErrRoutePermanent = errors.New("routing cannot succeed by retrying")
 
+// ErrTypeRouteBusy means a routing local activity did not run (see
+// routeGate): the workflow asks again by the regular activity.
+const ErrTypeRouteBusy = "WebhookRoutingBusy"
+
 // RouteInput is the event to route.
 type RouteInput struct {
 	Event event.Event `json:"event"`
@@ -50,6 +56,30 @@ func (a *Activities) RouteEvent(ctx context.Context, in RouteInput) (RouteResult
 	if a.Router == nil {
 		return RouteResult{}, temporal.NewNonRetryableApplicationError("this worker has no webhook registry to route events started without targets", ErrTypeNoRouter, nil)
 	}
+	if activity.IsActivity(ctx) && activity.GetInfo(ctx).IsLocalActivity {
+		release, why, ok := a.routeGate().acquire(in.Event.Workspace)
+		if !ok {
+			return RouteResult{}, temporal.NewApplicationError(fmt.Sprintf("route event %s of workspace %s locally: %s; routing by activity", in.Event.ID, in.Event.Workspace, why), ErrTypeRouteBusy)
+		}
+		unavailable := true
+		defer func() { release(unavailable) }()
+		res, err := a.routeEvent(ctx, in)
+		var app *temporal.ApplicationError
+		unavailable = err != nil && !(errors.As(err, &app) && app.Type() == ErrTypeRoutePermanent)
+		return res, err
+	}
+	return a.routeEvent(ctx, in)
+}
+
+// routeGate returns the gate of the routing local activities.
+func (a *Activities) routeGate() *routeGate {
+	a.routesOnce.Do(func() {
+		a.routes = newRouteGate(orDefault(a.RouteLocalPerWorkspace, 2), orDefault(a.RouteUnavailableFor, 2*time.Second))
+	})
+	return a.routes
+}
+
+func (a *Activities) routeEvent(ctx context.Context, in RouteInput) (RouteResult, error) {
 	routed, err := a.Router.Routes(ctx, in.Event)
 	if err != nil {
 		if errors.Is(err, ErrRoutePermanent) {

@@ -78,7 +78,7 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 	}
 	router := opts.Router
 	if router == nil {
-		router = registry.New(c, registry.Options{TaskQueue: opts.TaskQueue, DataConverter: opts.DataConverter})
+		router = registry.New(c, registry.Options{TaskQueue: opts.TaskQueue, DataConverter: opts.DataConverter}).FailFast()
 	}
 	acts := &activities.Activities{Workflows: c, Router: router, RefuseDirectSecrets: opts.RefuseDirectSecrets, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout,
 		LocalTotal: workflowTaskSlots * 2 / 5, LocalPerWorkspace: localPerWorkspace(opts.WorkspaceLimit)}

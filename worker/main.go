@@ -121,7 +121,7 @@ func run() error {
 	pub := publisher.New(c, publisher.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard, RecoveryConcurrency: max(1, *limit/5), RefuseDirectSecrets: !allowDirect})
 	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys, Limiter: shared, Metrics: m, AttemptTimeout: *attemptTimeout,
 		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control}), Recovery: pub,
-		Router: reg, DataConverter: codec.DataConverter(keys), RefuseDirectSecrets: !allowDirect})
+		Router: reg.FailFast(), DataConverter: codec.DataConverter(keys), RefuseDirectSecrets: !allowDirect})
 	if err != nil {
 		return err
 	}
