@@ -11,6 +11,7 @@ import (
 
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
 )
 
 // StatusNoMatch is the outcome (EventResult.NoMatch, SearchStatus) of an
@@ -54,8 +55,12 @@ const (
 	// before routing, and StatusRoutingFailed when it fails; permanent
 	// routing errors are not retried.
 	routeVisible workflow.Version = 2
+	// routeChecksID fails the event (InvalidEvent, nothing recorded or
+	// asked) unless its workflow ID is WorkflowID(event.workspace,
+	// event.id): a raw start cannot route another workspace's event.
+	routeChecksID workflow.Version = 3
 	// routeVersion is the current version.
-	routeVersion = routeVisible
+	routeVersion = routeChecksID
 )
 
 // Routing bounds. The local activity holds its workflow task's slot while
@@ -84,6 +89,11 @@ func route(ctx workflow.Context, in EventInput) (routed []endpoint.Routed, ok bo
 	if v == workflow.DefaultVersion {
 		return nil, false, nil
 	}
+	if v >= routeChecksID {
+		if err := checkWorkflowID(ctx, in.Event); err != nil {
+			return nil, true, err
+		}
+	}
 	if v >= routeVisible {
 		// The execution log and the Web UI find the event from now on,
 		// whatever routing answers.
@@ -103,6 +113,20 @@ func route(ctx workflow.Context, in EventInput) (routed []endpoint.Routed, ok bo
 		workflow.GetLogger(ctx).Warn("record the routing failure in search attributes", "error", uerr)
 	}
 	return nil, true, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeRoutingFailed, nil)
+}
+
+// checkWorkflowID fails an event routed in its workflow unless the
+// workflow's ID is exactly WorkflowID(ev.Workspace, ev.ID): the ID is the
+// workspace's claim on the event ID, and routing reads ev.Workspace's
+// webhooks.
+func checkWorkflowID(ctx workflow.Context, ev event.Event) error {
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	ws, eventID, ok := ParseWorkflowID(id)
+	if ok && ws == ev.Workspace && eventID == ev.ID {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("workflow id %q does not match the event: want %q (workspace %q, id %q)",
+		id, WorkflowID(ev.Workspace, ev.ID), ev.Workspace, ev.ID), "InvalidEvent", nil)
 }
 
 // routeByActivity runs RouteEvent: first as a local activity, bounded by

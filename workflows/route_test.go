@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -50,16 +51,20 @@ func routeRun(t *testing.T, acts *activities.Activities, in EventInput, oldHisto
 	if oldHistory {
 		v = workflow.DefaultVersion
 	}
-	return routeRunAt(t, acts, in, v)
+	return routeRunAt(t, acts, in, v, "")
 }
 
 // routeRunAt is routeRun with the route-in-workflow version a recorded
 // history would give.
-func routeRunAt(t *testing.T, acts *activities.Activities, in EventInput, v workflow.Version) (EventResult, error, []string) {
+func routeRunAt(t *testing.T, acts *activities.Activities, in EventInput, v workflow.Version, id string) (EventResult, error, []string) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+	if id == "" {
+		id = WorkflowID(in.Event.Workspace, in.Event.ID)
+	}
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
 	acts.Workflows = envQuerier{env}
 	env.RegisterActivity(acts)
 	if v != routeVersion {
@@ -267,7 +272,7 @@ func TestEventWorkflowRoutingFailureIsVisible(t *testing.T) {
 // before routing, and a routing failure fails without one.
 func TestEventWorkflowRoutingFailureVersioned(t *testing.T) {
 	router := &permanentRouter{permanent: true}
-	_, err, statuses := routeRunAt(t, &activities.Activities{Router: router}, EventInput{Event: testEvent()}, routeFirst)
+	_, err, statuses := routeRunAt(t, &activities.Activities{Router: router}, EventInput{Event: testEvent()}, routeFirst, "")
 	if err == nil {
 		t.Fatal("workflow error: got nil, want the routing error")
 	}
@@ -277,5 +282,43 @@ func TestEventWorkflowRoutingFailureVersioned(t *testing.T) {
 	}
 	if len(statuses) != 0 {
 		t.Errorf("HariDeliveryStatus upserts: got %v, want none", statuses)
+	}
+}
+
+// An event routed in its workflow must be started under its own ID,
+// WorkflowID(event.workspace, event.id): a raw start under workspace A's
+// ID with workspace B's event fails InvalidEvent, asking B's registry
+// nothing and recording nothing. Histories recorded before the check
+// (routeVisible) replay as they ran.
+func TestEventWorkflowRoutingChecksItsID(t *testing.T) {
+	for _, tt := range []struct {
+		name, id    string
+		v           workflow.Version
+		wantInvalid bool
+	}{
+		{"another workspace's ID", WorkflowID("other", "evt-1"), routeVersion, true},
+		{"another event's ID", WorkflowID("acme", "evt-2"), routeVersion, true},
+		{"not an event workflow ID", "evt-1", routeVersion, true},
+		{"its own ID", WorkflowID("acme", "evt-1"), routeVersion, false},
+		{"another workspace's ID, recorded before the check", WorkflowID("other", "evt-1"), routeVisible, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			router := &fakeRouter{}
+			_, err, statuses := routeRunAt(t, &activities.Activities{Router: router}, EventInput{Event: testEvent()}, tt.v, tt.id)
+			var app *temporal.ApplicationError
+			invalid := errors.As(err, &app) && app.Type() == "InvalidEvent"
+			if invalid != tt.wantInvalid {
+				t.Fatalf("workflow error: got %v, want InvalidEvent=%v", err, tt.wantInvalid)
+			}
+			if !tt.wantInvalid {
+				return
+			}
+			if !strings.Contains(err.Error(), WorkflowID("acme", "evt-1")) {
+				t.Errorf("workflow error: got %q, want it to name the expected ID %s", err, WorkflowID("acme", "evt-1"))
+			}
+			if router.calls != 0 || len(statuses) != 0 {
+				t.Errorf("got %d router calls and upserts %v, want none", router.calls, statuses)
+			}
+		})
 	}
 }
