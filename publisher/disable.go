@@ -29,6 +29,12 @@ type DisableRule struct {
 // DefaultDisableRule is 50 failed deliveries in a row over 3 days.
 var DefaultDisableRule = DisableRule{After: 50, Span: 72 * time.Hour}
 
+// Met reports whether health h meets the rule at now: After failures in
+// a row, the first at least Span before now.
+func (r DisableRule) Met(h Health, now time.Time) bool {
+	return h.ConsecutiveFailures >= r.After && h.FailingSince != nil && now.Sub(*h.FailingSince) >= r.Span
+}
+
 // Disabled is one webhook AutoDisable disabled.
 type Disabled struct {
 	Workspace string `json:"workspace"`
@@ -89,14 +95,10 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 		if err != nil {
 			return out, err
 		}
-		if h.ConsecutiveFailures < rule.After || h.FailingSince == nil || time.Since(*h.FailingSince) < rule.Span {
+		if !rule.Met(h, time.Now()) {
 			continue
 		}
-		n := fmt.Sprintf("%d", h.ConsecutiveFailures)
-		if h.More {
-			n += "+"
-		}
-		reason := fmt.Sprintf("%s deliveries failed in a row since %s; the last: %s", n, h.FailingSince.UTC().Format(time.RFC3339), h.LastError)
+		reason := fmt.Sprintf("%d deliveries failed in a row since %s; the last: %s", h.ConsecutiveFailures, h.FailingSince.UTC().Format(time.RFC3339), h.LastError)
 		if len(reason) > webhook.MaxDisabledReason {
 			reason = reason[:webhook.MaxDisabledReason-3] + "..."
 		}

@@ -22,11 +22,14 @@ type Health struct {
 	Delivered24h   int      `json:"delivered_24h"`
 	Failed24h      int      `json:"failed_24h"`
 	// ConsecutiveFailures counts the failed deliveries since the last one
-	// delivered, newest first (at most MaxHealthScan are read; More says
-	// there are more).
+	// delivered. The newest MaxHealthScan are read one by one; when there
+	// are more (More), the streak is counted in visibility instead: the
+	// webhook's failed and partly failed events started after its newest
+	// delivered event.
 	ConsecutiveFailures int  `json:"consecutive_failures"`
 	More                bool `json:"more,omitempty"`
-	// FailingSince is when the oldest of those was published.
+	// FailingSince is when the oldest of those was published (to within a
+	// second beyond the scan).
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	// LastError is the newest failed delivery's reason, in words.
 	LastError string `json:"last_error,omitempty"`
@@ -101,6 +104,9 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 		for _, ex := range resp.GetExecutions() {
 			if seen >= MaxHealthScan {
 				h.More = true
+				if err := p.streakBeyondScan(ctx, base, &h); err != nil {
+					return Health{}, err
+				}
 				return h, nil
 			}
 			seen++

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/hari-crm/webhooks/publisher"
 	"github.com/hari-crm/webhooks/registry"
@@ -34,5 +37,27 @@ func sweepFailing(ctx context.Context, pub *publisher.Publisher, reg *registry.C
 			return
 		case <-time.After(every):
 		}
+	}
+}
+
+// spanBeyondRetention says why rule can never be met when its span is at
+// or above the namespace's retention (the failures it needs are deleted
+// first), or "". A retention of 0 is unknown.
+func spanBeyondRetention(rule publisher.DisableRule, retention time.Duration) string {
+	if retention <= 0 || rule.Span < retention {
+		return ""
+	}
+	return fmt.Sprintf("HARI_DISABLE_SPAN (%s) is not below the namespace's retention (%s): closed deliveries are deleted before a streak can span it, so auto-disable can never fire", rule.Span, retention)
+}
+
+// warnSpanRetention logs spanBeyondRetention for namespace ns.
+func warnSpanRetention(ctx context.Context, c client.Client, ns string, rule publisher.DisableRule, logger zerolog.Logger) {
+	resp, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns})
+	if err != nil {
+		logger.Warn().Err(err).Msg("auto-disable: the namespace's retention could not be read")
+		return
+	}
+	if msg := spanBeyondRetention(rule, resp.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()); msg != "" {
+		logger.Warn().Msg(msg)
 	}
 }

@@ -144,6 +144,7 @@ func run() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	if disableEvery > 0 {
+		warnSpanRetention(ctx, c, *namespace, disableRule, logger)
 		go sweepFailing(ctx, pub, reg, disableRule, disableEvery, logger)
 	}
 	if every := recoverEvery; every > 0 {
