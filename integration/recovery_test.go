@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/internal/devtest"
 	"github.com/hari-crm/webhooks/publisher"
@@ -217,7 +218,8 @@ func workflowsInput(ev event.Event) workflows.EventInput { return workflows.Even
 func waitListed(t *testing.T, ctx context.Context, ws, webhookID string, since time.Time, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		ids, _, err := pub.FailedDeliveries(ctx, ws, webhookID, since, time.Now(), 10*n)
+		page, err := pub.FailedDeliveries(ctx, activities.FailedQuery{Workspace: ws, WebhookID: webhookID, Since: since, Until: time.Now(), Max: 10 * n})
+		ids := page.DeliveryIDs
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,4 +300,60 @@ func TestRecoveryCanBeCanceled(t *testing.T) {
 		t.Errorf("receiver got %d redeliveries, then %d; want no more after the cancel, and fewer than %d", after, got, n)
 	}
 	t.Logf("canceled after %d of %d redeliveries reached the receiver", after, n)
+}
+
+// The listing of a recovery walks a backlog larger than one batch oldest
+// first against the real visibility store: batches of 3 over 7 failed
+// deliveries give each once, in publish order (visibility itself lists
+// newest first).
+func TestFailedDeliveriesInBatchesOldestFirst(t *testing.T) {
+	t.Parallel()
+	const n = 7
+	c := newAPI(t)
+	since := time.Now().Add(-time.Second).UTC()
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
+	var wh view
+	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var want []string
+	for range n {
+		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(c.ws)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := pub.Wait(ctx, c.ws, r.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, o.Deliveries[0].DeliveryID)
+	}
+	waitListed(t, ctx, c.ws, wh.ID, since, n)
+	var got []string
+	var after *activities.Cursor
+	batches, progressed := 0, 0
+	for {
+		page, err := pub.FailedDeliveries(ctx, activities.FailedQuery{Workspace: c.ws, WebhookID: wh.ID, Since: since, Until: time.Now(), Max: 3, After: after,
+			Progress: func(int, int) { progressed++ }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches++
+		got = append(got, page.DeliveryIDs...)
+		if page.Next == nil || batches > n {
+			break
+		}
+		after = page.Next
+	}
+	if batches != 3 {
+		t.Errorf("got %d batches, want 3", batches)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got deliveries %v, want %v (oldest first, each once)", got, want)
+	}
+	if progressed == 0 {
+		t.Error("got no progress call, want one per page and per event read")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/workflows"
 )
@@ -142,63 +144,93 @@ func (p *Publisher) recoveryRef(ctx context.Context, ws, webhookID, job string) 
 	return id, nil
 }
 
-// FailedDeliveries lists the delivery IDs of webhook webhookID's events
-// started in [since, until] whose delivery to it failed (or was skipped,
-// the webhook disabled), oldest first, at
-// most max. It reads visibility (failed and partial events of the webhook)
-// and each event's result; redeliveries are not listed (their originals
-// are).
-func (p *Publisher) FailedDeliveries(ctx context.Context, ws, webhookID string, since, until time.Time, max int) ([]string, bool, error) {
-	query, err := DeliveriesQuery(ws, webhookID)
+// FailedDeliveries lists the delivery IDs of webhook q.WebhookID's
+// events started in [q.Since, q.Until] and after q.After whose delivery to
+// it failed (or was skipped, the webhook disabled), oldest first. It reads
+// visibility to the end (failed, partial and skipped events of the
+// webhook; visibility lists newest first and cannot order by start time),
+// keeps the q.Max oldest events by start time and workflow ID, and reads
+// each one's result; Next is the last of them when more remain. So
+// successive batches walk the whole backlog from the oldest.
+// Redeliveries are not listed (their originals are).
+func (p *Publisher) FailedDeliveries(ctx context.Context, q activities.FailedQuery) (activities.FailedPage, error) {
+	query, err := DeliveriesQuery(q.Workspace, q.WebhookID)
 	if err != nil {
-		return nil, false, err
+		return activities.FailedPage{}, err
+	}
+	if q.Max < 1 {
+		return activities.FailedPage{}, fmt.Errorf("failed deliveries: max must be at least 1, got %d", q.Max)
+	}
+	since := q.Since
+	if q.After != nil && q.After.StartTime.After(since) {
+		since = q.After.StartTime
 	}
 	query += fmt.Sprintf(" AND %s IN ('%s', '%s', '%s') AND StartTime >= '%s' AND StartTime <= '%s'",
 		workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial, workflows.StatusSkipped,
-		since.UTC().Format(time.RFC3339Nano), until.UTC().Format(time.RFC3339Nano))
-	type found struct {
-		id string
-		at time.Time
+		since.UTC().Format(time.RFC3339Nano), q.Until.UTC().Format(time.RFC3339Nano))
+	progress := q.Progress
+	if progress == nil {
+		progress = func(int, int) {}
 	}
-	var all []found
-	truncated := false
+	var found []activities.Cursor
+	more := false
+	keepOldest := func() {
+		slices.SortFunc(found, func(a, b activities.Cursor) int {
+			if c := a.StartTime.Compare(b.StartTime); c != 0 {
+				return c
+			}
+			return strings.Compare(a.WorkflowID, b.WorkflowID)
+		})
+		if len(found) > q.Max {
+			found, more = found[:q.Max], true
+		}
+	}
 	var token []byte
+	pages := 0
 	for {
+		pages++
 		resp, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 500, NextPageToken: token})
 		if err != nil {
-			return nil, false, fmt.Errorf("list failed deliveries: %w", err)
+			return activities.FailedPage{}, fmt.Errorf("list failed deliveries: %w", err)
 		}
 		for _, ex := range resp.GetExecutions() {
 			wid := ex.GetExecution().GetWorkflowId()
-			owner, eventID, ok := workflows.ParseWorkflowID(wid)
-			if !ok || owner != ws || ex.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-				continue // a redelivery, another workspace's, or not finished
+			at := ex.GetStartTime().AsTime()
+			owner, _, ok := workflows.ParseWorkflowID(wid)
+			if !ok || owner != q.Workspace || ex.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED || q.After.Before(at, wid) {
+				continue // a redelivery, another workspace's, not finished, or in a previous batch
 			}
-			if len(all) >= max {
-				truncated = true
-				break
-			}
-			var res workflows.EventResult
-			if err := p.c.GetWorkflow(ctx, wid, "").Get(ctx, &res); err != nil {
-				return nil, false, fmt.Errorf("read the outcome of %s: %w", wid, err)
-			}
-			for _, d := range res.Deliveries {
-				if d.WebhookID == webhookID && (d.Status == workflows.StatusFailed || d.Status == workflows.StatusSkipped) {
-					all = append(all, found{workflows.DeliveryID(eventID, webhookID), ex.GetStartTime().AsTime()})
-				}
-			}
+			found = append(found, activities.Cursor{StartTime: at, WorkflowID: wid})
 		}
+		if len(found) > 4*q.Max {
+			keepOldest() // bounded memory however long the backlog
+		}
+		progress(pages, 0)
 		token = resp.GetNextPageToken()
-		if len(token) == 0 || truncated {
+		if len(token) == 0 {
 			break
 		}
 	}
-	slices.SortStableFunc(all, func(a, b found) int { return a.at.Compare(b.at) })
-	ids := make([]string, len(all))
-	for i, f := range all {
-		ids[i] = f.id
+	keepOldest()
+	out := activities.FailedPage{DeliveryIDs: []string{}}
+	for i, f := range found {
+		_, eventID, _ := workflows.ParseWorkflowID(f.WorkflowID)
+		var res workflows.EventResult
+		if err := p.c.GetWorkflow(ctx, f.WorkflowID, "").Get(ctx, &res); err != nil {
+			return activities.FailedPage{}, fmt.Errorf("read the outcome of %s: %w", f.WorkflowID, err)
+		}
+		for _, d := range res.Deliveries {
+			if d.WebhookID == q.WebhookID && (d.Status == workflows.StatusFailed || d.Status == workflows.StatusSkipped) {
+				out.DeliveryIDs = append(out.DeliveryIDs, workflows.DeliveryID(eventID, q.WebhookID))
+			}
+		}
+		progress(pages, i+1)
 	}
-	return ids, truncated, nil
+	if more && len(found) > 0 {
+		last := found[len(found)-1]
+		out.Next = &last
+	}
+	return out, nil
 }
 
 // RecoverDelivery starts the recovery redelivery of one delivery, or

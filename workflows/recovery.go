@@ -34,10 +34,14 @@ const (
 	DefaultRecoveryConcurrency = 10
 	// MaxRecoveryConcurrency bounds it (the workspace limit).
 	MaxRecoveryConcurrency = 50
-	// MaxRecoveryDeliveries bounds the deliveries of one recovery (its
-	// history: about 6 events each); a larger backlog is recovered by
-	// further recoveries, which skip what is already recovered.
+	// MaxRecoveryDeliveries bounds the events of one batch of a recovery
+	// (its history: about 6 events each); a larger backlog is recovered
+	// oldest first in further batches, each a continue-as-new of the same
+	// job.
 	MaxRecoveryDeliveries = 2000
+	// maxListAttempts bounds the attempts of one batch's listing: then the
+	// job ends failed, saying why.
+	maxListAttempts = 5
 )
 
 // Recovery states.
@@ -46,6 +50,9 @@ const (
 	RecoveryRunning  = "running"
 	RecoveryDone     = "done"
 	RecoveryCanceled = "canceled"
+	// RecoveryFailed: the failed deliveries could not be listed
+	// (LastError says why).
+	RecoveryFailed = "failed"
 )
 
 // RecoveryInput starts a recovery: the webhook's failed deliveries of
@@ -56,6 +63,10 @@ type RecoveryInput struct {
 	Since       time.Time `json:"since"`
 	Until       time.Time `json:"until"`
 	Concurrency int       `json:"concurrency,omitempty"`
+	// After and Carried continue a truncated recovery (continue-as-new):
+	// the next batch starts after After, the progress so far is Carried.
+	After   *activities.Cursor `json:"after,omitempty"`
+	Carried *RecoveryProgress  `json:"carried,omitempty"`
 }
 
 // RecoveryProgress is how far a recovery is: Sent of Total delivered.
@@ -65,8 +76,8 @@ type RecoveryProgress struct {
 	Since     time.Time `json:"since"`
 	Until     time.Time `json:"until"`
 	State     string    `json:"state"`
-	// Total is the number of failed deliveries found; Truncated says
-	// there were more than MaxRecoveryDeliveries.
+	// Total is the number of failed deliveries found so far; Truncated
+	// says more events remain after the current batch (listed next).
 	Total     int  `json:"total"`
 	Truncated bool `json:"truncated,omitempty"`
 	// Sent were delivered by their redelivery, Failed were not (LastError
@@ -123,27 +134,35 @@ func RecoveryWorkflow(ctx workflow.Context, in RecoveryInput) (RecoveryProgress,
 	if conc == 0 {
 		conc = DefaultRecoveryConcurrency
 	}
-	prog := RecoveryProgress{Workspace: in.Workspace, WebhookID: in.WebhookID, Since: in.Since, Until: in.Until, State: RecoveryListing}
+	prog := RecoveryProgress{Workspace: in.Workspace, WebhookID: in.WebhookID, Since: in.Since, Until: in.Until}
+	if in.Carried != nil {
+		prog = *in.Carried
+	}
+	prog.State = RecoveryListing
 	if err := workflow.SetQueryHandler(ctx, QueryRecoveryProgress, func() (RecoveryProgress, error) { return prog, nil }); err != nil {
 		return prog, fmt.Errorf("set query handler: %w", err)
 	}
+	// The listing heartbeats per page and per event read; it is tried a
+	// few times, then the job ends failed, visibly.
 	lctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
+		StartToCloseTimeout: 30 * time.Minute,
 		HeartbeatTimeout:    time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute, MaximumAttempts: maxListAttempts},
 	})
 	var list activities.ListFailedResult
 	err := workflow.ExecuteActivity(lctx, ra.ListFailedDeliveries, activities.ListFailedInput{
-		Workspace: in.Workspace, WebhookID: in.WebhookID, Since: in.Since, Until: in.Until, Max: MaxRecoveryDeliveries,
+		Workspace: in.Workspace, WebhookID: in.WebhookID, Since: in.Since, Until: in.Until, Max: MaxRecoveryDeliveries, After: in.After,
 	}).Get(ctx, &list)
 	if err != nil {
 		if ctx.Err() != nil {
 			prog.State = RecoveryCanceled
 			return prog, ctx.Err()
 		}
+		prog.State, prog.LastError = RecoveryFailed, "listing the failed deliveries: "+rootMessage(err)
 		return prog, err
 	}
-	prog.Total, prog.Truncated, prog.State = len(list.DeliveryIDs), list.Truncated, RecoveryRunning
+	prog.Total += len(list.DeliveryIDs)
+	prog.Truncated, prog.State = list.Truncated, RecoveryRunning
 
 	// A redelivery waits for a workspace slot like any delivery; with
 	// its retries, a few hours at most (maxBusyWait).
@@ -187,6 +206,13 @@ func RecoveryWorkflow(ctx workflow.Context, in RecoveryInput) (RecoveryProgress,
 	if ctx.Err() != nil {
 		prog.State = RecoveryCanceled
 		return prog, ctx.Err()
+	}
+	// More remain: the next batch, oldest first, in a new run of the same
+	// job (its history stays small), carrying the progress.
+	if list.Truncated && list.Next != nil && workflow.GetVersion(ctx, "recovery-next-batch", workflow.DefaultVersion, 1) == 1 {
+		next := in
+		next.After, next.Carried = list.Next, &prog
+		return prog, workflow.NewContinueAsNewError(ctx, RecoveryWorkflowName, next)
 	}
 	prog.State = RecoveryDone
 	return prog, nil

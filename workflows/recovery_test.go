@@ -2,11 +2,15 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -22,19 +26,51 @@ type fakeRecoverer struct {
 	started map[string]int
 	now     int
 	max     int
+	// batch, when set, lists at most this many per call (else q.Max);
+	// listErr fails every listing; lists counts the listings, order the
+	// deliveries in the order they were started.
+	batch   int
+	listErr error
+	lists   int
+	order   []string
 }
 
-func (f *fakeRecoverer) FailedDeliveries(_ context.Context, _, _ string, _, _ time.Time, max int) ([]string, bool, error) {
-	if len(f.ids) > max {
-		return f.ids[:max], true, nil
+func (f *fakeRecoverer) FailedDeliveries(_ context.Context, q activities.FailedQuery) (activities.FailedPage, error) {
+	f.mu.Lock()
+	f.lists++
+	f.mu.Unlock()
+	if q.Progress == nil {
+		return activities.FailedPage{}, fmt.Errorf("no progress callback: the listing cannot heartbeat")
 	}
-	return f.ids, false, nil
+	q.Progress(1, 0)
+	if f.listErr != nil {
+		return activities.FailedPage{}, f.listErr
+	}
+	start := 0
+	if q.After != nil {
+		n, err := strconv.Atoi(q.After.WorkflowID)
+		if err != nil {
+			return activities.FailedPage{}, err
+		}
+		start = n + 1
+	}
+	size := q.Max
+	if f.batch > 0 {
+		size = min(size, f.batch)
+	}
+	end := min(start+size, len(f.ids))
+	page := activities.FailedPage{DeliveryIDs: f.ids[start:end]}
+	if end < len(f.ids) {
+		page.Next = &activities.Cursor{WorkflowID: strconv.Itoa(end - 1)}
+	}
+	return page, nil
 }
 
 func (f *fakeRecoverer) RecoverDelivery(_ context.Context, ws, _, deliveryID string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.started[deliveryID]++
+	f.order = append(f.order, deliveryID)
 	f.now++
 	f.max = max(f.max, f.now)
 	return RedeliveryWorkflowID(ws, "krecovery", deliveryID), nil
@@ -84,6 +120,103 @@ func TestRecoveryRedeliversEachOnceWithinItsConcurrency(t *testing.T) {
 	}
 	if f.max > 4 {
 		t.Errorf("got %d redeliveries at once, want at most 4", f.max)
+	}
+}
+
+// A backlog larger than one batch is recovered whole, oldest first: each
+// batch continues as new after the previous one's last event, carrying the
+// progress (before, every job listed the same newest batch and never
+// reached the older deliveries).
+func TestRecoveryWalksATruncatedBacklogOldestFirst(t *testing.T) {
+	f := &fakeRecoverer{started: map[string]int{}, batch: 4}
+	for i := range 10 {
+		f.ids = append(f.ids, fmt.Sprintf("ev-%d:wh_1", i))
+	}
+	since := time.Date(2026, 3, 31, 10, 0, 0, 0, time.UTC)
+	in := RecoveryInput{Workspace: "acme", WebhookID: "wh_1", Since: since, Until: since.Add(time.Hour), Concurrency: 2}
+	var p RecoveryProgress
+	runs := 0
+	for ; runs < 10; runs++ {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterWorkflowWithOptions(RecoveryWorkflow, workflow.RegisterOptions{Name: RecoveryWorkflowName})
+		env.RegisterActivity(&activities.Recovery{Recoverer: f})
+		env.ExecuteWorkflow(RecoveryWorkflowName, in)
+		var can *workflow.ContinueAsNewError
+		if err := env.GetWorkflowError(); errors.As(err, &can) {
+			var next RecoveryInput
+			if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+				t.Fatal(err)
+			}
+			if next.Carried == nil || next.After == nil {
+				t.Fatalf("run %d continued without cursor or progress: %+v", runs+1, next)
+			}
+			in = next
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.GetWorkflowResult(&p); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	if runs+1 != 3 {
+		t.Errorf("got %d runs, want 3 (batches of 4, 4 and 2)", runs+1)
+	}
+	if p.State != RecoveryDone || p.Total != 10 || p.Sent != 10 || p.Truncated {
+		t.Errorf("got %+v, want done, 10 of 10 sent, not truncated", p)
+	}
+	for _, id := range f.ids {
+		if f.started[id] != 1 {
+			t.Errorf("delivery %s: started %d times, want 1", id, f.started[id])
+		}
+	}
+	// Batches in order: the first 4 before the next 4, before the last 2.
+	for i, id := range f.order {
+		if b, want := i/4, indexOf(f.ids, id)/4; b != want {
+			t.Errorf("delivery %s started in batch %d, want %d (order %v)", id, b+1, want+1, f.order)
+			break
+		}
+	}
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// A listing that keeps failing is tried a bounded number of times, then
+// the job ends with the state failed and the reason, instead of staying
+// "listing" for ever.
+func TestRecoveryListingFailsVisibly(t *testing.T) {
+	f := &fakeRecoverer{started: map[string]int{}, listErr: errors.New("visibility unavailable")}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(RecoveryWorkflow, workflow.RegisterOptions{Name: RecoveryWorkflowName})
+	env.RegisterActivity(&activities.Recovery{Recoverer: f})
+	since := time.Date(2026, 3, 31, 10, 0, 0, 0, time.UTC)
+	env.ExecuteWorkflow(RecoveryWorkflowName, RecoveryInput{Workspace: "acme", WebhookID: "wh_1", Since: since, Until: since.Add(time.Hour)})
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() == nil {
+		t.Fatalf("got completed %v, error %v; want the job failed", env.IsWorkflowCompleted(), env.GetWorkflowError())
+	}
+	if f.lists != maxListAttempts {
+		t.Errorf("got %d listing attempts, want %d", f.lists, maxListAttempts)
+	}
+	v, err := env.QueryWorkflow(QueryRecoveryProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p RecoveryProgress
+	if err := v.Get(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.State != RecoveryFailed || !strings.Contains(p.LastError, "visibility unavailable") {
+		t.Errorf("got state %q, last error %q; want %q with the reason", p.State, p.LastError, RecoveryFailed)
 	}
 }
 

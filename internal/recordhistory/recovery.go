@@ -70,15 +70,15 @@ func recordRecovery(dir string) error {
 		}
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		ids, _, err := p.FailedDeliveries(ctx, ws, v.ID, since, time.Now(), 10)
+		page, err := p.FailedDeliveries(ctx, activities.FailedQuery{Workspace: ws, WebhookID: v.ID, Since: since, Until: time.Now(), Max: 10})
 		if err != nil {
 			return err
 		}
-		if len(ids) == 2 {
+		if ids := page.DeliveryIDs; len(ids) == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("visibility lists %d failed deliveries, want 2", len(ids))
+			return fmt.Errorf("visibility lists %d failed deliveries, want 2", len(page.DeliveryIDs))
 		}
 	}
 	down.Store(false)
