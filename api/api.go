@@ -291,6 +291,10 @@ func fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, "retired", message(err), "")
 	case errors.Is(err, publisher.ErrPending):
 		writeError(w, http.StatusConflict, "pending", err.Error(), "delivery_id")
+	case errors.Is(err, publisher.ErrInactive):
+		writeError(w, http.StatusConflict, "inactive", err.Error(), "")
+	case errors.Is(err, publisher.ErrDisabled):
+		writeError(w, http.StatusConflict, "disabled", err.Error(), "")
 	case errors.Is(err, publisher.ErrTooManyRedeliveries):
 		writeError(w, http.StatusConflict, "conflict", err.Error(), "delivery_id")
 	case errors.Is(err, publisher.ErrIDTaken):

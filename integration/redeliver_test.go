@@ -201,3 +201,54 @@ func waitHealth(t *testing.T, c *apiClient, id string, ok func(publisher.Health)
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Nothing is sent to a deactivated webhook: a redelivery or a recovery of
+// its failed delivery answers 409 "inactive" and the receiver gets nothing.
+func TestNoRedeliveryToAnInactiveWebhook(t *testing.T) {
+	t.Parallel()
+	c := newAPI(t)
+	var down atomic.Bool
+	down.Store(true)
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	var wh view
+	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	since := time.Now().Add(-time.Second).UTC()
+	var receipt publisher.Receipt
+	if code, body := c.do("POST", c.events(), oppEvent(c.ws, "Closed Won"), &receipt); code != http.StatusAccepted {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	o, err := pub.Wait(ctx, c.ws, receipt.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Deliveries) != 1 || o.Deliveries[0].Status != workflows.StatusFailed {
+		t.Fatalf("got deliveries %+v, want one failed", o.Deliveries)
+	}
+	hits := len(rc.Hits())
+	down.Store(false)
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/deactivate", "", nil); code != http.StatusOK {
+		t.Fatalf("deactivate: %d %s", code, body)
+	}
+	var e apiError
+	if code, _ := c.do("POST", c.hooks()+"/"+wh.ID+"/deliveries/"+o.Deliveries[0].DeliveryID+"/redeliver", "", &e); code != http.StatusConflict || e.Error.Code != "inactive" {
+		t.Errorf("redeliver to an inactive webhook: got %d %+v, want 409 inactive", code, e)
+	}
+	e = apiError{}
+	if code, _ := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+since.Format(time.RFC3339Nano)+`"}`, &e); code != http.StatusConflict || e.Error.Code != "inactive" {
+		t.Errorf("recover to an inactive webhook: got %d %+v, want 409 inactive", code, e)
+	}
+	time.Sleep(2 * time.Second)
+	if got := len(rc.Hits()); got != hits {
+		t.Errorf("the receiver got %d requests after the deactivation, want 0", got-hits)
+	}
+}

@@ -54,6 +54,9 @@ func (p *Publisher) StartRecovery(ctx context.Context, ws, webhookID string, sin
 	if _, err := p.targets.Target(ctx, ws, webhookID); err != nil {
 		return RecoveryJob{}, err
 	}
+	if err := p.sendable(ctx, ws, webhookID, false); err != nil {
+		return RecoveryJob{}, err
+	}
 	job := workflows.RecoveryJobID(webhookID, since)
 	id := workflows.RecoveryWorkflowID(ws, job)
 	r := RecoveryJob{JobID: job, WorkflowID: id}
@@ -238,6 +241,13 @@ func (p *Publisher) FailedDeliveries(ctx context.Context, q activities.FailedQue
 // sent (its webhook deleted, its event gone) fails with
 // workflows.ErrTypeRecoveryRefused.
 func (p *Publisher) RecoverDelivery(ctx context.Context, ws, webhookID, deliveryID string) (string, error) {
+	// The webhook deactivated or disabled meanwhile: the recovery stops,
+	// saying why.
+	if err := p.sendable(ctx, ws, webhookID, false); errors.Is(err, ErrInactive) || errors.Is(err, ErrDisabled) {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeRecoveryStopped, err)
+	} else if err != nil {
+		return "", err
+	}
 	// A delivery already sent again with the Redeliver button (without a
 	// key) and delivered is not sent a third time.
 	if id, err := p.deliveredRedelivery(ctx, ws, deliveryID); err != nil || id != "" {

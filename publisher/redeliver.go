@@ -16,6 +16,7 @@ import (
 
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/webhook"
 	"github.com/hari-crm/webhooks/workflows"
 )
 
@@ -26,6 +27,41 @@ var ErrPending = errors.New("delivery still pending")
 // ErrTooManyRedeliveries means a delivery was redelivered
 // MaxRedeliveries times already.
 var ErrTooManyRedeliveries = errors.New("too many redeliveries")
+
+// ErrInactive means the webhook was deactivated by hand: nothing is sent
+// to it, redeliveries included, until it is activated.
+var ErrInactive = errors.New("webhook inactive")
+
+// ErrDisabled means the webhook was disabled because its endpoint kept
+// failing: a recovery stops sending to it (Redeliver still sends, so the
+// customer can check a fix).
+var ErrDisabled = errors.New("webhook disabled")
+
+// webhookStates reads a webhook's state (registry.Client); a Targets that
+// does not is not checked.
+type webhookStates interface {
+	Get(ctx context.Context, ws, id string) (webhook.View, error)
+}
+
+// sendable refuses a webhook that is inactive (ErrInactive) or, unless
+// disabledOK, disabled (ErrDisabled).
+func (p *Publisher) sendable(ctx context.Context, ws, webhookID string, disabledOK bool) error {
+	st, ok := p.targets.(webhookStates)
+	if !ok {
+		return nil
+	}
+	v, err := st.Get(ctx, ws, webhookID)
+	if err != nil {
+		return fmt.Errorf("read webhook %s: %w", webhookID, err)
+	}
+	switch {
+	case v.State == webhook.StateInactive:
+		return fmt.Errorf("%w: webhook %s is deactivated; activate it to send to it again", ErrInactive, webhookID)
+	case v.State == webhook.StateDisabled && !disabledOK:
+		return fmt.Errorf("%w: webhook %s was disabled (%s); re-enable it to send to it again", ErrDisabled, webhookID, v.DisabledReason)
+	}
+	return nil
+}
 
 // Targets reads a webhook's current target (registry.Client).
 type Targets interface {
@@ -121,6 +157,9 @@ func (p *Publisher) Redeliver(ctx context.Context, ws, webhookID, deliveryID str
 		if d.WebhookID == webhookID && d.Status == workflows.StatusPending {
 			return Redelivery{}, fmt.Errorf("%w: delivery %s has no outcome yet; redeliver it once it has one", ErrPending, deliveryID)
 		}
+	}
+	if err := p.sendable(ctx, ws, webhookID, true); err != nil {
+		return Redelivery{}, err
 	}
 	current, err := p.targets.Target(ctx, ws, webhookID)
 	if err != nil {

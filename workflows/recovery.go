@@ -53,6 +53,9 @@ const (
 	// RecoveryFailed: the failed deliveries could not be listed
 	// (LastError says why).
 	RecoveryFailed = "failed"
+	// RecoveryStopped: the webhook was deactivated or disabled during the
+	// recovery, which started no more redeliveries (LastError says why).
+	RecoveryStopped = "stopped"
 )
 
 // RecoveryInput starts a recovery: the webhook's failed deliveries of
@@ -169,12 +172,13 @@ func RecoveryWorkflow(ctx workflow.Context, in RecoveryInput) (RecoveryProgress,
 	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: maxBusyWait + time.Hour,
 		HeartbeatTimeout:    time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute, NonRetryableErrorTypes: []string{ErrTypeRecoveryRefused}},
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute, NonRetryableErrorTypes: []string{ErrTypeRecoveryRefused, ErrTypeRecoveryStopped}},
 	})
 	sel := workflow.NewSelector(ctx)
 	next := 0
+	stopped := false
 	startMore := func() {
-		for ctx.Err() == nil && next < len(list.DeliveryIDs) && prog.Running < conc {
+		for ctx.Err() == nil && !stopped && next < len(list.DeliveryIDs) && prog.Running < conc {
 			id := list.DeliveryIDs[next]
 			next++
 			prog.Running++
@@ -191,6 +195,11 @@ func RecoveryWorkflow(ctx workflow.Context, in RecoveryInput) (RecoveryProgress,
 					prog.LastError = fmt.Sprintf("%s: %s", id, r.Error)
 				case ctx.Err() != nil:
 					// canceled: not counted either way
+				case isStopped(err):
+					// the webhook is no longer sendable: not sent, and no
+					// more are started
+					stopped = true
+					prog.LastError = rootMessage(err)
 				default:
 					prog.Failed++
 					prog.LastError = fmt.Sprintf("%s: %s", id, rootMessage(err))
@@ -207,6 +216,10 @@ func RecoveryWorkflow(ctx workflow.Context, in RecoveryInput) (RecoveryProgress,
 		prog.State = RecoveryCanceled
 		return prog, ctx.Err()
 	}
+	if stopped {
+		prog.State = RecoveryStopped
+		return prog, nil
+	}
 	// More remain: the next batch, oldest first, in a new run of the same
 	// job (its history stays small), carrying the progress.
 	if list.Truncated && list.Next != nil && workflow.GetVersion(ctx, "recovery-next-batch", workflow.DefaultVersion, 1) == 1 {
@@ -216,6 +229,15 @@ func RecoveryWorkflow(ctx workflow.Context, in RecoveryInput) (RecoveryProgress,
 	}
 	prog.State = RecoveryDone
 	return prog, nil
+}
+
+// ErrTypeRecoveryStopped stops a recovery: its webhook was deactivated or
+// disabled.
+const ErrTypeRecoveryStopped = "RecoveryStopped"
+
+func isStopped(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == ErrTypeRecoveryStopped
 }
 
 // ErrTypeRecoveryRefused fails one delivery of a recovery without retry

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -30,6 +31,8 @@ type fakeRecoverer struct {
 	// listErr fails every listing; lists counts the listings, order the
 	// deliveries in the order they were started.
 	batch   int
+	stopAt  string // from this delivery on, the webhook is no longer sendable
+	stopped bool
 	listErr error
 	lists   int
 	order   []string
@@ -69,6 +72,10 @@ func (f *fakeRecoverer) FailedDeliveries(_ context.Context, q activities.FailedQ
 func (f *fakeRecoverer) RecoverDelivery(_ context.Context, ws, _, deliveryID string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if deliveryID == f.stopAt || f.stopped {
+		f.stopped = true
+		return "", temporal.NewNonRetryableApplicationError("webhook wh_1 is deactivated", ErrTypeRecoveryStopped, nil)
+	}
 	f.started[deliveryID]++
 	f.order = append(f.order, deliveryID)
 	f.now++
@@ -217,6 +224,31 @@ func TestRecoveryListingFailsVisibly(t *testing.T) {
 	}
 	if p.State != RecoveryFailed || !strings.Contains(p.LastError, "visibility unavailable") {
 		t.Errorf("got state %q, last error %q; want %q with the reason", p.State, p.LastError, RecoveryFailed)
+	}
+}
+
+// A webhook deactivated or disabled during a recovery stops it: no more
+// redeliveries start, and the state says stopped with the reason.
+func TestRecoveryStopsWhenTheWebhookIsNoLongerSendable(t *testing.T) {
+	f := &fakeRecoverer{started: map[string]int{}, stopAt: "ev-3:wh_1"}
+	for i := range 10 {
+		f.ids = append(f.ids, fmt.Sprintf("ev-%d:wh_1", i))
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(RecoveryWorkflow, workflow.RegisterOptions{Name: RecoveryWorkflowName})
+	env.RegisterActivity(&activities.Recovery{Recoverer: f})
+	since := time.Date(2026, 3, 31, 10, 0, 0, 0, time.UTC)
+	env.ExecuteWorkflow(RecoveryWorkflowName, RecoveryInput{Workspace: "acme", WebhookID: "wh_1", Since: since, Until: since.Add(time.Hour), Concurrency: 1})
+	var p RecoveryProgress
+	if err := env.GetWorkflowResult(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.State != RecoveryStopped || p.Sent != 3 || !strings.Contains(p.LastError, "deactivated") {
+		t.Errorf("got %+v, want stopped after 3 sent, saying deactivated", p)
+	}
+	if len(f.started) != 3 {
+		t.Errorf("got %d redeliveries started, want 3 (none after the stop)", len(f.started))
 	}
 }
 

@@ -361,8 +361,8 @@ function renderRecovery(id, out = document.getElementById("recovery-" + id)) {
   if (!p) { out.textContent = "Recovery starting…"; return; }
   const words = p.state === "failed" ? "Recovery failed: " + (p.last_error || "unknown error") + " (" + p.sent + " of " + p.total + " sent)" :
     p.state === "listing" && !p.total ? "Recovery: finding failed deliveries…" :
-    "Recovery " + (p.done ? (p.state === "canceled" ? "canceled" : "done") : "under way") + ": " + p.sent + " of " + p.total + " sent" + (p.failed ? ", " + p.failed + " failed" : "") +
-    (p.state === "listing" ? " (finding more…)" : p.truncated ? " (more remain: they follow, oldest first)" : "");
+    "Recovery " + (p.done ? (p.state === "canceled" || p.state === "stopped" ? p.state : "done") : "under way") + ": " + p.sent + " of " + p.total + " sent" + (p.failed ? ", " + p.failed + " failed" : "") +
+    (p.state === "stopped" ? " (" + p.last_error + ")" : p.state === "listing" ? " (finding more…)" : p.truncated ? " (more remain: they follow, oldest first)" : "");
   const cancel = p.done ? null : el("button", { type: "button", "data-action": "cancel-recovery", onclick: async () => {
     try { await api("POST", recoveryPath(id) + "/cancel"); } catch (e) { say(e.message, true); }
   } }, "Cancel");
