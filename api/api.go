@@ -284,7 +284,10 @@ func writeError(w http.ResponseWriter, status int, code, msg, field string) {
 func fail(w http.ResponseWriter, err error) {
 	var wfe *webhook.FieldError
 	var efe *event.FieldError
+	var running *publisher.RecoveryRunningError
 	switch {
+	case errors.As(err, &running):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": Error{Code: "recovery_running", Message: running.Error(), Field: "since"}, "job_id": running.JobID})
 	case errors.Is(err, registry.ErrNotFound), errors.Is(err, publisher.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err.Error(), "")
 	case errors.Is(err, registry.ErrRetired):

@@ -138,10 +138,11 @@ func TestRecoverFailedDeliveriesSinceT(t *testing.T) {
 		t.Errorf("progress never showed a job under way (n of %d sent): %+v", n, progress)
 	}
 
-	// Another recovery over the same time sends nothing more.
+	// Another recovery over the same time, once the first has ended, is a
+	// new run of the webhook's job and sends nothing more.
 	earlier := since.Add(-time.Minute)
 	var other publisher.RecoveryJob
-	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+earlier.Format(time.RFC3339Nano)+`"}`, &other); code != http.StatusAccepted || other.JobID == job.JobID {
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+earlier.Format(time.RFC3339Nano)+`"}`, &other); code != http.StatusAccepted || other.Duplicate {
 		t.Fatalf("recover since an earlier time: %d %s", code, body)
 	}
 	for {
@@ -278,6 +279,15 @@ func TestRecoveryCanBeCanceled(t *testing.T) {
 			t.Fatal("no redelivery reached the receiver within a minute")
 		}
 	}
+	// One recovery of a webhook at a time: another while it runs is
+	// refused with the running job's ID.
+	var busy struct {
+		apiError
+		JobID string `json:"job_id"`
+	}
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+since.Add(-time.Hour).Format(time.RFC3339Nano)+`"}`, &busy); code != http.StatusConflict || busy.Error.Code != "recovery_running" || busy.JobID != job.JobID {
+		t.Errorf("a second recovery while one runs: got %d %s, want 409 recovery_running with job %s", code, body, job.JobID)
+	}
 	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recoveries/"+job.JobID+"/cancel", "", nil); code != http.StatusAccepted {
 		t.Fatalf("cancel: %d %s", code, body)
 	}
@@ -300,6 +310,28 @@ func TestRecoveryCanBeCanceled(t *testing.T) {
 		t.Errorf("receiver got %d redeliveries, then %d; want no more after the cancel, and fewer than %d", after, got, n)
 	}
 	t.Logf("canceled after %d of %d redeliveries reached the receiver", after, n)
+
+	// Recover again once it has ended: a new run that sends the rest, each
+	// delivery still once.
+	var again publisher.RecoveryJob
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+since.Format(time.RFC3339Nano)+`"}`, &again); code != http.StatusAccepted || again.Duplicate {
+		t.Fatalf("recover after the cancel: got %d %s, want 202, not a duplicate", code, body)
+	}
+	p = publisher.Recovery{}
+	for deadline := time.Now().Add(2 * time.Minute); !p.Done; time.Sleep(200 * time.Millisecond) {
+		if code, body := c.do("GET", c.hooks()+"/"+wh.ID+"/recoveries/"+again.JobID, "", &p); code != http.StatusOK {
+			t.Fatalf("progress: %d %s", code, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second recovery not done in 2 minutes: %+v", p)
+		}
+	}
+	if p.State != workflows.RecoveryDone || p.Sent != n {
+		t.Errorf("second recovery: got %+v, want done with %d of %d sent", p, n, n)
+	}
+	if got := sent.Load(); got != n {
+		t.Errorf("receiver got %d redeliveries in all, want %d (each once)", got, n)
+	}
 }
 
 // The listing of a recovery walks a backlog larger than one batch oldest

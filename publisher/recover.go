@@ -24,8 +24,19 @@ type RecoveryJob struct {
 	JobID      string `json:"job_id"`
 	WorkflowID string `json:"workflow_id"`
 	// Duplicate is true when the same recovery (same webhook, same since)
-	// was started before: nothing new was started.
+	// is running already: nothing new was started.
 	Duplicate bool `json:"duplicate"`
+}
+
+// RecoveryRunningError refuses a recovery while another recovery of the
+// same webhook (since another time) runs: one at a time per webhook.
+type RecoveryRunningError struct {
+	JobID string
+	Since time.Time
+}
+
+func (e *RecoveryRunningError) Error() string {
+	return fmt.Sprintf("recovery %s of this webhook (since %s) is still running; wait for it or cancel it first", e.JobID, e.Since.UTC().Format(time.RFC3339))
 }
 
 // Recovery is a recovery job's progress and state.
@@ -57,19 +68,29 @@ func (p *Publisher) StartRecovery(ctx context.Context, ws, webhookID string, sin
 	if err := p.sendable(ctx, ws, webhookID, false); err != nil {
 		return RecoveryJob{}, err
 	}
-	job := workflows.RecoveryJobID(webhookID, since)
+	// One workflow ID per webhook: a start while its recovery runs fails
+	// (the same request is a duplicate, another is refused); once it has
+	// ended, a new run starts.
+	job := workflows.RecoveryJobID(webhookID)
 	id := workflows.RecoveryWorkflowID(ws, job)
 	r := RecoveryJob{JobID: job, WorkflowID: id}
 	_, err := p.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                p.taskQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		Priority:                                 temporal.Priority{FairnessKey: workflows.FairnessKey(ws)},
 	}, workflows.RecoveryWorkflowName, workflows.RecoveryInput{Workspace: ws, WebhookID: webhookID, Since: since.UTC(), Until: now, Concurrency: p.recoveryConcurrency})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
+		running, err := p.recoveryInput(ctx, id)
+		if err != nil {
+			return RecoveryJob{}, err
+		}
+		if running.Workspace != ws || running.WebhookID != webhookID || !running.Since.Equal(since.UTC()) {
+			return RecoveryJob{}, &RecoveryRunningError{JobID: job, Since: running.Since}
+		}
 		r.Duplicate = true
 		return r, nil
 	}
@@ -130,21 +151,33 @@ func (p *Publisher) recoveryRef(ctx context.Context, ws, webhookID, job string) 
 		return "", fmt.Errorf("%w: recovery %s", ErrNotFound, job)
 	}
 	id := workflows.RecoveryWorkflowID(ws, job)
+	in, err := p.recoveryInput(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if in.Workspace != ws || in.WebhookID != webhookID {
+		return "", fmt.Errorf("%w: recovery %s", ErrNotFound, job)
+	}
+	return id, nil
+}
+
+// recoveryInput is the input of recovery workflow id's latest run.
+func (p *Publisher) recoveryInput(ctx context.Context, id string) (workflows.RecoveryInput, error) {
 	it := p.c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	e, err := it.Next()
 	if err != nil {
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
-			return "", fmt.Errorf("%w: recovery %s", ErrNotFound, job)
+			return workflows.RecoveryInput{}, fmt.Errorf("%w: recovery %s", ErrNotFound, id)
 		}
-		return "", fmt.Errorf("read recovery %s: %w", id, err)
+		return workflows.RecoveryInput{}, fmt.Errorf("read recovery %s: %w", id, err)
 	}
 	var in workflows.RecoveryInput
 	attrs := e.GetWorkflowExecutionStartedEventAttributes()
-	if attrs == nil || p.dc.FromPayloads(attrs.GetInput(), &in) != nil || in.Workspace != ws || in.WebhookID != webhookID {
-		return "", fmt.Errorf("%w: recovery %s", ErrNotFound, job)
+	if attrs == nil || p.dc.FromPayloads(attrs.GetInput(), &in) != nil {
+		return workflows.RecoveryInput{}, fmt.Errorf("%w: recovery %s", ErrNotFound, id)
 	}
-	return id, nil
+	return in, nil
 }
 
 // FailedDeliveries lists the delivery IDs of webhook q.WebhookID's

@@ -93,10 +93,11 @@ type RecoveryProgress struct {
 
 var ra *activities.Recovery
 
-// RecoveryJobID is the job ID of a recovery of webhookID since since: the
-// same request gives the same job.
-func RecoveryJobID(webhookID string, since time.Time) string {
-	sum := sha256.Sum256([]byte(webhookID + "\x00" + since.UTC().Format(time.RFC3339Nano)))
+// RecoveryJobID is the job ID of the recoveries of webhookID: one
+// workflow ID per webhook, so that at most one recovery of a webhook runs
+// at a time; each request after the previous one ended is a new run of it.
+func RecoveryJobID(webhookID string) string {
+	sum := sha256.Sum256([]byte(webhookID))
 	return hex.EncodeToString(sum[:8])
 }
 
