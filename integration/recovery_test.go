@@ -389,3 +389,76 @@ func TestFailedDeliveriesInBatchesOldestFirst(t *testing.T) {
 		t.Error("got no progress call, want one per page and per event read")
 	}
 }
+
+// A recovery whose redeliveries failed (the receiver still down) does not
+// use the deliveries up: the next recovery, once the receiver is back,
+// sends each of them once.
+func TestFailedRecoveryCanBeRecoveredAgain(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	c := newAPI(t)
+	since := time.Now().Add(-time.Second).UTC()
+	var down atomic.Bool
+	down.Store(true)
+	var mu sync.Mutex
+	got := map[string]int{}
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		mu.Lock()
+		got[r.Header.Get(signature.HeaderID)]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	var wh view
+	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var want []string
+	for range n {
+		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(c.ws)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := pub.Wait(ctx, c.ws, r.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, o.Deliveries[0].DeliveryID)
+	}
+	waitListed(t, ctx, c.ws, wh.ID, since, n)
+	recoverAll := func(what string) publisher.Recovery {
+		var job publisher.RecoveryJob
+		if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+since.Format(time.RFC3339Nano)+`"}`, &job); code != http.StatusAccepted || job.Duplicate {
+			t.Fatalf("%s: got %d %s, want 202, not a duplicate", what, code, body)
+		}
+		var p publisher.Recovery
+		for deadline := time.Now().Add(time.Minute); !p.Done; time.Sleep(200 * time.Millisecond) {
+			if code, body := c.do("GET", c.hooks()+"/"+wh.ID+"/recoveries/"+job.JobID, "", &p); code != http.StatusOK {
+				t.Fatalf("%s progress: %d %s", what, code, body)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not done in a minute: %+v", what, p)
+			}
+		}
+		return p
+	}
+	if p := recoverAll("recovery while still down"); p.State != workflows.RecoveryDone || p.Failed != n || p.Sent != 0 {
+		t.Fatalf("recovery while down: got %+v, want done with %d failed", p, n)
+	}
+	down.Store(false)
+	if p := recoverAll("recovery once back"); p.State != workflows.RecoveryDone || p.Sent != n || p.Failed != 0 {
+		t.Errorf("recovery once back: got %+v, want done with %d of %d sent", p, n, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range want {
+		if got[id] != 1 {
+			t.Errorf("delivery %s: got %d requests once back, want 1", id, got[id])
+		}
+	}
+}

@@ -282,15 +282,34 @@ func (p *Publisher) RecoverDelivery(ctx context.Context, ws, webhookID, delivery
 		return "", err
 	}
 	// A delivery already sent again with the Redeliver button (without a
-	// key) and delivered is not sent a third time.
-	if id, err := p.deliveredRedelivery(ctx, ws, deliveryID); err != nil || id != "" {
+	// key) and delivered, or whose such redelivery still runs, is not sent
+	// again: that redelivery is the recovery's.
+	if id, err := p.keylessRedelivery(ctx, ws, deliveryID); err != nil || id != "" {
 		return id, err
 	}
-	r, err := p.Redeliver(ctx, ws, webhookID, deliveryID, RedeliverOptions{Key: workflows.RedeliveryKeyRecovery})
-	if errors.Is(err, ErrNotFound) || errors.Is(err, event.ErrInvalid) {
-		return "", temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeRecoveryRefused, err)
+	// The delivery's recovery redeliveries in turn: one running or
+	// delivered is reused; after one that failed, the next is started.
+	for n := 1; n <= workflows.MaxRecoveryRedeliveries; n++ {
+		key := workflows.RecoveryRedeliveryKey(n)
+		id := workflows.RedeliveryWorkflowID(ws, hashedKey(key), deliveryID)
+		state, err := p.redeliveryState(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		switch state {
+		case redeliveryRunning, redeliveryDelivered:
+			return id, nil
+		case redeliveryFailed:
+			continue
+		}
+		r, err := p.Redeliver(ctx, ws, webhookID, deliveryID, RedeliverOptions{Key: key})
+		if errors.Is(err, ErrNotFound) || errors.Is(err, event.ErrInvalid) || errors.Is(err, ErrInactive) {
+			return "", temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeRecoveryRefused, err)
+		}
+		return r.RedeliveryID, err
 	}
-	return r.RedeliveryID, err
+	err := fmt.Errorf("delivery %s was recovered %d times already without success", deliveryID, workflows.MaxRecoveryRedeliveries)
+	return "", temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeRecoveryRefused, err)
 }
 
 // RedeliveryStatus waits for a redelivery's outcome.
@@ -305,27 +324,54 @@ func (p *Publisher) RedeliveryStatus(ctx context.Context, ws, redeliveryID strin
 	return o.Deliveries[0].Status, o.Deliveries[0].Error, nil
 }
 
-// deliveredRedelivery is the ID of a keyless redelivery of deliveryID
-// that was delivered, or "".
-func (p *Publisher) deliveredRedelivery(ctx context.Context, ws, deliveryID string) (string, error) {
+// A redelivery's state, as far as a recovery cares.
+const (
+	redeliveryNone = iota
+	redeliveryRunning
+	redeliveryDelivered
+	redeliveryFailed // ended any other way
+)
+
+// redeliveryState reads redelivery workflow id's state.
+func (p *Publisher) redeliveryState(ctx context.Context, id string) (int, error) {
+	desc, err := p.c.DescribeWorkflowExecution(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return redeliveryNone, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("describe %s: %w", id, err)
+	}
+	switch desc.GetWorkflowExecutionInfo().GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return redeliveryRunning, nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+	default:
+		return redeliveryFailed, nil
+	}
+	var res workflows.EventResult
+	if err := p.c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+		return 0, fmt.Errorf("read the outcome of %s: %w", id, err)
+	}
+	if len(res.Deliveries) == 1 && res.Deliveries[0].Status == workflows.StatusDelivered {
+		return redeliveryDelivered, nil
+	}
+	return redeliveryFailed, nil
+}
+
+// keylessRedelivery is the ID of a keyless redelivery of deliveryID that
+// runs or was delivered, or "".
+func (p *Publisher) keylessRedelivery(ctx context.Context, ws, deliveryID string) (string, error) {
 	for n := 1; n <= MaxRedeliveries; n++ {
 		id := workflows.RedeliveryWorkflowID(ws, fmt.Sprintf("r%d", n), deliveryID)
-		desc, err := p.c.DescribeWorkflowExecution(ctx, id, "")
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return "", nil
-		}
+		state, err := p.redeliveryState(ctx, id)
 		if err != nil {
-			return "", fmt.Errorf("describe %s: %w", id, err)
+			return "", err
 		}
-		if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-			continue
-		}
-		var res workflows.EventResult
-		if err := p.c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
-			return "", fmt.Errorf("read the outcome of %s: %w", id, err)
-		}
-		if len(res.Deliveries) == 1 && res.Deliveries[0].Status == workflows.StatusDelivered {
+		switch state {
+		case redeliveryNone:
+			return "", nil
+		case redeliveryRunning, redeliveryDelivered:
 			return id, nil
 		}
 	}

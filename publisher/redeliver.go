@@ -124,8 +124,7 @@ func (p *Publisher) Redeliver(ctx context.Context, ws, webhookID, deliveryID str
 		if len(opts.Key) > 255 {
 			return Redelivery{}, fmt.Errorf("%w: %w", event.ErrInvalid, &event.FieldError{Field: "key", Message: "must be at most 255 bytes"})
 		}
-		sum := sha256.Sum256([]byte(opts.Key))
-		key = "k" + hex.EncodeToString(sum[:12])
+		key = hashedKey(opts.Key)
 	}
 	orig := workflows.WorkflowID(ws, eventID)
 	in, err := p.originalInput(ctx, ws, eventID, orig)
@@ -181,6 +180,12 @@ func (p *Publisher) Redeliver(ctx context.Context, ws, webhookID, deliveryID str
 		key = fmt.Sprintf("r%d", n)
 	}
 	return p.startRedelivery(ctx, rin, orig, workflows.RedeliveryWorkflowID(ws, key, deliveryID))
+}
+
+// hashedKey is the workflow ID part of a redelivery key.
+func hashedKey(k string) string {
+	sum := sha256.Sum256([]byte(k))
+	return "k" + hex.EncodeToString(sum[:12])
 }
 
 // routedInWorkflow is webhook webhookID's target as the event workflow id

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strconv"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -19,10 +20,25 @@ const redeliveryIDPrefix = "webhook-redelivery:"
 // workflow ID of the event workflow whose delivery it sends again.
 var SearchRedeliveryOf = temporal.NewSearchAttributeKeyKeyword("HariRedeliveryOf")
 
-// RedeliveryKeyRecovery is the key of the redeliveries a recovery starts:
-// every recovery uses it, so a delivery is recovered at most once however
-// many recoveries cover it.
+// RedeliveryKeyRecovery is the key of the first redelivery a recovery
+// starts for a delivery; RecoveryRedeliveryKey numbers the next ones. A
+// recovery reuses a delivery's recovery redelivery while it runs or once
+// it was delivered, and starts the next one only after one failed, so a
+// delivery is sent at most once successfully however many recoveries
+// cover it, and a recovery that failed does not use it up.
 const RedeliveryKeyRecovery = "recovery"
+
+// MaxRecoveryRedeliveries bounds the recovery redeliveries of one delivery.
+const MaxRecoveryRedeliveries = 20
+
+// RecoveryRedeliveryKey is the key of the n-th recovery redelivery of a
+// delivery (from 1).
+func RecoveryRedeliveryKey(n int) string {
+	if n <= 1 {
+		return RedeliveryKeyRecovery
+	}
+	return RedeliveryKeyRecovery + "-" + strconv.Itoa(n)
+}
 
 // RedeliveryWorkflowID is the workflow ID of a redelivery:
 // "webhook-redelivery:<workspace>:<key>:<delivery id>". Workspace names
