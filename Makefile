@@ -39,7 +39,7 @@ lint:
 
 ## demo-event: publish testdata/events/stage_changed.json to the demo receiver and wait
 demo-event:
-	HARI_CODEC_KEYS_FILE=.data/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 go run ./starter publish --file testdata/events/stage_changed.json --wait
+	HARI_CODEC_KEYS_FILE=.data/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 HARI_ALLOW_DIRECT_TARGETS=1 go run ./starter publish --file testdata/events/stage_changed.json --wait
 
 clean:
 	rm -rf bin .data artifacts

@@ -84,11 +84,12 @@ type Activities struct {
 	// Router routes events started without targets (RouteEvent); nil
 	// means such an event's workflow fails with ErrTypeNoRouter.
 	Router Router
-	// RefuseDirectSecrets refuses every direct target that carries a
-	// plaintext secret (direct mode): its delivery fails with the reason,
-	// before any attempt. The worker sets it unless
-	// HARI_ALLOW_DIRECT_TARGETS is on (see the README's trust model).
-	RefuseDirectSecrets bool
+	// AllowDirectSecrets allows direct targets that carry a plaintext
+	// secret (direct mode). Unset, every such target is refused: its
+	// delivery fails with the reason, before any attempt. The worker sets
+	// it only when HARI_ALLOW_DIRECT_TARGETS is on (see the README's trust
+	// model).
+	AllowDirectSecrets bool
 	// AttemptTimeout bounds each HTTP attempt; zero means the spec's 15 s.
 	// Tests shorten it.
 	AttemptTimeout time.Duration
@@ -457,7 +458,7 @@ func (a *Activities) send(ctx context.Context, in DeliverInput, req Request) del
 }
 
 func (a *Activities) request(in DeliverInput, attempt int) (Request, error) {
-	if a.RefuseDirectSecrets && in.Secret != "" && in.SealedSecret == "" {
+	if !a.AllowDirectSecrets && in.Secret != "" && in.SealedSecret == "" {
 		return Request{}, fmt.Errorf("%s: target %s: secret: %s", ErrDirectSecretRefused, in.WebhookID, DirectSecretAdvice)
 	}
 	secret := in.Secret

@@ -42,7 +42,7 @@ func TestRequestOpensSealsForTheDeliveryOnly(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := &opener{}
-			a := &Activities{Secrets: o}
+			a := &Activities{Secrets: o, AllowDirectSecrets: true}
 			tt.in.URL, tt.in.DeliveryID = "https://hooks.example.com/x", "e:wh"
 			req, err := a.request(tt.in, 1)
 			if (err != nil) != tt.wantErr {
@@ -53,7 +53,7 @@ func TestRequestOpensSealsForTheDeliveryOnly(t *testing.T) {
 			}
 		})
 	}
-	a := &Activities{Secrets: &opener{}}
+	a := &Activities{Secrets: &opener{}, AllowDirectSecrets: true}
 	for _, no := range []bool{false, true} {
 		req, err := a.request(DeliverInput{URL: "https://hooks.example.com/x", DeliveryID: "e:wh", Secret: "s3cret-plain", NoSecretHeader: no}, 1)
 		if err != nil {
@@ -66,5 +66,36 @@ func TestRequestOpensSealsForTheDeliveryOnly(t *testing.T) {
 		if got := hr.Header.Get("X-Webhook-Secret"); (got == "") != no || hr.Header.Get("X-Webhook-Signature") == "" {
 			t.Errorf("NoSecretHeader %v: X-Webhook-Secret %q, signature %q", no, got, hr.Header.Get("X-Webhook-Signature"))
 		}
+	}
+}
+
+// Direct mode is off unless allowed: by default a direct target's
+// plaintext secret is refused before any attempt, with the advice; a
+// sealed secret is not affected.
+func TestRequestRefusesDirectSecretsByDefault(t *testing.T) {
+	in := DeliverInput{Workspace: "acme", WebhookID: "t", URL: "https://hooks.example.com/x", DeliveryID: "e:t", Secret: "s3cret-plain", Bound: true}
+	for _, tt := range []struct {
+		name    string
+		allow   bool
+		wantErr bool
+	}{
+		{"unset refuses", false, true},
+		{"allowed", true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &Activities{Secrets: &opener{}, AllowDirectSecrets: tt.allow}
+			req, err := a.request(in, 1)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("got error %v, want error %v", err, tt.wantErr)
+			}
+			if tt.wantErr && (!strings.Contains(err.Error(), ErrDirectSecretRefused) || req.Secret != "") {
+				t.Errorf("got %q with secret %q, want %q and no secret", err, req.Secret, ErrDirectSecretRefused)
+			}
+		})
+	}
+	a := &Activities{Secrets: &opener{}}
+	sealed := DeliverInput{Workspace: "acme", WebhookID: "wh_1", URL: "https://hooks.example.com/x", DeliveryID: "e:wh_1", SealedSecret: "sealed:v2:k:x", Bound: true}
+	if _, err := a.request(sealed, 1); err != nil {
+		t.Errorf("sealed secret with direct mode off: got %v, want no error", err)
 	}
 }

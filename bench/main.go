@@ -545,8 +545,10 @@ func (e *env) setup(ctx context.Context, delay time.Duration, workerEnv ...strin
 	return w, e.oursPublisher(queue), e.rcv.srv.URL + "/hook", nil
 }
 
+// oursPublisher publishes the bench's direct targets, plaintext secrets
+// included: the bench's workers run with HARI_ALLOW_DIRECT_TARGETS=1.
 func (e *env) oursPublisher(queue string) *publisher.Publisher {
-	return publisher.New(e.tc, publisher.Options{TaskQueue: queue, DataConverter: codec.DataConverter(e.srv.Keys)})
+	return publisher.New(e.tc, publisher.Options{TaskQueue: queue, DataConverter: codec.DataConverter(e.srv.Keys), AllowDirectSecrets: true})
 }
 
 func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Duration, viaAPI bool, workerEnv ...string) (result, error) {

@@ -107,7 +107,7 @@ func TestAttackSSRFRefusedAtConfiguration(t *testing.T) {
 	// allows nothing, as in production: every form is refused.
 	strict := netguard.New(nil)
 	sreg := registry.New(tc, registry.Options{Sealer: srv.Keys, Hosts: strict})
-	spub := publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(srv.Keys), Router: sreg, Hosts: strict})
+	spub := publisher.New(tc, publisher.Options{AllowDirectSecrets: true, DataConverter: codec.DataConverter(srv.Keys), Router: sreg, Hosts: strict})
 	s := httptest.NewServer((&api.Server{Registry: sreg, Publisher: spub, Tokens: apiKeys}).Handler())
 	t.Cleanup(s.Close)
 	c := newAPI(t)
@@ -196,7 +196,7 @@ func TestAttackSSRFBlockedAtDialTime(t *testing.T) {
 
 	// A worker with no allow-list, on its own task queue.
 	queue := "ssrf-" + uuid.NewString()[:8]
-	w, err := service.NewWorker(tc, service.Options{TaskQueue: queue, Secrets: srv.Keys, AttemptTimeout: 5 * time.Second,
+	w, err := service.NewWorker(tc, service.Options{AllowDirectSecrets: true, TaskQueue: queue, Secrets: srv.Keys, AttemptTimeout: 5 * time.Second,
 		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: safeControl(netguard.New(nil), &leaks)})})
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ func newCLIEnv(t *testing.T, rc *devtest.Receiver) *cliEnv {
 			"SSL_CERT_FILE="+certFile,
 			"HARI_ALLOW_CIDRS=127.0.0.1/32",
 			// The tests publish direct targets with plaintext secrets
-			// (direct mode); TestRawDirectTargetsRefusedByDefault turns
+			// (direct mode); TestDirectTargetsRefusedByDefault turns
 			// it off again.
 			"HARI_ALLOW_DIRECT_TARGETS=1",
 		),

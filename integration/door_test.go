@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -209,6 +210,16 @@ func TestDirectTargetsRefusedByDefault(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 || !strings.Contains(apiErr.Error.Message, "target direct: secret") {
 		t.Errorf("API publish with a direct secret: got %d %+v, want 400 naming target direct: secret", resp.StatusCode, apiErr)
+	}
+
+	// `starter publish` refuses it too, up front, unless its own
+	// environment allows direct targets: nothing starts, nothing is sent.
+	sid := uuid.NewString()
+	if _, stderr, code := e.starterRun(eventFile(sid, rc.URL+"/starter"), "publish", "--file", "-"); code != 2 || !strings.Contains(stderr, "target cli-hook: secret") {
+		t.Errorf("starter publish with a direct secret: got exit %d, %q, want 2 naming target cli-hook: secret", code, stderr)
+	}
+	if _, err := tc.DescribeWorkflowExecution(ctx, workflows.WorkflowID("cli", sid), ""); err == nil {
+		t.Errorf("starter publish refused, yet workflow %s exists", workflows.WorkflowID("cli", sid))
 	}
 
 	// A raw start that matches nothing, seen through `starter show`.

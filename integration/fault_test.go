@@ -139,7 +139,7 @@ func TestWorkerCrashLosesNothing(t *testing.T) {
 	})
 	e := newCLIEnv(t, rc)
 	doomed := e.startWorker()
-	p := publisher.New(tc, publisher.Options{TaskQueue: e.queue(), DataConverter: codec.DataConverter(srv.Keys)})
+	p := publisher.New(tc, publisher.Options{AllowDirectSecrets: true, TaskQueue: e.queue(), DataConverter: codec.DataConverter(srv.Keys)})
 	prefix := "crash" + uuid.NewString()[:6]
 
 	done := make(chan []string)
@@ -201,7 +201,7 @@ func TestServerRestartLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	p := publisher.New(c, publisher.Options{TaskQueue: e.queue(), DataConverter: codec.DataConverter(keys)})
+	p := publisher.New(c, publisher.Options{AllowDirectSecrets: true, TaskQueue: e.queue(), DataConverter: codec.DataConverter(keys)})
 	prefix := "restart" + uuid.NewString()[:6]
 	ids := publishIDs(t, p, prefix, "restart", rc.URL, 0, 40)
 	for l.total() < 20 {

@@ -70,7 +70,7 @@ func TestContinueAsNewOnARealServer(t *testing.T) {
 	defer c.Close()
 	rc := devtest.NewReceiver(t, codes(200))
 	lim := &unreachableFor{Local: limiter.NewLocal(50), down: 3 * time.Second}
-	w, err := service.NewWorker(c, service.Options{Limiter: lim, Secrets: srv2.Keys,
+	w, err := service.NewWorker(c, service.Options{AllowDirectSecrets: true, Limiter: lim, Secrets: srv2.Keys,
 		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(rc), Control: guard.Control})})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestContinueAsNewOnARealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	p := publisher.New(c, publisher.Options{DataConverter: codec.DataConverter(srv2.Keys)})
+	p := publisher.New(c, publisher.Options{AllowDirectSecrets: true, DataConverter: codec.DataConverter(srv2.Keys)})
 
 	ev := newEvent()
 	r, err := p.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "waits", URL: rc.URL, Secret: secret}}})
@@ -233,7 +233,7 @@ func retriedBodies(t *testing.T, cache, wantQueries int) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	p := publisher.New(tc, publisher.Options{TaskQueue: tq, DataConverter: codec.DataConverter(srv.Keys)})
+	p := publisher.New(tc, publisher.Options{AllowDirectSecrets: true, TaskQueue: tq, DataConverter: codec.DataConverter(srv.Keys)})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const n = 30

@@ -39,7 +39,7 @@ func startKeyEnv(t *testing.T, queue string, keys *codec.Keyring, rc *devtest.Re
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := service.NewWorker(c, service.Options{TaskQueue: queue, Secrets: keys, StopTimeout: time.Second,
+	w, err := service.NewWorker(c, service.Options{AllowDirectSecrets: true, TaskQueue: queue, Secrets: keys, StopTimeout: time.Second,
 		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(rc), Control: guard.Control})})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func startKeyEnv(t *testing.T, queue string, keys *codec.Keyring, rc *devtest.Re
 		t.Fatal(err)
 	}
 	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: queue, Hosts: guard})
-	pub := publisher.New(c, publisher.Options{TaskQueue: queue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
+	pub := publisher.New(c, publisher.Options{AllowDirectSecrets: true, TaskQueue: queue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard})
 	stopped := false
 	stop := func() {
 		if !stopped {

@@ -92,7 +92,7 @@ func TestLimitHoldsAcrossTwoWorkers(t *testing.T) {
 	e := newCLIEnv(t, rc).withEnv("HARI_REDIS_ADDR="+rs.Addr, "HARI_WORKSPACE_LIMIT=5")
 	e.startWorker()
 	e.startWorker()
-	p := publisher.New(tc, publisher.Options{TaskQueue: e.queue(), DataConverter: codec.DataConverter(srv.Keys)})
+	p := publisher.New(tc, publisher.Options{AllowDirectSecrets: true, TaskQueue: e.queue(), DataConverter: codec.DataConverter(srv.Keys)})
 	ws := "shared-" + uuid.NewString()[:6]
 	ids := publishN(t, p, ws, rc.URL, 40)
 	waitAll(t, p, ws, ids, 60*time.Second)
@@ -133,7 +133,7 @@ func TestKilledWorkerSlotsComeBack(t *testing.T) {
 	})
 	e := newCLIEnv(t, rc).withEnv("HARI_REDIS_ADDR="+rs.Addr, "HARI_WORKSPACE_LIMIT=3", "HARI_LEASE=3s", "HARI_ATTEMPT_TIMEOUT=2s")
 	doomed := e.startWorker()
-	p := publisher.New(tc, publisher.Options{TaskQueue: e.queue(), DataConverter: codec.DataConverter(srv.Keys)})
+	p := publisher.New(tc, publisher.Options{AllowDirectSecrets: true, TaskQueue: e.queue(), DataConverter: codec.DataConverter(srv.Keys)})
 	ws := "crash-" + uuid.NewString()[:6]
 	ids := publishN(t, p, ws, rc.URL, 3)
 	rc.WaitHits(t, 3, 15*time.Second) // the doomed worker holds all 3 slots

@@ -72,8 +72,8 @@ func runMain(m *testing.M) int {
 	probe.Close()
 
 	reg = registry.New(tc, registry.Options{Sealer: srv.Keys, Hosts: guard})
-	pub = publisher.New(tc, publisher.Options{DataConverter: codec.DataConverter(srv.Keys), Router: reg, Hosts: guard})
-	w, err := service.NewWorker(tc, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf, Control: guard.Control}), Secrets: srv.Keys, Recovery: pub})
+	pub = publisher.New(tc, publisher.Options{AllowDirectSecrets: true, DataConverter: codec.DataConverter(srv.Keys), Router: reg, Hosts: guard})
+	w, err := service.NewWorker(tc, service.Options{AllowDirectSecrets: true, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf, Control: guard.Control}), Secrets: srv.Keys, Recovery: pub})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1

@@ -73,7 +73,7 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 	t.Cleanup(outageEnds)
 
 	queue := "outage-" + uuid.NewString()[:8]
-	w, err := service.NewWorker(tc, service.Options{
+	w, err := service.NewWorker(tc, service.Options{AllowDirectSecrets: true,
 		TaskQueue:      queue,
 		HTTPClient:     activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(platform, quiet), Control: guard.Control}),
 		Secrets:        srv.Keys,
@@ -87,7 +87,7 @@ func TestOutageDoesNotSlowAQuietWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	p := publisher.New(tc, publisher.Options{TaskQueue: queue, DataConverter: codec.DataConverter(srv.Keys), Hosts: guard})
+	p := publisher.New(tc, publisher.Options{AllowDirectSecrets: true, TaskQueue: queue, DataConverter: codec.DataConverter(srv.Keys), Hosts: guard})
 	r := registry.New(tc, registry.Options{Sealer: srv.Keys, TaskQueue: queue, Hosts: guard})
 	ctx := context.Background()
 

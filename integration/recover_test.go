@@ -367,7 +367,7 @@ func TestUnreplayableRegistryRecoversFromInput(t *testing.T) {
 	ended := terminateRegistry(t, ws)
 	legacy.Stop()
 
-	current, err := service.NewWorker(tc, service.Options{TaskQueue: queue, Secrets: srv.Keys})
+	current, err := service.NewWorker(tc, service.Options{AllowDirectSecrets: true, TaskQueue: queue, Secrets: srv.Keys})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,8 +50,8 @@ type Publisher struct {
 	recoveryConcurrency int
 	hosts               interface{ CheckHost(host string) error }
 	gates               *gates
-	// refuseDirect: Options.RefuseDirectSecrets.
-	refuseDirect bool
+	// allowDirect: Options.AllowDirectSecrets.
+	allowDirect bool
 }
 
 // gates bounds concurrent publishes per workspace.
@@ -102,10 +102,11 @@ type Options struct {
 	Targets Targets
 	// Hosts, when set, refuses direct targets aimed at blocked addresses.
 	Hosts interface{ CheckHost(host string) error }
-	// RefuseDirectSecrets refuses, at publish, direct targets that carry
-	// a plaintext secret (set where the worker refuses them: the worker's
-	// own API), so the caller gets a 400 instead of a failed delivery.
-	RefuseDirectSecrets bool
+	// AllowDirectSecrets allows, at publish, direct targets that carry a
+	// plaintext secret. Unset, they are refused (as the worker refuses them
+	// unless HARI_ALLOW_DIRECT_TARGETS is on), so the caller gets a 400
+	// instead of a failed delivery. Set it where the workers allow them.
+	AllowDirectSecrets bool
 	// RecoveryConcurrency is how many redeliveries a recovery runs at once
 	// (default workflows.DefaultRecoveryConcurrency, 10: a fifth of the
 	// default workspace limit); the worker sets a fifth of its limit.
@@ -124,7 +125,7 @@ func New(c client.Client, opts Options) *Publisher {
 	if opts.DataConverter == nil {
 		opts.DataConverter = converter.GetDefaultDataConverter()
 	}
-	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts, refuseDirect: opts.RefuseDirectSecrets}
+	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts, allowDirect: opts.AllowDirectSecrets}
 	p.recoveryConcurrency = min(max(opts.RecoveryConcurrency, 0), workflows.MaxRecoveryConcurrency)
 	if t, ok := opts.Router.(Targets); ok && p.targets == nil {
 		p.targets = t
@@ -251,7 +252,7 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 	if err := CheckSize(in); err != nil {
 		return Receipt{}, err
 	}
-	if p.refuseDirect {
+	if !p.allowDirect {
 		for _, t := range in.Targets {
 			if t.Secret != "" {
 				return Receipt{}, fmt.Errorf("%w: target %s: secret: %s", endpoint.ErrInvalid, t.ID, activities.DirectSecretAdvice)

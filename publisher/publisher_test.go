@@ -126,3 +126,34 @@ func TestDeliveriesQuery(t *testing.T) {
 		t.Errorf("hostile workspace: got %v, want refused naming workspace", err)
 	}
 }
+
+// Direct mode is off unless allowed: by default a direct target with a
+// plaintext secret is refused at publish (naming the target's secret) and
+// nothing starts; a target without a secret, or AllowDirectSecrets, is
+// published.
+func TestPublishRefusesDirectSecretsByDefault(t *testing.T) {
+	withSecret := endpoint.Target{ID: "wh-1", URL: "https://hooks.example.com/a", Secret: "s3cret-plain"}
+	noSecret := endpoint.Target{ID: "wh-1", URL: "https://hooks.example.com/a"}
+	for _, tt := range []struct {
+		name    string
+		opts    Options
+		target  endpoint.Target
+		refused bool
+	}{
+		{"default, plaintext secret", Options{}, withSecret, true},
+		{"default, no secret", Options{}, noSecret, false},
+		{"allowed, plaintext secret", Options{AllowDirectSecrets: true}, withSecret, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &startRecorder{}
+			_, err := New(rec, tt.opts).Publish(context.Background(), input("n", tt.target))
+			refused := errors.Is(err, endpoint.ErrInvalid) && strings.Contains(err.Error(), "target wh-1: secret")
+			if refused != tt.refused {
+				t.Fatalf("got %v, want refused=%v", err, tt.refused)
+			}
+			if want := map[bool]int{true: 0, false: 1}[tt.refused]; rec.starts != want {
+				t.Errorf("workflows started: got %d, want %d", rec.starts, want)
+			}
+		})
+	}
+}

@@ -93,7 +93,7 @@ HARi webhooks is running.
   HTTP API:       http://$HTTP_ADDR/api/v1/workspaces/$WORKSPACE/...  with  Authorization: Bearer <token>
                   (HARI_API_KEYS_FILE=$DATA/api.keys bin/starter token --service  for every workspace)
   Web UI:         http://localhost:$UI_PORT
-  Publish a demo: make demo-event     (or: HARI_CODEC_KEYS_FILE=$DATA/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 bin/starter publish --file testdata/events/stage_changed.json --wait)
+  Publish a demo: make demo-event     (or: HARI_CODEC_KEYS_FILE=$DATA/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 HARI_ALLOW_DIRECT_TARGETS=1 bin/starter publish --file testdata/events/stage_changed.json --wait)
   Stop:           Ctrl-C
 MSG
 wait -n "${pids[@]}"

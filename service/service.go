@@ -46,9 +46,9 @@ type Options struct {
 	// workflow; nil means the workspace registries on TaskQueue
 	// (registry.Client, as the publisher routes).
 	Router activities.Router
-	// RefuseDirectSecrets refuses direct targets with a plaintext secret
-	// (activities.Activities.RefuseDirectSecrets).
-	RefuseDirectSecrets bool
+	// AllowDirectSecrets allows direct targets with a plaintext secret;
+	// unset, they are refused (activities.Activities.AllowDirectSecrets).
+	AllowDirectSecrets bool
 	// DataConverter is the client's (codec.DataConverter): the default
 	// Router decodes an ended registry's history with it to recover it.
 	// Nil means Temporal's default.
@@ -80,7 +80,7 @@ func NewWorker(c client.Client, opts Options) (worker.Worker, error) {
 	if router == nil {
 		router = registry.New(c, registry.Options{TaskQueue: opts.TaskQueue, DataConverter: opts.DataConverter}).FailFast()
 	}
-	acts := &activities.Activities{Workflows: c, Router: router, RefuseDirectSecrets: opts.RefuseDirectSecrets, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout,
+	acts := &activities.Activities{Workflows: c, Router: router, AllowDirectSecrets: opts.AllowDirectSecrets, Client: opts.HTTPClient, Limiter: lim, Secrets: opts.Secrets, Metrics: opts.Metrics, AttemptTimeout: opts.AttemptTimeout,
 		LocalTotal: workflowTaskSlots * 2 / 5, LocalPerWorkspace: localPerWorkspace(opts.WorkspaceLimit)}
 	w := worker.New(c, opts.TaskQueue, worker.Options{
 		// Most activities wait on I/O (an attempt against a receiver that

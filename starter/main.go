@@ -153,9 +153,14 @@ func (c conn) clients() (*publisher.Publisher, *registry.Client, func(), error) 
 		tc.Close()
 		return nil, nil, nil, err
 	}
+	allowDirect, err := allowDirectTargets()
+	if err != nil {
+		tc.Close()
+		return nil, nil, nil, err
+	}
 	guard := netguard.New(allow)
 	reg := registry.New(tc, registry.Options{Sealer: keys, TaskQueue: *c.taskQueue, Hosts: guard, DataConverter: codec.DataConverter(keys)})
-	pub := publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard, RecoveryConcurrency: recoveryConcurrency()})
+	pub := publisher.New(tc, publisher.Options{TaskQueue: *c.taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard, RecoveryConcurrency: recoveryConcurrency(), AllowDirectSecrets: allowDirect})
 	return pub, reg, tc.Close, nil
 }
 
@@ -320,6 +325,20 @@ func envOr(key, def string) string {
 
 // recoveryConcurrency is a fifth of HARI_WORKSPACE_LIMIT, as the worker
 // uses; 0 (the default of 10) when it is not set.
+// allowDirectTargets reads HARI_ALLOW_DIRECT_TARGETS as the worker does:
+// unset, direct targets with a plaintext secret are refused at publish.
+func allowDirectTargets() (bool, error) {
+	v := os.Getenv("HARI_ALLOW_DIRECT_TARGETS")
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("HARI_ALLOW_DIRECT_TARGETS=%q is not 1 or 0 (true or false)", v)
+	}
+	return b, nil
+}
+
 func recoveryConcurrency() int {
 	n, err := strconv.Atoi(os.Getenv("HARI_WORKSPACE_LIMIT"))
 	if err != nil || n <= 0 {

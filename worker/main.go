@@ -118,10 +118,10 @@ func run() error {
 	}
 	reg := registry.New(c, registry.Options{Sealer: keys, TaskQueue: *taskQueue, Hosts: guard, DataConverter: codec.DataConverter(keys)})
 	// The API refuses direct secrets up front when the worker does.
-	pub := publisher.New(c, publisher.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard, RecoveryConcurrency: max(1, *limit/5), RefuseDirectSecrets: !allowDirect})
+	pub := publisher.New(c, publisher.Options{TaskQueue: *taskQueue, DataConverter: codec.DataConverter(keys), Router: reg, Hosts: guard, RecoveryConcurrency: max(1, *limit/5), AllowDirectSecrets: allowDirect})
 	w, err := service.NewWorker(c, service.Options{TaskQueue: *taskQueue, WorkspaceLimit: *limit, Secrets: keys, Limiter: shared, Metrics: m, AttemptTimeout: *attemptTimeout,
 		HTTPClient: activities.NewHTTPClient(activities.ClientOptions{Control: guard.Control}), Recovery: pub,
-		Router: reg.FailFast(), DataConverter: codec.DataConverter(keys), RefuseDirectSecrets: !allowDirect})
+		Router: reg.FailFast(), DataConverter: codec.DataConverter(keys), AllowDirectSecrets: allowDirect})
 	if err != nil {
 		return err
 	}

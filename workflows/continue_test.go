@@ -128,7 +128,7 @@ func outageRun(t *testing.T, failFirst bool) {
 		lim.until = lim.from.Add(outage)
 		wantAttempts = 2
 	}
-	acts := &activities.Activities{Client: tlsClient(t, srv), Limiter: lim, Workflows: bodyAnswerer{in}}
+	acts := &activities.Activities{AllowDirectSecrets: true, Client: tlsClient(t, srv), Limiter: lim, Workflows: bodyAnswerer{in}}
 
 	var res EventResult
 	maxEvents, maxBytes, runs := 0, 0, 0
@@ -345,7 +345,7 @@ func TestFinishedDeliveriesAreCarriedAcrossRuns(t *testing.T) {
 		{ID: "plain", URL: "http://example.com/hook"},
 		{ID: "waits", URL: rc.srv.URL + "/hook"},
 	}}
-	acts := &activities.Activities{Client: tlsClient(t, rc.srv), Limiter: lim, Workflows: bodyAnswerer{in}}
+	acts := &activities.Activities{AllowDirectSecrets: true, Client: tlsClient(t, rc.srv), Limiter: lim, Workflows: bodyAnswerer{in}}
 	clock := start
 	var res EventResult
 	runs := 0

@@ -37,7 +37,7 @@ func TestDeliverWebhookInputCarriesNoBody(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newScripted(t, 500, 500, 200)
-			acts := &activities.Activities{Client: tlsClient(t, rc.srv), BodyCache: tt.cache}
+			acts := &activities.Activities{AllowDirectSecrets: true, Client: tlsClient(t, rc.srv), BodyCache: tt.cache}
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
 			env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})

@@ -165,7 +165,7 @@ func TestEventWorkflowPaths(t *testing.T) {
 				url = rcv.srv.URL + "/hook"
 				client = tlsClient(t, rcv.srv)
 			}
-			acts := &activities.Activities{Client: client, AttemptTimeout: 300 * time.Millisecond}
+			acts := &activities.Activities{AllowDirectSecrets: true, Client: client, AttemptTimeout: 300 * time.Millisecond}
 			res, _ := run(t, acts, EventInput{Event: testEvent(), Targets: []endpoint.Target{{ID: "wh1", URL: url, Secret: "s3cret"}}})
 
 			if len(res.Deliveries) != 1 {

@@ -199,7 +199,7 @@ func TestEventWorkflowSecretHeaderOptOut(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rcv := newScripted(t, 200)
-			acts := &activities.Activities{Client: tlsClient(t, rcv.srv), Secrets: keys, AttemptTimeout: time.Second}
+			acts := &activities.Activities{AllowDirectSecrets: true, Client: tlsClient(t, rcv.srv), Secrets: keys, AttemptTimeout: time.Second}
 			res := runRaw(t, acts, tt.in(rcv.srv.URL), false)
 			if d := res.Deliveries[0]; d.Status != StatusDelivered {
 				t.Fatalf("got %s (%s), want delivered", d.Status, d.Error)

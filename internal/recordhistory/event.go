@@ -67,7 +67,7 @@ func recordEvents(dir string) error {
 		return err
 	}
 	defer stopWorker()
-	p := publisher.New(c, publisher.Options{})
+	p := publisher.New(c, publisher.Options{AllowDirectSecrets: true})
 
 	retries := workflows.EventInput{
 		Event:   replayEvent("replay-event-2", "replay"),
@@ -140,7 +140,7 @@ func startWorker(c client.Client, lim activities.Limiter, receivers ...*httptest
 	for i, r := range receivers {
 		rs[i] = &devtest.Receiver{Server: r}
 	}
-	w, err := service.NewWorker(c, service.Options{Limiter: lim, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(rs...)})})
+	w, err := service.NewWorker(c, service.Options{AllowDirectSecrets: true, Limiter: lim, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(rs...)})})
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func recordEventOnly(out string) error {
 		return err
 	}
 	defer stop()
-	w, err := service.NewWorker(c, service.Options{})
+	w, err := service.NewWorker(c, service.Options{AllowDirectSecrets: true})
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func recordKeptPlace(dir string) error {
 		return err
 	}
 	defer stopWorker()
-	p := publisher.New(c, publisher.Options{})
+	p := publisher.New(c, publisher.Options{AllowDirectSecrets: true})
 	in := workflows.EventInput{
 		Event:   replayEvent("replay-event-4", "replay-keep"),
 		Targets: []endpoint.Target{{ID: "keeps", URL: ok.URL}},

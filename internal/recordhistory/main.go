@@ -111,7 +111,7 @@ func run() error {
 	defer gone.Close()
 
 	tlsConf := devtest.TLSConfig(&devtest.Receiver{Server: flaky})
-	w, err := service.NewWorker(c, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf})})
+	w, err := service.NewWorker(c, service.Options{AllowDirectSecrets: true, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf})})
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func run() error {
 		},
 		Targets: []endpoint.Target{{ID: "flaky", URL: flaky.URL}, {ID: "gone", URL: gone.URL}},
 	}
-	p := publisher.New(c, publisher.Options{})
+	p := publisher.New(c, publisher.Options{AllowDirectSecrets: true})
 	if _, err := p.Publish(ctx, in); err != nil {
 		return err
 	}

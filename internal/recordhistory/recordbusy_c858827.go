@@ -98,7 +98,7 @@ func run(path string) error {
 	defer ok.Close()
 	tlsConf := devtest.TLSConfig(&devtest.Receiver{Server: flaky})
 	tlsConf.RootCAs.AddCert(ok.Certificate())
-	w, err := service.NewWorker(c, service.Options{Limiter: &busyLimiter{refusals: 6}, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf})})
+	w, err := service.NewWorker(c, service.Options{AllowDirectSecrets: true, Limiter: &busyLimiter{refusals: 6}, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf})})
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func run(path string) error {
 		},
 		Targets: []endpoint.Target{{ID: "flaky", URL: flaky.URL}, {ID: "ok", URL: ok.URL}},
 	}
-	p := publisher.New(c, publisher.Options{})
+	p := publisher.New(c, publisher.Options{AllowDirectSecrets: true})
 	if _, err := p.Publish(ctx, in); err != nil {
 		return err
 	}

@@ -44,8 +44,8 @@ func recordRecovery(dir string) error {
 	}))
 	defer rcv.Close()
 	reg := registry.New(c, registry.Options{})
-	p := publisher.New(c, publisher.Options{Router: reg})
-	w, err := service.NewWorker(c, service.Options{Recovery: p, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(&devtest.Receiver{Server: rcv})})})
+	p := publisher.New(c, publisher.Options{AllowDirectSecrets: true, Router: reg})
+	w, err := service.NewWorker(c, service.Options{AllowDirectSecrets: true, Recovery: p, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(&devtest.Receiver{Server: rcv})})})
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func recordRegistry(outPath string) error {
 	rc := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"ok":true}`) }))
 	defer rc.Close()
 	tlsConf := devtest.TLSConfig(&devtest.Receiver{Server: rc})
-	w, err := service.NewWorker(c, service.Options{HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf}), Secrets: srv.Keys})
+	w, err := service.NewWorker(c, service.Options{AllowDirectSecrets: true, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf}), Secrets: srv.Keys})
 	if err != nil {
 		return err
 	}
