@@ -6,7 +6,6 @@ package publisher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -230,12 +229,12 @@ func Validate(in *workflows.EventInput) error {
 // CheckSize refuses an input whose JSON encoding (the event and its
 // targets, as the API reads a publish message) is over event.MaxSize.
 func CheckSize(in workflows.EventInput) error {
-	b, err := json.Marshal(Message{Event: in.Event, Targets: in.Targets})
+	n, err := workflows.EncodedSize(in)
 	if err != nil {
 		return fmt.Errorf("%w: json: %v", event.ErrInvalid, err)
 	}
-	if len(b) > event.MaxSize {
-		return fmt.Errorf("%w: %w", event.ErrInvalid, &event.FieldError{Field: "event", Message: fmt.Sprintf("is %d bytes encoded with its targets, the limit is %d", len(b), event.MaxSize)})
+	if n > event.MaxSize {
+		return fmt.Errorf("%w: %w", event.ErrInvalid, &event.FieldError{Field: "event", Message: fmt.Sprintf("is %d bytes encoded with its targets, the limit is %d", n, event.MaxSize)})
 	}
 	return nil
 }

@@ -109,6 +109,9 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	if in.Event.ID == "" {
 		return EventResult{}, temporal.NewNonRetryableApplicationError("event id is required", "InvalidEvent", nil)
 	}
+	if err := checkSize(ctx, in); err != nil {
+		return EventResult{}, err
+	}
 	// An event started with only the event (a raw client following the
 	// polyglot contract) is routed here, against the registry as it
 	// stands now; the routed targets are then the input's, carried over

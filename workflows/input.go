@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hari-crm/webhooks/endpoint"
@@ -32,6 +33,48 @@ type EventInput struct {
 	// carried[i] holds the router-only keys that direct target i carried
 	// in the decoded input (see UnmarshalJSON); never encoded.
 	carried map[int]carriedKeys
+}
+
+// publishMessage is the JSON shape of a publish message
+// (publisher.Message): the event's fields and its direct targets.
+type publishMessage struct {
+	event.Event
+	Targets []endpoint.Target `json:"targets"`
+}
+
+// EncodedSize is the size of in's event and direct targets encoded as a
+// publish message: what event.MaxSize bounds, at publish and, for raw
+// starts, in the workflow.
+func EncodedSize(in EventInput) (int, error) {
+	b, err := json.Marshal(publishMessage{Event: in.Event, Targets: in.Targets})
+	return len(b), err
+}
+
+// versionSizeCheck is the workflow.GetVersion change ID of the size check
+// in the workflow: an input over event.MaxSize (only a raw start can give
+// one; the publisher refuses it) fails InvalidEvent. It is asked only for
+// such an input, so other events record no marker; one recorded before it
+// replays as it ran.
+const versionSizeCheck = "event-size-check"
+
+// checkSize fails the first run of an event whose input is over
+// event.MaxSize encoded (continued runs carry the first run's event).
+func checkSize(ctx workflow.Context, in EventInput) error {
+	if in.Continued != nil {
+		return nil
+	}
+	n, err := EncodedSize(in)
+	if err == nil && n <= event.MaxSize {
+		return nil
+	}
+	if workflow.GetVersion(ctx, versionSizeCheck, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	msg := fmt.Sprintf("event: is %d bytes encoded with its targets, the limit is %d", n, event.MaxSize)
+	if err != nil {
+		msg = fmt.Sprintf("event: cannot be encoded to measure its size: %v", err)
+	}
+	return temporal.NewNonRetryableApplicationError(msg, "InvalidEvent", nil)
 }
 
 // carriedKeys are the router-only keys a direct target carried.

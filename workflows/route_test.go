@@ -322,3 +322,53 @@ func TestEventWorkflowRoutingChecksItsID(t *testing.T) {
 		})
 	}
 }
+
+// A raw start over event.MaxSize (the publisher refuses one; a raw client
+// could start one) fails InvalidEvent, naming the limit, before any
+// routing or delivery. A history recorded before the check (no marker)
+// replays as it ran.
+func TestEventWorkflowRefusesOversizedRawStart(t *testing.T) {
+	big := testEvent()
+	big.Record = event.Values(map[string]any{"id": "r-1", "note": strings.Repeat("x", event.MaxSize)})
+	rcv := newScripted(t, 200)
+	for _, tt := range []struct {
+		name        string
+		in          EventInput
+		recorded    bool // recorded before the size check
+		wantInvalid bool
+	}{
+		{"routed in the workflow", EventInput{Event: big}, false, true},
+		{"direct target", EventInput{Event: big, Targets: []endpoint.Target{{ID: "d1", URL: rcv.srv.URL}}}, false, true},
+		{"direct target, recorded before the check", EventInput{Event: big, Targets: []endpoint.Target{{ID: "d1", URL: rcv.srv.URL}}}, true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			router := &fakeRouter{}
+			acts := &activities.Activities{Client: tlsClient(t, rcv.srv), Router: router, AttemptTimeout: time.Second}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+			env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID(big.Workspace, big.ID)})
+			acts.Workflows = envQuerier{env}
+			env.RegisterActivity(acts)
+			if tt.recorded {
+				env.OnGetVersion(versionSizeCheck, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			}
+			env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil)
+			env.ExecuteWorkflow(EventWorkflowName, tt.in)
+			err := env.GetWorkflowError()
+			var app *temporal.ApplicationError
+			invalid := errors.As(err, &app) && app.Type() == "InvalidEvent"
+			if invalid != tt.wantInvalid {
+				t.Fatalf("workflow error: got %v, want InvalidEvent=%v", err, tt.wantInvalid)
+			}
+			if tt.wantInvalid {
+				if !strings.Contains(err.Error(), "the limit is 262144") {
+					t.Errorf("workflow error: got %q, want it to name the 262144-byte limit", err)
+				}
+				if router.calls != 0 {
+					t.Errorf("router calls: got %d, want 0", router.calls)
+				}
+			}
+		})
+	}
+}
