@@ -227,7 +227,7 @@ func retriedBodies(t *testing.T, cache, wantQueries int) {
 		MaxConcurrentWorkflowTaskExecutionSize: 500, MaxConcurrentWorkflowTaskPollers: 8, MaxConcurrentActivityTaskPollers: 8,
 	})
 	w.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
-	w.RegisterActivity(&activities.Activities{Workflows: q, BodyCache: cache, Limiter: limiter.NewLocal(50), Secrets: srv.Keys,
+	w.RegisterActivity(&activities.Activities{AllowDirectSecrets: true, Workflows: q, BodyCache: cache, Limiter: limiter.NewLocal(50), Secrets: srv.Keys,
 		Client: activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(probe), Control: guard.Control})})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
