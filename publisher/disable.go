@@ -99,9 +99,7 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 			continue
 		}
 		reason := fmt.Sprintf("%d deliveries failed in a row since %s; the last: %s", h.ConsecutiveFailures, h.FailingSince.UTC().Format(time.RFC3339), h.LastError)
-		if len(reason) > webhook.MaxDisabledReason {
-			reason = reason[:webhook.MaxDisabledReason-3] + "..."
-		}
+		reason = webhook.CutReason(reason)
 		v, err := d.Disable(ctx, r.ws, r.id, reason)
 		if err != nil {
 			continue // deleted meanwhile, or a registry that ended: the next run tries again

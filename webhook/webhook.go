@@ -82,8 +82,36 @@ type Disabled struct {
 	Reason string    `json:"reason"`
 }
 
-// MaxDisabledReason bounds a disable reason, in bytes.
-const MaxDisabledReason = 300
+// MaxDisabledReason bounds a disable reason, in bytes as the registry
+// stores it: JSON-encoded, quotes and escapes included.
+const MaxDisabledReason = 200
+
+// ValidReason reports whether reason is a disable reason the registry
+// keeps: not empty, valid UTF-8, within MaxDisabledReason encoded.
+func ValidReason(reason string) bool {
+	return reason != "" && utf8.ValidString(reason) && EncodedSize(reason) <= MaxDisabledReason
+}
+
+// CutReason makes s a valid reason: invalid UTF-8 replaced, and cut at a
+// rune boundary to MaxDisabledReason encoded bytes, ending in "..." when
+// cut.
+func CutReason(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if EncodedSize(s) <= MaxDisabledReason {
+		return s
+	}
+	budget := MaxDisabledReason - EncodedSize("...")
+	var b strings.Builder
+	for _, r := range s {
+		n := EncodedSize(string(r)) - 2 // without the quotes
+		if n > budget {
+			break
+		}
+		budget -= n
+		b.WriteRune(r)
+	}
+	return b.String() + "..."
+}
 
 // Webhook states (View.State).
 const (

@@ -380,8 +380,8 @@ func (r *registry) register(ctx workflow.Context) error {
 		{UpdateUpdate, update, func(ctx workflow.Context, req WriteRequest) error { return r.validateWrite(req, false) }},
 		{UpdateSetActive, setActive, func(ctx workflow.Context, req SetActiveRequest) error { _, err := r.find(req.ID); return err }},
 		{UpdateDisable, disable, func(ctx workflow.Context, req DisableRequest) error {
-			if req.Reason == "" || len(req.Reason) > webhook.MaxDisabledReason {
-				return invalidWebhook("reason", fmt.Sprintf("must be 1 to %d bytes", webhook.MaxDisabledReason))
+			if !webhook.ValidReason(req.Reason) {
+				return invalidWebhook("reason", fmt.Sprintf("must be valid UTF-8, 1 to %d bytes JSON-encoded", webhook.MaxDisabledReason))
 			}
 			_, err := r.find(req.ID)
 			return err

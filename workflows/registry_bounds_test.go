@@ -94,7 +94,7 @@ func sealedLike(i int) string { return fmt.Sprintf("sealed:v3:k%03d:", i) + stri
 // 2 MiB that Temporal accepts, with the registry's margin.
 func TestRegistryWorstCaseStateStaysUnderTheLimit(t *testing.T) {
 	defer func(w, h int) { registryWriteLimit, registryHistoryLimit = w, h }(registryWriteLimit, registryHistoryLimit)
-	registryWriteLimit, registryHistoryLimit = 3*MaxWebhooks, 1<<30
+	registryWriteLimit, registryHistoryLimit = 4*MaxWebhooks, 1<<30
 
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -130,6 +130,13 @@ func TestRegistryWorstCaseStateStaysUnderTheLimit(t *testing.T) {
 		env.RegisterDelayedCallback(func() {
 			env.UpdateWorkflow(UpdateTestFire, "t"+id, &testFireResult{}, IDRequest{ID: id})
 		}, at+3*time.Millisecond)
+		env.RegisterDelayedCallback(func() { // disabled, with the longest reason
+			u := &updateResult{}
+			env.UpdateWorkflow(UpdateDisable, "d"+id, u, DisableRequest{ID: id, Reason: webhook.CutReason("HTTP 500: " + hostile(4000))})
+			if u.err != nil {
+				rejected = append(rejected, u.err)
+			}
+		}, at+4*time.Millisecond)
 	}
 	env.ExecuteWorkflow(RegistryWorkflowName, RegistryInput{Workspace: strings.Repeat("w", 64)})
 
@@ -172,6 +179,12 @@ func TestRegistryWorstCaseStateStaysUnderTheLimit(t *testing.T) {
 	}
 	if len(next.State.Webhooks) != MaxWebhooks {
 		t.Errorf("webhooks carried over: got %d, want %d", len(next.State.Webhooks), MaxWebhooks)
+	}
+	for _, w := range next.State.Webhooks {
+		if w.Disabled == nil || webhook.EncodedSize(w.Disabled.Reason) > webhook.MaxDisabledReason || !strings.HasSuffix(w.Disabled.Reason, "...") {
+			t.Errorf("webhook %.3s: got disable %+v, want a reason cut to at most %d encoded bytes", w.ID, w.Disabled, webhook.MaxDisabledReason)
+			break
+		}
 	}
 	// Eviction keeps the newest results: the last webhook's is there, the
 	// first one's is gone.
