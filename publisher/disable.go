@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,10 +15,16 @@ import (
 	"github.com/hari-crm/webhooks/workflows"
 )
 
-// Disabler disables a webhook (registry.Client).
+// Disabler reads and disables a webhook (registry.Client).
 type Disabler interface {
+	Get(ctx context.Context, ws, id string) (webhook.View, error)
 	Disable(ctx context.Context, ws, id, reason string) (webhook.View, error)
 }
+
+// MaxDisableWindow caps how far back one AutoDisable run lists failed
+// events (a worker that could not run for long does not list days of
+// events at once; an endpoint still failing fails again within it).
+const MaxDisableWindow = time.Hour
 
 // DisableRule is when a webhook is disabled automatically: After
 // consecutive failed deliveries spanning at least Span.
@@ -45,12 +52,18 @@ type Disabled struct {
 // AutoDisable disables every active webhook whose recent failures meet
 // rule: it lists the events that failed (or partly failed) since since,
 // reads the health of each webhook they went to, and disables those with
-// rule.After failures in a row, the oldest at least rule.Span ago. The
+// rule.After failures in a row, the oldest at least rule.Span ago. It
+// reads only active webhooks, goes on past one whose health cannot be
+// read (returning the errors joined), and looks back at most
+// MaxDisableWindow. The
 // worker runs it every HARI_DISABLE_EVERY, with since the previous run
 // (less a margin): nothing is written per delivery.
 func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRule, since time.Time) ([]Disabled, error) {
 	if rule.After < 1 {
 		return nil, fmt.Errorf("auto-disable: after must be at least 1, got %d", rule.After)
+	}
+	if floor := time.Now().Add(-MaxDisableWindow); since.Before(floor) {
+		since = floor
 	}
 	// This deployment's events only (its task queue): another deployment
 	// in the namespace has its own registries and rule.
@@ -90,17 +103,28 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].ws+"\x00"+refs[i].id < refs[j].ws+"\x00"+refs[j].id })
 	var out []Disabled
+	var errs []error
 	for _, r := range refs {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		// Only active webhooks: an inactive or disabled one is not read
+		// again (deleted meanwhile: nothing to do).
+		v, err := d.Get(ctx, r.ws, r.id)
+		if err != nil || v.State != webhook.StateActive {
+			continue
+		}
 		h, err := p.Health(ctx, r.ws, r.id)
 		if err != nil {
-			return out, err
+			errs = append(errs, fmt.Errorf("webhook %s/%s: %w", r.ws, r.id, err))
+			continue // the others are still checked
 		}
 		if !rule.Met(h, time.Now()) {
 			continue
 		}
 		reason := fmt.Sprintf("%d deliveries failed in a row since %s; the last: %s", h.ConsecutiveFailures, h.FailingSince.UTC().Format(time.RFC3339), h.LastError)
 		reason = webhook.CutReason(reason)
-		v, err := d.Disable(ctx, r.ws, r.id, reason)
+		v, err = d.Disable(ctx, r.ws, r.id, reason)
 		if err != nil {
 			continue // deleted meanwhile, or a registry that ended: the next run tries again
 		}
@@ -108,5 +132,5 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 			out = append(out, Disabled{Workspace: r.ws, WebhookID: r.id, Reason: reason})
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }

@@ -1,0 +1,142 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hari-crm/webhooks/webhook"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// sweepClient is a client.Client answering the visibility calls of
+// AutoDisable: webhooks wh_a (health unreadable), wh_b (failing) and
+// wh_c (inactive) in workspace acme.
+type sweepClient struct {
+	client.Client
+	sweep  []string // the failed-events queries
+	health []string // webhooks whose health was read
+}
+
+func payload(t *testing.T, v any) *commonpb.Payload {
+	p, err := converter.GetDefaultDataConverter().ToPayload(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var sweepT *testing.T
+
+func (s *sweepClient) webhookOf(q string) string {
+	for _, id := range []string{"wh_a", "wh_b", "wh_c"} {
+		if strings.Contains(q, workflows.WebhookKey(id)) {
+			return id
+		}
+	}
+	return ""
+}
+
+func (s *sweepClient) ListWorkflow(_ context.Context, r *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	q := r.GetQuery()
+	if strings.Contains(q, "TaskQueue =") {
+		s.sweep = append(s.sweep, q)
+		return &workflowservice.ListWorkflowExecutionsResponse{Executions: []*workflowpb.WorkflowExecutionInfo{{
+			Execution: &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID("acme", "e1")},
+			SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{
+				workflows.SearchWorkspace.GetName():  payload(sweepT, "acme"),
+				workflows.SearchWebhookIDs.GetName(): payload(sweepT, []string{"wh_a", "wh_b", "wh_c"}),
+			}},
+		}}}, nil
+	}
+	if s.webhookOf(q) != "wh_b" || strings.Contains(q, "'"+workflows.StatusPartial+"' AND CloseTime") || strings.Contains(q, "= '"+workflows.StatusPartial+"'") {
+		return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+	}
+	var out []*workflowpb.WorkflowExecutionInfo
+	for i := range 3 {
+		out = append(out, &workflowpb.WorkflowExecutionInfo{
+			Execution:        &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID("acme", "f"+string(rune('1'+i)))},
+			StartTime:        timestamppb.New(time.Now().Add(-time.Duration(i+1) * time.Hour)),
+			SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{workflows.SearchStatus.GetName(): payload(sweepT, workflows.StatusFailed)}},
+		})
+	}
+	return &workflowservice.ListWorkflowExecutionsResponse{Executions: out}, nil
+}
+
+func (s *sweepClient) CountWorkflow(_ context.Context, r *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	id := s.webhookOf(r.GetQuery())
+	s.health = append(s.health, id)
+	if id == "wh_a" {
+		return nil, errors.New("visibility timeout")
+	}
+	return &workflowservice.CountWorkflowExecutionsResponse{}, nil
+}
+
+type doneRun struct{ client.WorkflowRun }
+
+func (doneRun) Get(_ context.Context, v any) error {
+	*(v.(*workflows.EventResult)) = workflows.EventResult{Deliveries: []workflows.DeliveryResult{{WebhookID: "wh_b", Status: workflows.StatusFailed, Error: "HTTP 503"}}}
+	return nil
+}
+
+func (s *sweepClient) GetWorkflow(context.Context, string, string) client.WorkflowRun { return doneRun{} }
+
+type fakeDisabler struct{ disabled []string }
+
+func (f *fakeDisabler) Get(_ context.Context, _, id string) (webhook.View, error) {
+	if id == "wh_c" {
+		return webhook.View{State: webhook.StateInactive}, nil
+	}
+	return webhook.View{State: webhook.StateActive}, nil
+}
+
+func (f *fakeDisabler) Disable(_ context.Context, _, id, reason string) (webhook.View, error) {
+	f.disabled = append(f.disabled, id)
+	return webhook.View{State: webhook.StateDisabled, DisabledReason: reason}, nil
+}
+
+// One webhook whose health cannot be read does not stop the others from
+// being checked; an inactive webhook is not read; a run looks back at most
+// MaxDisableWindow however old its since.
+func TestAutoDisableGoesOnPastErrorsAndSkipsInactive(t *testing.T) {
+	sweepT = t
+	c := &sweepClient{}
+	p := New(c, Options{TaskQueue: "hari"})
+	d := &fakeDisabler{}
+	out, err := p.AutoDisable(context.Background(), d, DisableRule{After: 3}, time.Now().Add(-72*time.Hour))
+	if err == nil || !strings.Contains(err.Error(), "wh_a") {
+		t.Errorf("got error %v, want wh_a's health error reported", err)
+	}
+	if len(out) != 1 || out[0].WebhookID != "wh_b" || len(d.disabled) != 1 {
+		t.Errorf("got disabled %+v (calls %v), want wh_b only", out, d.disabled)
+	}
+	for _, id := range c.health {
+		if id == "wh_c" {
+			t.Errorf("the inactive webhook wh_c's health was read")
+		}
+	}
+	if len(c.sweep) != 1 {
+		t.Fatalf("got %d sweep queries, want 1", len(c.sweep))
+	}
+	i := strings.Index(c.sweep[0], "CloseTime >= '")
+	if i < 0 {
+		t.Fatalf("sweep query %q has no CloseTime bound", c.sweep[0])
+	}
+	rest := c.sweep[0][i+len("CloseTime >= '"):]
+	since, err := time.Parse(time.RFC3339Nano, rest[:strings.Index(rest, "'")])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ago := time.Since(since); ago > MaxDisableWindow+time.Minute {
+		t.Errorf("the sweep looked back %s, want at most %s", ago, MaxDisableWindow)
+	}
+}
