@@ -88,7 +88,9 @@ func (doneRun) Get(_ context.Context, v any) error {
 	return nil
 }
 
-func (s *sweepClient) GetWorkflow(context.Context, string, string) client.WorkflowRun { return doneRun{} }
+func (s *sweepClient) GetWorkflow(context.Context, string, string) client.WorkflowRun {
+	return doneRun{}
+}
 
 type fakeDisabler struct{ disabled []string }
 
