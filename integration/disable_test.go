@@ -145,6 +145,21 @@ func TestAutoDisableAndReenableWithRecovery(t *testing.T) {
 	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/activate", "", &back); code != http.StatusOK || back.State != "active" || back.DisabledReason != "" || back.DisabledAt != nil {
 		t.Fatalf("re-enable: %d %s", code, body)
 	}
+	// The failure streak starts again: no failure in a row since the
+	// re-enable, and the next auto-disable run leaves the webhook alone.
+	var fresh stateView
+	if code, body := c.do("GET", c.hooks()+"/"+wh.ID, "", &fresh); code != http.StatusOK || fresh.Health == nil || fresh.Health.ConsecutiveFailures != 0 {
+		t.Errorf("health after re-enable: got %d %s, want 0 failures in a row", code, body)
+	}
+	again, err := pub.AutoDisable(ctx, reg, publisher.DisableRule{After: 3}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range again {
+		if d.WebhookID == wh.ID {
+			t.Errorf("auto-disable right after re-enable disabled the webhook again: %+v", d)
+		}
+	}
 	var job publisher.RecoveryJob
 	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+start.UTC().Format(time.RFC3339Nano)+`"}`, &job); code != http.StatusAccepted {
 		t.Fatalf("recover: %d %s", code, body)

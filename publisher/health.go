@@ -91,6 +91,14 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 		h.SuccessRate24h = &rate
 	}
 
+	// The streak starts again when the webhook was last activated or
+	// re-enabled.
+	var from time.Time
+	if st, ok := p.targets.(webhookStates); ok {
+		if v, err := st.Get(ctx, ws, webhookID); err == nil && v.EnabledAt != nil {
+			from = *v.EnabledAt
+		}
+	}
 	// Newest finished first (visibility orders closed workflows by close
 	// time), until one was delivered.
 	query := fmt.Sprintf("%s AND %s IN ('%s', '%s', '%s')", base, workflows.SearchStatus.GetName(), workflows.StatusDelivered, workflows.StatusFailed, workflows.StatusPartial)
@@ -104,12 +112,15 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 		for _, ex := range resp.GetExecutions() {
 			if seen >= MaxHealthScan {
 				h.More = true
-				if err := p.streakBeyondScan(ctx, base, &h); err != nil {
+				if err := p.streakBeyondScan(ctx, base, from, &h); err != nil {
 					return Health{}, err
 				}
 				return h, nil
 			}
 			seen++
+			if ex.GetStartTime().AsTime().Before(from) {
+				return h, nil // before the webhook was re-enabled
+			}
 			status := ""
 			if v := ex.GetSearchAttributes().GetIndexedFields()[workflows.SearchStatus.GetName()]; v != nil {
 				_ = converter.GetDefaultDataConverter().FromPayload(v, &status) // search attributes are never encrypted

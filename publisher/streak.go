@@ -49,8 +49,9 @@ func longStreak(lastOK, now time.Time, count func(after, upTo time.Time) (int, e
 // streakBeyondScan sets h's ConsecutiveFailures and FailingSince from
 // visibility counts when the streak is longer than the scan: the failures
 // are the webhook's failed (and partly failed) events started after the
-// newest delivered one. base is DeliveriesQuery's text.
-func (p *Publisher) streakBeyondScan(ctx context.Context, base string, h *Health) error {
+// newest delivered one (or from, the webhook's re-enable, if later). base
+// is DeliveriesQuery's text.
+func (p *Publisher) streakBeyondScan(ctx context.Context, base string, from time.Time, h *Health) error {
 	var lastOK time.Time
 	resp, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Query:    fmt.Sprintf("%s AND %s = '%s'", base, workflows.SearchStatus.GetName(), workflows.StatusDelivered),
@@ -61,6 +62,9 @@ func (p *Publisher) streakBeyondScan(ctx context.Context, base string, h *Health
 	}
 	if ex := resp.GetExecutions(); len(ex) > 0 {
 		lastOK = ex[0].GetStartTime().AsTime()
+	}
+	if from.After(lastOK) {
+		lastOK = from // re-enabled since: older failures do not count
 	}
 	count := func(after, upTo time.Time) (int, error) {
 		q := fmt.Sprintf("%s AND %s IN ('%s', '%s') AND StartTime <= '%s'", base, workflows.SearchStatus.GetName(),

@@ -74,6 +74,9 @@ type Webhook struct {
 	// kept failing; Activate clears it, and so does Deactivate (a manual
 	// deactivation is a state of its own).
 	Disabled *Disabled `json:"disabled,omitempty"`
+	// EnabledAt is when the webhook was last activated or re-enabled:
+	// health and auto-disable ignore the failures before it.
+	EnabledAt *time.Time `json:"enabled_at,omitempty"`
 }
 
 // Disabled says when and why a webhook was disabled automatically.
@@ -154,8 +157,11 @@ type View struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 	// State is active, inactive or disabled; a disabled webhook has the
 	// time and the reason.
-	State          string     `json:"state"`
-	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
+	State      string     `json:"state"`
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	// EnabledAt is when it was last activated or re-enabled (failures
+	// before it are not counted in its health's streak).
+	EnabledAt      *time.Time `json:"enabled_at,omitempty"`
 	DisabledReason string     `json:"disabled_reason,omitempty"`
 }
 
@@ -166,6 +172,10 @@ func (w Webhook) View() View {
 		Conditions: w.Conditions, ConditionsText: condition.DescribeAll(w.Match, w.Conditions),
 		URL: w.URL, Fields: w.Fields, Active: w.Active, HasSecret: w.SealedSecret != "", Secret: w.SecretHint,
 		SecretHeader: !w.NoSecretHeader, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, State: w.State(),
+	}
+	if w.EnabledAt != nil {
+		at := *w.EnabledAt
+		v.EnabledAt = &at
 	}
 	if w.Disabled != nil && v.State == StateDisabled {
 		at := w.Disabled.At

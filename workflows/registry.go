@@ -335,6 +335,12 @@ func (r *registry) register(ctx workflow.Context) error {
 		if w.Active != req.Active || w.Disabled != nil {
 			// Activate re-enables a disabled webhook; Deactivate makes
 			// it inactive (a manual state of its own).
+			if req.Active {
+				// Activated or re-enabled: the failure streak starts
+				// again (health and auto-disable ignore older failures).
+				now := workflow.Now(ctx).UTC()
+				w.EnabledAt = &now
+			}
 			w.Active, w.Disabled = req.Active, nil
 			w.UpdatedAt = workflow.Now(ctx).UTC()
 		}
