@@ -57,7 +57,9 @@ func disabledWebhook(t *testing.T, c *apiClient) (view, *devtest.Receiver, time.
 	}
 	waitHealth(t, c, wh.ID, func(h publisher.Health) bool { return h.ConsecutiveFailures == 3 })
 	// Not yet: four are needed, or the failures must span an hour.
-	for _, rule := range []publisher.DisableRule{{After: 4}, {After: 3, Span: time.Hour}} {
+	// Each sweep is limited to this test's workspace: the other tests that
+	// run in parallel on the shared worker have failing webhooks too.
+	for _, rule := range []publisher.DisableRule{{After: 4, Workspace: c.ws}, {After: 3, Span: time.Hour, Workspace: c.ws}} {
 		out, err := pub.AutoDisable(ctx, reg, rule, start)
 		if err != nil {
 			t.Fatal(err)
@@ -68,7 +70,7 @@ func disabledWebhook(t *testing.T, c *apiClient) (view, *devtest.Receiver, time.
 			}
 		}
 	}
-	out, err := pub.AutoDisable(ctx, reg, publisher.DisableRule{After: 3}, start)
+	out, err := pub.AutoDisable(ctx, reg, publisher.DisableRule{After: 3, Workspace: c.ws}, start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +153,7 @@ func TestAutoDisableAndReenableWithRecovery(t *testing.T) {
 	if code, body := c.do("GET", c.hooks()+"/"+wh.ID, "", &fresh); code != http.StatusOK || fresh.Health == nil || fresh.Health.ConsecutiveFailures != 0 {
 		t.Errorf("health after re-enable: got %d %s, want 0 failures in a row", code, body)
 	}
-	again, err := pub.AutoDisable(ctx, reg, publisher.DisableRule{After: 3}, start)
+	again, err := pub.AutoDisable(ctx, reg, publisher.DisableRule{After: 3, Workspace: c.ws}, start)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/webhook"
 	"github.com/hari-crm/webhooks/workflows"
 )
@@ -31,6 +32,9 @@ const MaxDisableWindow = time.Hour
 type DisableRule struct {
 	After int
 	Span  time.Duration
+	// Workspace, when set, limits a sweep to one workspace's events
+	// (an operator checking one tenant; tests that share a task queue).
+	Workspace string
 }
 
 // DefaultDisableRule is 50 failed deliveries in a row over 3 days.
@@ -69,6 +73,12 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 	// in the namespace has its own registries and rule.
 	query := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s' AND %s IN ('%s', '%s') AND CloseTime >= '%s'",
 		workflows.EventWorkflowName, strings.ReplaceAll(p.taskQueue, "'", ""), workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial, since.UTC().Format(time.RFC3339Nano))
+	if rule.Workspace != "" {
+		if err := event.ValidateWorkspace(rule.Workspace); err != nil {
+			return nil, fmt.Errorf("auto-disable: %w", err)
+		}
+		query += fmt.Sprintf(" AND %s = '%s'", workflows.SearchWorkspace.GetName(), rule.Workspace)
+	}
 	type ref struct{ ws, id string }
 	seen := map[ref]bool{}
 	var token []byte
