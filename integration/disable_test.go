@@ -46,15 +46,7 @@ func disabledWebhook(t *testing.T, c *apiClient) (view, *devtest.Receiver, time.
 	start := time.Now().Add(-time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for range 3 {
-		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(c.ws)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pub.Wait(ctx, c.ws, r.EventID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishAndWait(t, ctx, c.ws, 3)
 	waitHealth(t, c, wh.ID, func(h publisher.Health) bool { return h.ConsecutiveFailures == 3 })
 	// Not yet: four are needed, or the failures must span an hour.
 	// Each sweep is limited to this test's workspace: the other tests that
@@ -105,15 +97,7 @@ func TestAutoDisableAndReenableWithRecovery(t *testing.T) {
 	// While disabled: no request, the deliveries skipped and counted.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for range 2 {
-		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(c.ws)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		o, err := pub.Wait(ctx, c.ws, r.EventID)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, o := range publishAndWait(t, ctx, c.ws, 2) {
 		if d := o.Deliveries[0]; d.Status != workflows.StatusSkipped || len(d.Attempts) != 0 {
 			t.Errorf("event while disabled: got %s with %d attempts, want skipped with none", d.Status, len(d.Attempts))
 		}

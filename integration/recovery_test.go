@@ -215,6 +215,23 @@ func summary(ds []time.Duration) (p50, max time.Duration) {
 
 func workflowsInput(ev event.Event) workflows.EventInput { return workflows.EventInput{Event: ev} }
 
+// publishAndWait publishes n closed-won events of workspace ws, one after
+// another, and returns each one's outcome once its workflow has ended.
+func publishAndWait(t *testing.T, ctx context.Context, ws string, n int) []publisher.Outcome {
+	t.Helper()
+	out := make([]publisher.Outcome, n)
+	for i := range out {
+		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(ws)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[i], err = pub.Wait(ctx, ws, r.EventID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
 // waitListed waits until visibility lists the webhook's n failed events.
 func waitListed(t *testing.T, ctx context.Context, ws, webhookID string, since time.Time, n int) {
 	t.Helper()
@@ -259,15 +276,7 @@ func TestRecoveryCanBeCanceled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for range n {
-		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(c.ws)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pub.Wait(ctx, c.ws, r.EventID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishAndWait(t, ctx, c.ws, n)
 	waitListed(t, ctx, c.ws, wh.ID, since, n)
 	down.Store(false)
 	var job publisher.RecoveryJob
@@ -351,15 +360,7 @@ func TestFailedDeliveriesInBatchesOldestFirst(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var want []string
-	for range n {
-		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(c.ws)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		o, err := pub.Wait(ctx, c.ws, r.EventID)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, o := range publishAndWait(t, ctx, c.ws, n) {
 		want = append(want, o.Deliveries[0].DeliveryID)
 	}
 	waitListed(t, ctx, c.ws, wh.ID, since, n)
@@ -419,15 +420,7 @@ func TestFailedRecoveryCanBeRecoveredAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var want []string
-	for range n {
-		r, err := pub.Publish(ctx, workflowsInput(closedWonEvent(c.ws)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		o, err := pub.Wait(ctx, c.ws, r.EventID)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, o := range publishAndWait(t, ctx, c.ws, n) {
 		want = append(want, o.Deliveries[0].DeliveryID)
 	}
 	waitListed(t, ctx, c.ws, wh.ID, since, n)
