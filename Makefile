@@ -6,16 +6,20 @@ TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL := bin/temporal
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run test unit integration temporal node-client lint fmt demo-event clean bench soak fuzz
+.PHONY: run test deps unit integration temporal node-client lint fmt demo-event clean bench soak fuzz
 
 ## run: Temporal dev server (file-backed, Web UI on :8233), worker and demo receiver
 run: $(TEMPORAL)
 	./scripts/run.sh
 
 ## test: every test, against a real dev server and real HTTPS receivers
-test: $(TEMPORAL) node-client
+test: deps $(TEMPORAL) node-client
 	go vet ./...
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go test $(GO_TEST_FLAGS) ./...
+
+## deps: install each Debian package the tests use that is missing (scripts/deps.sh, also run by CI)
+deps:
+	scripts/deps.sh
 
 ## unit: the tests that need no server
 unit:
@@ -30,7 +34,8 @@ scripts/node-client/node_modules/.package-lock.json: scripts/node-client/package
 temporal: $(TEMPORAL)
 $(TEMPORAL): tools/go.mod tools/go.sum
 	mkdir -p bin
-	go build -modfile=tools/go.mod -o $(TEMPORAL) github.com/temporalio/cli/cmd/temporal
+	go build -modfile=tools/go.mod -o $(TEMPORAL).new github.com/temporalio/cli/cmd/temporal
+	mv -f $(TEMPORAL).new $(TEMPORAL)
 
 ## lint: gofmt and go vet (workflow determinism is guarded by the replay test)
 lint:

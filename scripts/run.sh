@@ -37,13 +37,13 @@ export HARI_ALLOW_DIRECT_TARGETS=${HARI_ALLOW_DIRECT_TARGETS-1}
 export HARI_ALLOW_CIDRS=${HARI_ALLOW_CIDRS-127.0.0.1/32}
 
 # The demo receiver's self-signed certificate, trusted by the worker
-# through SSL_CERT_FILE next to the system roots.
+# through SSL_CERT_FILE next to the system roots and the user's own
+# SSL_CERT_FILE (appended, not replaced: an internal CA keeps working).
 go build -o bin/receiver ./receiver
 go build -o bin/worker ./worker
 go build -o bin/starter ./starter
 bin/receiver -gen-cert -cert "$DATA/receiver" >/dev/null
-cat /etc/ssl/certs/ca-certificates.crt "$DATA/receiver.pem" > "$DATA/ca-bundle.pem" 2>/dev/null \
-  || cp "$DATA/receiver.pem" "$DATA/ca-bundle.pem"
+scripts/ca-bundle.sh "$DATA/ca-bundle.pem" "$DATA/receiver.pem"
 
 pids=()
 cleanup() {
