@@ -195,7 +195,11 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	}
 	shot(t, ctx, "03-test-fire-preview")
 	// The box left unchecked: the receiver got the signature, not the secret.
+	// The sample reads like an opportunity, not a person.
 	for _, h := range rc.Hits() {
+		if b := string(h.Body); !strings.Contains(b, `"name":"Acme Corp – 200 seats"`) || strings.Contains(b, "Jane Smith") {
+			t.Errorf("test fire body: got %s, want an opportunity's name (Acme Corp – 200 seats), not a person's", b)
+		}
 		if _, ok := h.Header[signature.HeaderSecret]; ok || !signature.VerifyRequest("hari_browser_secret", h.Header, h.Body) {
 			t.Errorf("test fire of a webhook saved with the secret header unchecked: X-Webhook-Secret present %v, signature valid %v; want absent and valid",
 				ok, signature.VerifyRequest("hari_browser_secret", h.Header, h.Body))
@@ -206,6 +210,8 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("Show more revealed %d characters, want the 1,200-character body in full", len(full))
 	}
 	shot(t, ctx, "04-show-more")
+	// The confirmation in the status line clears itself; errors stay.
+	waitFor(t, ctx, "the status line to clear", `document.querySelector("#status").textContent === ""`)
 
 	// The panel is the persisted result: it survives a reload.
 	step(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(`.panel [data-test="status"]`)))
@@ -264,10 +270,26 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		chromedp.Click(C(`tr.hook:nth-of-type(4) button[data-action="test"]`)),
 		chromedp.WaitVisible(C(`.panel [data-test="error"]`)),
 	)
-	errText := get(t, ctx, chromedp.Text(C(`.panel [data-test="error"]`)))
+	// In plain language with a next step, the real duration, and the raw
+	// error behind a disclosure.
+	_, port, _ := strings.Cut(l, ":")
+	errText := get(t, ctx, chromedp.Text(C(`.panel [data-test="error"] .problem`)))
 	color := get(t, ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.panel [data-test="error"]')).color`))
-	if !strings.HasPrefix(errText, "Error:") || !strings.Contains(errText, "connection_refused") || color != "rgb(179, 38, 30)" {
-		t.Errorf("closed port: text %q colour %s; want an Error: line in red", errText, color)
+	if want := "Couldn't connect to 127.0.0.1 on port " + port + ": nothing is listening. Check the URL and that your server is running."; errText != want || color != "rgb(179, 38, 30)" {
+		t.Errorf("closed port: got %q in colour %s, want %q in red", errText, color, want)
+	}
+	if line := get(t, ctx, chromedp.Text(C(`.panel [data-test="error"]`))); !strings.HasPrefix(line, "Error:") || strings.Contains(line, "dial tcp") {
+		t.Errorf("closed port: error line %q, want it to start with Error: and keep the raw error folded away", line)
+	}
+	raw := get(t, ctx, chromedp.Evaluate[string](`(() => { const d = document.querySelector('.panel [data-test="error"] details'); return d && !d.open ? d.querySelector("code").textContent : "" })()`))
+	if !strings.Contains(raw, "connection_refused") || !strings.Contains(raw, "connection refused") {
+		t.Errorf("closed port: technical details %q, want the raw error behind a closed disclosure", raw)
+	}
+	if tm := get(t, ctx, chromedp.Text(C(`tr.panel-row:not([hidden]) [data-test="time"]`))); !strings.HasPrefix(tm, "Failed after ") || strings.HasPrefix(tm, "After") {
+		t.Errorf("closed port: time %q, want Failed after <real duration>", tm)
+	}
+	if conds := get(t, ctx, chromedp.Text(C(`tr.hook:nth-of-type(4) td[data-label="Conditions"]`))); conds != "None: every opportunity event above" {
+		t.Errorf("no conditions: got %q, want None: every opportunity event above", conds)
 	}
 	shot(t, ctx, "06-closed-port-error")
 
@@ -304,10 +326,31 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if badge := get(t, ctx, chromedp.Text(C(`tr.hook .badge.off`))); badge != "Inactive" {
 		t.Errorf("badge %q, want Inactive", badge)
 	}
+	// Test fire of an inactive webhook says that real events do not send.
+	step(t, ctx, "test fire while inactive",
+		chromedp.Click(C(`tr.hook button[data-action="test"]`)),
+		chromedp.WaitVisible(C(`tr.panel-row:not([hidden]) [data-test="inactive"]`)),
+	)
+	if note := get(t, ctx, chromedp.Text(C(`tr.panel-row:not([hidden]) [data-test="inactive"]`))); !strings.Contains(note, "inactive: real events do not send to it") {
+		t.Errorf("inactive test fire: note %q, want it to say real events do not send", note)
+	}
 	step(t, ctx, "narrow window", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
 	shot(t, ctx, "08-narrow")
-	step(t, ctx, "delete",
+	// The Delete dialog opens on Cancel: Enter does not delete.
+	step(t, ctx, "delete, then Enter",
 		chromedp.EmulateViewport(1280, 1000),
+		chromedp.Click(C(`tr.hook button[data-action="delete"]`)),
+		chromedp.WaitVisible(C(`#confirm[open]`)),
+	)
+	if f := get(t, ctx, chromedp.Evaluate[string](`document.activeElement.id`)); f != "confirm-cancel" {
+		t.Errorf("Delete dialog: focus on %q, want confirm-cancel", f)
+	}
+	shot(t, ctx, "08b-delete-dialog")
+	step(t, ctx, "Enter cancels", chromedp.KeyEvent("\r"), chromedp.WaitNotPresent(C(`#confirm[open]`)))
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr.hook').length`)); n != 2 {
+		t.Errorf("after Enter in the Delete dialog: %d rows, want 2 (nothing deleted)", n)
+	}
+	step(t, ctx, "delete",
 		chromedp.Click(C(`tr.hook button[data-action="delete"]`)),
 		chromedp.WaitVisible(C(`#confirm[open]`)),
 		chromedp.Click(C(`#confirm-ok`)),
@@ -350,4 +393,21 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("without a token: message %q, want the sign-in message", msg)
 	}
 	shot(t, ctx, "10-unauthorized")
+}
+
+// waitFor polls a JavaScript condition until it holds (up to a minute:
+// the machine may be loaded), failing with a screenshot otherwise.
+func waitFor(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if get(t, ctx, chromedp.Evaluate[bool](js)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			shot(t, ctx, "failed-wait-"+strings.ReplaceAll(what, " ", "-"))
+			t.Fatalf("waited a minute for %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

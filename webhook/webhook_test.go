@@ -121,7 +121,7 @@ func TestSampleSatisfiesTheWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"event":"record.updated","entity":"opportunity","timestamp":"2026-03-31T14:30:00Z","workspace":"acme","record":{"id":"sample-opportunity-0001","name":"Jane Smith","amount":48000,"owner":"Vincent"},"changes":{}}`
+	want := `{"event":"record.updated","entity":"opportunity","timestamp":"2026-03-31T14:30:00Z","workspace":"acme","record":{"id":"sample-opportunity-0001","name":"Acme Corp – 200 seats","amount":48000,"owner":"Vincent"},"changes":{}}`
 	if string(body) != want {
 		t.Errorf("sample body\n got %s\nwant %s", body, want)
 	}
@@ -144,5 +144,56 @@ func TestSetSecretRotation(t *testing.T) {
 	}
 	if v := (Webhook{SealedSecret: "sealed:x", SecretHint: "****"}).View(); !v.HasSecret || v.Secret != "****" {
 		t.Errorf("view: %+v", v)
+	}
+}
+
+// A Test fire's sample reads like a record of its entity: an opportunity
+// is not named like a person, and a stage change goes from the stage
+// before to the stage after, never from a placeholder.
+func TestSampleIsRealisticPerEntity(t *testing.T) {
+	at := time.Date(2026, 3, 31, 14, 30, 0, 0, time.UTC)
+	won := json.RawMessage(`"Closed Won"`)
+	tests := []struct {
+		name  string
+		w     Webhook
+		wants []string
+	}{
+		{"opportunity won", Webhook{Entity: "opportunity", Events: []event.Type{event.StageChanged},
+			Conditions: []condition.Condition{{Field: "stage", Op: condition.ChangedTo, Value: won}}, Fields: []string{"name", "amount", "owner", "stage"}},
+			[]string{`"name":"Acme Corp – 200 seats"`, `"stage":{"old":"Negotiation","new":"Closed Won"}`}},
+		{"opportunity leaves negotiation", Webhook{Entity: "opportunity", Events: []event.Type{event.StageChanged},
+			Conditions: []condition.Condition{{Field: "stage", Op: condition.ChangedFrom, Value: json.RawMessage(`"Negotiation"`)}}},
+			[]string{`"stage":{"old":"Negotiation","new":"Closed Won"}`, `"amount":48000`}},
+		{"lead stage", Webhook{Entity: "lead", Events: []event.Type{event.StageChanged}},
+			[]string{`"name":"Jordan Lee"`, `"stage":{"old":"New","new":"Contacted"}`}},
+		{"contact status", Webhook{Entity: "contact", Events: []event.Type{event.StatusChanged}, Fields: []string{"name", "status"}},
+			[]string{`"name":"Jane Smith"`, `"status":{"old":"inactive","new":"active"}`}},
+		{"company owner", Webhook{Entity: "company", Events: []event.Type{event.AssignmentChanged}, Fields: []string{"name", "owner"}},
+			[]string{`"name":"Acme Corp"`, `"owner":{"old":"Maria Garcia","new":"Vincent"}`}},
+	}
+	for _, tt := range tests {
+		tt.w.ID, tt.w.Workspace, tt.w.Active = "wh", "acme", true
+		ev := Sample(tt.w, "test-1", at)
+		if err := ev.Validate(); err != nil {
+			t.Errorf("%s: sample event invalid: %v", tt.name, err)
+			continue
+		}
+		if !tt.w.Matches(ev) {
+			t.Errorf("%s: got a sample that does not match its webhook: %+v", tt.name, ev)
+		}
+		body, err := payload.Build(ev, tt.w.Fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range tt.wants {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("%s: body got %s, want it to contain %s", tt.name, body, want)
+			}
+		}
+		for _, bad := range []string{"previous value", "new value", "sample "} {
+			if strings.Contains(string(body), bad) {
+				t.Errorf("%s: body got %s, want no placeholder %q", tt.name, body, bad)
+			}
+		}
 	}
 }

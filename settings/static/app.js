@@ -5,6 +5,7 @@
 const EVENTS = ["record.created", "record.updated", "record.deleted", "stage.changed", "status.changed", "assignment.changed"];
 const OPS = [["equals", "equals"], ["not_equals", "does not equal"], ["changed", "changed"], ["changed_from", "changed from"], ["changed_to", "changed to"]];
 const PREVIEW = 500;
+const STATUS_CLEAR_MS = 8000;
 
 const state = { ws: "", token: "", denied: false, hooks: [], config: { temporal_ui: "", namespace: "default", workspace: "yourcompany" }, editing: null, busy: new Set(), logs: new Set(), reenabled: {} };
 const TOKEN_KEY = "hari.apiToken";
@@ -56,10 +57,28 @@ const denied = (e) => e && (e.code === "unauthorized" || e.code === "forbidden")
 
 const base = () => "/api/v1/workspaces/" + encodeURIComponent(state.ws) + "/webhooks";
 
+// say puts a message in the status line. A confirmation clears itself
+// after a while; an error stays until the next message.
+let sayTimer = 0;
 function say(msg, isError) {
   const s = $("#status");
   s.textContent = msg;
   s.classList.toggle("error", !!isError);
+  clearTimeout(sayTimer);
+  if (msg && !isError) sayTimer = setTimeout(() => { if (s.textContent === msg) s.textContent = ""; }, STATUS_CLEAR_MS);
+}
+
+// took writes a duration for people: "850 ms", "10.0 s".
+function took(ms) {
+  return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s";
+}
+
+// explained shows a failure in plain language with its next step (help
+// from the API), and the raw error behind a disclosure.
+function explained(help, raw) {
+  const words = help ? [help.problem, " ", el("span", { class: "next-step", text: help.next })] : [raw];
+  const details = help && raw ? el("details", { class: "raw" }, el("summary", { text: "Technical details" }), el("code", { text: raw })) : null;
+  return [el("span", { class: "problem" }, ...words), details];
 }
 
 function ago(iso) {
@@ -104,7 +123,7 @@ function render() {
       el("td", { "data-label": "Name" }, el("span", { id: "name-" + h.id, class: "name", text: h.name })),
       el("td", { "data-label": "URL" }, el("code", { class: "url", text: h.url })),
       el("td", { "data-label": "Events" }, el("span", { text: h.entity + ": " + h.events.join(", ") })),
-      el("td", { "data-label": "Conditions", text: h.conditions_text }),
+      el("td", { "data-label": "Conditions", text: h.conditions.length ? h.conditions_text : "None: every " + h.entity + " event above" }),
       el("td", { "data-label": "State" }, stateBadge(h)),
       el("td", { "data-label": "Last delivery", class: "last", id: "last-" + h.id, text: "—" }),
       el("td", { "data-label": "Health", class: "health", id: "health-" + h.id, text: "—" }),
@@ -208,7 +227,8 @@ async function testFire(id) {
   try {
     const res = await api("POST", base() + "/" + encodeURIComponent(id) + "/test-fire");
     showTest(id, res);
-    say(res.error ? "Test fire failed: " + res.error : "Test fire answered HTTP " + res.status_code + " in " + res.duration_ms + " ms.", !!res.error);
+    const problem = res.help ? res.help.problem : res.error;
+    say(res.error ? "Test fire failed: " + problem : "Test fire answered HTTP " + res.status_code + " in " + took(res.duration_ms) + ".", !!res.error);
   } catch (e) {
     say(e.message, true);
   } finally {
@@ -231,9 +251,11 @@ function showTest(id, res) {
       el("span", { class: "code " + (failed ? "bad" : "good"), "data-test": "status" }, (failed ? "✗ " : "✓ ") + "HTTP " + res.status_code),
       el("span", { "data-test": "time" }, "Response time: " + res.duration_ms + " ms"), when));
   } else {
-    parts.push(el("p", { class: "result-line" }, el("span", { "data-test": "time" }, "After " + res.duration_ms + " ms"), when));
+    parts.push(el("p", { class: "result-line" }, el("span", { class: "code bad", "data-test": "status" }, "✗ No response"), el("span", { "data-test": "time" }, "Failed after " + took(res.duration_ms)), when));
   }
-  if (failed) parts.push(el("p", { class: "error-text", "data-test": "error", role: "alert" }, el("strong", {}, "Error: "), res.error));
+  const h = state.hooks.find((x) => x.id === id);
+  if (h && h.state !== "active") parts.push(el("p", { class: "inactive-note", "data-test": "inactive" }, "This webhook is " + (h.state === "disabled" ? "disabled" : "inactive") + ": real events do not send to it. Test fire sends anyway."));
+  if (failed) parts.push(el("div", { class: "error-text", "data-test": "error", role: "alert" }, el("strong", {}, "Error: "), ...explained(res.help, res.error)));
   if (res.body) {
     const full = res.body;
     const chars = Array.from(full);
@@ -304,11 +326,11 @@ async function loadLog(id) {
     const title = href ? el("a", { href, target: "_blank", rel: "noopener", text: d.event_type + " · " + d.event_id }) : el("span", { text: d.event_type + " · " + d.event_id });
     const attempts = (d.delivery.attempts || []).length === 0 && d.delivery.error ? el("p", { class: "no-attempt", text: d.delivery.error }) : el("table", { class: "attempts" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Attempt" }), el("th", { scope: "col", text: "Time" }), el("th", { scope: "col", text: "Result" }), el("th", { scope: "col", text: "Duration" }))),
-      el("tbody", {}, (d.delivery.attempts || []).map((a) => el("tr", { class: "attempt" },
+      el("tbody", {}, (d.delivery.attempts || []).map((a, i) => el("tr", { class: "attempt" },
         el("td", { text: "#" + a.attempt }),
         el("td", { text: a.started_at ? new Date(a.started_at).toLocaleTimeString() : "—" }),
-        el("td", { class: a.error ? "error-text" : "" }, a.error ? "✗ " + a.error : "✓ HTTP " + a.status_code),
-        el("td", { text: a.duration_ms + " ms" })))));
+        el("td", { class: a.error ? "error-text" : "" }, ...(a.error ? ["✗ ", ...explained((d.help || [])[i], a.error)] : ["✓ HTTP " + a.status_code])),
+        el("td", { text: took(a.duration_ms) })))));
     const redo = d.delivery.status === "pending" ? null :
       el("button", { type: "button", "data-action": "redeliver", "data-delivery": d.delivery.delivery_id, "aria-label": "Redeliver " + d.event_type + " " + d.event_id, onclick: (e) => redeliver(id, d.delivery.delivery_id, e.currentTarget) }, "Redeliver");
     const mark = d.redelivery_of ? el("span", { class: "badge redelivery", title: "Redelivery of " + d.redelivery_of, text: "redelivery" }) : null;
@@ -516,7 +538,7 @@ async function remove(h) {
   $("#confirm-text").textContent = "Delete “" + h.name + "”? Deliveries already under way still finish.";
   dlg.returnValue = "";
   dlg.showModal();
-  $("#confirm-ok").focus();
+  $("#confirm-cancel").focus(); // Enter must not delete
   await new Promise((resolve) => dlg.addEventListener("close", resolve, { once: true }));
   if (dlg.returnValue !== "ok") return;
   try {
