@@ -173,15 +173,21 @@ func (p *Publisher) deliveryOf(ctx context.Context, workflowID, webhookID string
 }
 
 // NotSent counts webhook webhookID's deliveries skipped since since (the
-// webhook disabled): events that matched it and were not sent. Events
-// that also went to other webhooks are listed as partial and not counted.
+// webhook disabled): events that matched it and were not sent. An event
+// lists the webhooks whose delivery it skipped in HariSkippedKeys, also
+// when it went to other webhooks too; an event recorded before that
+// attribute existed is found by its HariDeliveryStatus skipped (every
+// delivery skipped), so such an event that also went to another webhook
+// is not counted.
 func (p *Publisher) NotSent(ctx context.Context, ws, webhookID string, since time.Time) (int, error) {
 	base, err := DeliveriesQuery(ws, webhookID)
 	if err != nil {
 		return 0, err
 	}
 	resp, err := p.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("%s AND %s = '%s' AND StartTime >= '%s'", base, workflows.SearchStatus.GetName(), workflows.StatusSkipped, since.UTC().Format(time.RFC3339Nano)),
+		Query: fmt.Sprintf("%s AND (%s = '%s' OR %s = '%s') AND StartTime >= '%s'", base,
+			workflows.SearchSkippedKeys.GetName(), workflows.WebhookKey(webhookID),
+			workflows.SearchStatus.GetName(), workflows.StatusSkipped, since.UTC().Format(time.RFC3339Nano)),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count skipped deliveries: %w", err)

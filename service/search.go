@@ -16,7 +16,7 @@ import (
 // in the namespace, adding only those that are missing.
 func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
 	want := map[string]enumspb.IndexedValueType{}
-	for _, k := range []temporal.SearchAttributeKey{workflows.SearchWorkspace, workflows.SearchWebhookIDs, workflows.SearchEventType, workflows.SearchStatus, workflows.SearchWebhookKeys, workflows.SearchRedeliveryOf} {
+	for _, k := range []temporal.SearchAttributeKey{workflows.SearchWorkspace, workflows.SearchWebhookIDs, workflows.SearchEventType, workflows.SearchStatus, workflows.SearchWebhookKeys, workflows.SearchSkippedKeys, workflows.SearchRedeliveryOf} {
 		want[k.GetName()] = k.GetValueType()
 	}
 	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})

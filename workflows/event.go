@@ -212,6 +212,13 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	} else if workflow.GetVersion(ctx, versionWebhookKeys, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		updates = updates[:4] // recorded before HariWebhookKeys existed
 	}
+	// Which webhooks' deliveries were skipped, so that a disabled
+	// webhook's skipped events are found (counted, recovered) also when
+	// the event went to other webhooks too. Asked only when one was: an
+	// event without a skip records no version marker.
+	if keys := skippedKeys(res.Deliveries); len(keys) > 0 && workflow.GetVersion(ctx, versionSkippedKeys, workflow.DefaultVersion, 1) >= 1 {
+		updates = append(updates, SearchSkippedKeys.ValueSet(keys))
+	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Warn("record the outcome in search attributes", "error", err)
 	}
@@ -264,3 +271,7 @@ func deliveryBody(ev event.Event, dests []destination, deliveryID string) ([]byt
 // without search attributes (by other SDKs): histories recorded before it
 // replay without it.
 const versionWebhookKeys = "search-webhook-keys"
+
+// versionSkippedKeys guards the HariSkippedKeys upsert: histories of
+// events with a skipped delivery recorded before it replay without it.
+const versionSkippedKeys = "search-skipped-keys"

@@ -39,6 +39,11 @@ func TestReplayRecordedHistory(t *testing.T) {
 		// An event whose webhook was disabled: its delivery skipped, no
 		// attempt (go run ./internal/recordhistory recovery).
 		{"event_skipped.json", "delivery skipped, webhook disabled"},
+		// An event that matched a disabled webhook and an active one:
+		// skipped and delivered, HariSkippedKeys upserted under the
+		// search-skipped-keys version (go run ./internal/recordhistory
+		// skipped testdata/replay).
+		{"event_skipped_partial.json", "one delivery skipped, one delivered"},
 	} {
 		t.Run(tt.what, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()

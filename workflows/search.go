@@ -20,6 +20,12 @@ var (
 	// that every webhook of an event is findable (HariWebhookIDs holds the
 	// readable IDs, but only as many as fit in 1,800 bytes).
 	SearchWebhookKeys = temporal.NewSearchAttributeKeyKeywordList("HariWebhookKeys")
+	// SearchSkippedKeys lists WebhookKey of every target whose delivery
+	// was skipped (its webhook disabled), set only on events where one
+	// was: it finds a disabled webhook's skipped events also when the
+	// event went to other webhooks too (HariDeliveryStatus is then
+	// partial, not skipped).
+	SearchSkippedKeys = temporal.NewSearchAttributeKeyKeywordList("HariSkippedKeys")
 )
 
 // WebhookKey is a webhook's key in SearchWebhookKeys: the first 36 bits of
@@ -80,10 +86,23 @@ func searchUpdates(in EventInput, status string) []temporal.SearchAttributeUpdat
 		idsSize += len(id) + 3
 		ids = append(ids, id)
 	}
-	keys := make([]string, 0, min(len(all), MaxSearchableTargets))
+	// The order matters to EventWorkflow: status first, keys last.
+	return []temporal.SearchAttributeUpdate{
+		SearchStatus.ValueSet(status),
+		SearchWorkspace.ValueSet(in.Event.Workspace),
+		SearchWebhookIDs.ValueSet(ids),
+		SearchEventType.ValueSet(string(in.Event.Type)),
+		SearchWebhookKeys.ValueSet(webhookKeys(all)),
+	}
+}
+
+// webhookKeys is the list of WebhookKey of ids, without repeats, cut to
+// fit in one search attribute value (MaxSearchableTargets keys fit).
+func webhookKeys(ids []string) []string {
+	keys := make([]string, 0, min(len(ids), MaxSearchableTargets))
 	seen := map[string]bool{}
 	size := 1 // the JSON list's brackets, less the first comma
-	for _, id := range all {
+	for _, id := range ids {
 		k := WebhookKey(id)
 		if seen[k] {
 			continue
@@ -95,14 +114,22 @@ func searchUpdates(in EventInput, status string) []temporal.SearchAttributeUpdat
 		size += len(k) + 3
 		keys = append(keys, k)
 	}
-	// The order matters to EventWorkflow: status first, keys last.
-	return []temporal.SearchAttributeUpdate{
-		SearchStatus.ValueSet(status),
-		SearchWorkspace.ValueSet(in.Event.Workspace),
-		SearchWebhookIDs.ValueSet(ids),
-		SearchEventType.ValueSet(string(in.Event.Type)),
-		SearchWebhookKeys.ValueSet(keys),
+	return keys
+}
+
+// skippedKeys is the list of WebhookKey of the deliveries of ds that
+// were skipped (empty when none was).
+func skippedKeys(ds []DeliveryResult) []string {
+	var ids []string
+	for _, d := range ds {
+		if d.Status == StatusSkipped {
+			ids = append(ids, d.WebhookID)
+		}
 	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return webhookKeys(ids)
 }
 
 // eventStatus sums up deliveries: delivered, failed, skipped (every

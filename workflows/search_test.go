@@ -3,9 +3,19 @@ package workflows
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 )
@@ -49,5 +59,73 @@ func TestWebhookKey(t *testing.T) {
 	}
 	if WebhookKey("wh_1") == WebhookKey("wh_2") || WebhookKey("wh_1") != WebhookKey("wh_1") {
 		t.Error("keys must be stable and tell webhooks apart")
+	}
+}
+
+// A disabled webhook's skipped delivery is listed in HariSkippedKeys also
+// when the event went to another webhook too (HariDeliveryStatus partial,
+// not skipped), so it is counted and recovered; an event without a skipped
+// delivery sets no HariSkippedKeys, nor does one replaying a history
+// recorded before HariSkippedKeys existed (no search-skipped-keys marker).
+func TestSkippedDeliveriesAreListedBySkippedKeys(t *testing.T) {
+	rcv := newScripted(t, 200, 200)
+	tests := []struct {
+		name       string
+		routed     []endpoint.Routed
+		wantStatus string
+		wantKeys   []string
+		oldHistory bool
+	}{
+		{"one disabled, one delivered", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_on", URL: rcv.srv.URL}}, StatusPartial, []string{WebhookKey("wh_off")}, false},
+		{"both disabled", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_off2", URL: rcv.srv.URL, Disabled: true}}, StatusSkipped, []string{WebhookKey("wh_off"), WebhookKey("wh_off2")}, false},
+		{"none disabled", []endpoint.Routed{{ID: "wh_on", URL: rcv.srv.URL}}, StatusDelivered, nil, false},
+		{"one disabled, recorded before the change", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_on", URL: rcv.srv.URL}}, StatusPartial, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
+			in := EventInput{Event: testEvent(), Routed: tt.routed}
+			env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID(in.Event.Workspace, in.Event.ID)})
+			acts := &activities.Activities{Client: tlsClient(t, rcv.srv), AttemptTimeout: time.Second}
+			acts.Workflows = envQuerier{env}
+			env.RegisterActivity(acts)
+			if tt.oldHistory {
+				env.OnGetVersion(versionSkippedKeys, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			}
+			var mu sync.Mutex
+			var status string
+			var keys []string
+			keysSet := 0
+			env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+				sa := args.Get(0).(temporal.SearchAttributes)
+				mu.Lock()
+				defer mu.Unlock()
+				if st, ok := sa.GetKeyword(SearchStatus); ok {
+					status = st
+				}
+				if k, ok := sa.GetKeywordList(SearchSkippedKeys); ok {
+					keys = k
+					keysSet++
+				}
+			}).Return(nil)
+			env.ExecuteWorkflow(EventWorkflowName, in)
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatalf("workflow error: %v", err)
+			}
+			if status != tt.wantStatus {
+				t.Errorf("HariDeliveryStatus: got %q, want %q", status, tt.wantStatus)
+			}
+			if tt.wantKeys == nil {
+				if keysSet != 0 {
+					t.Errorf("HariSkippedKeys: got %v set %d times, want not set", keys, keysSet)
+				}
+				return
+			}
+			if keysSet != 1 || !slices.Equal(keys, tt.wantKeys) {
+				t.Errorf("HariSkippedKeys: got %v set %d times, want %v once", keys, keysSet, tt.wantKeys)
+			}
+		})
 	}
 }

@@ -31,6 +31,11 @@
 //
 //	go run ./internal/recordhistory recovery testdata/replay
 //
+// With "skipped" it records an event whose delivery to a disabled webhook
+// was skipped and to an active one delivered (see recordSkippedPartial):
+//
+//	go run ./internal/recordhistory skipped testdata/replay
+//
 // With "registry" it records a RegistryWorkflow run instead (see
 // recordRegistry):
 //
@@ -82,8 +87,11 @@ func run() error {
 	if len(os.Args) == 3 && os.Args[1] == "recovery" {
 		return recordRecovery(os.Args[2])
 	}
+	if len(os.Args) == 3 && os.Args[1] == "skipped" {
+		return recordSkippedPartial(os.Args[2])
+	}
 	if len(os.Args) != 2 {
-		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json | recordhistory routed DIR | recordhistory recovery DIR")
+		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json | recordhistory routed DIR | recordhistory recovery DIR | recordhistory skipped DIR")
 	}
 	out, err := os.Create(os.Args[1])
 	if err != nil {
