@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -45,6 +46,7 @@ type Publisher struct {
 	dc                  converter.DataConverter
 	taskQueue           string
 	router              Router
+	routeWait           time.Duration
 	targets             Targets
 	recoveryConcurrency int
 	hosts               interface{ CheckHost(host string) error }
@@ -114,6 +116,12 @@ type Options struct {
 	// from this process (default 16; negative: no bound), so that a bulk
 	// import cannot take every connection to Temporal from the others.
 	PerWorkspace int
+	// RouteWait bounds how long Publish waits for the registry to route
+	// an event (default DefaultRouteWait). Past it, or when the registry
+	// fails for a reason that may pass, the workflow is started with only
+	// the event and routes it itself; negative: never (the publish fails
+	// with the registry's error).
+	RouteWait time.Duration
 }
 
 // New returns a Publisher over c.
@@ -124,7 +132,10 @@ func New(c client.Client, opts Options) *Publisher {
 	if opts.DataConverter == nil {
 		opts.DataConverter = converter.GetDefaultDataConverter()
 	}
-	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts, allowDirect: opts.AllowDirectSecrets}
+	if opts.RouteWait == 0 {
+		opts.RouteWait = DefaultRouteWait
+	}
+	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts, allowDirect: opts.AllowDirectSecrets, routeWait: opts.RouteWait}
 	p.recoveryConcurrency = min(max(opts.RecoveryConcurrency, 0), workflows.MaxRecoveryConcurrency)
 	if t, ok := opts.Router.(Targets); ok && p.targets == nil {
 		p.targets = t
@@ -149,8 +160,14 @@ type Receipt struct {
 	// NoMatch is true when the event matched no active webhook: nothing
 	// was started and nothing will be delivered.
 	NoMatch bool `json:"no_match,omitempty"`
-	// Matched is the number of deliveries started.
+	// Matched is the number of deliveries started. It is 0 when
+	// RoutedByWorkflow: the event's outcome (Wait, Show) tells.
 	Matched int `json:"matched"`
+	// RoutedByWorkflow is true when the webhook registry did not answer
+	// within RouteWait: the workflow was started with only the event and
+	// routes it itself, durably (see "Routing" in the README), instead of
+	// the publish failing or waiting on a slow registry.
+	RoutedByWorkflow bool `json:"routed_by_workflow,omitempty"`
 }
 
 // Message is what a publish carries: the event and, in direct mode, its
@@ -276,7 +293,13 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 		if p.router == nil {
 			return Receipt{}, fmt.Errorf("%w: targets: name at least one target {\"id\", \"url\", \"secret\", \"fields\"} (no webhook registry is configured)", endpoint.ErrInvalid)
 		}
-		targets, err := p.router.Routes(ctx, in.Event)
+		targets, err := p.route(ctx, in.Event)
+		if errors.Is(err, errRouteLater) {
+			// The workflow routes the event itself, durably (routing in
+			// the workflow, as for a raw client's start).
+			r.RoutedByWorkflow = true
+			return p.start(ctx, in, r)
+		}
 		if err != nil {
 			return Receipt{}, fmt.Errorf("route event %s: %w", in.Event.ID, err)
 		}
@@ -296,6 +319,12 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 		in.Routed = targets
 	}
 	r.Matched = len(in.Targets) + len(in.Routed)
+	return p.start(ctx, in, r)
+}
+
+// start starts in's workflow; r is the receipt so far.
+func (p *Publisher) start(ctx context.Context, in workflows.EventInput, r Receipt) (Receipt, error) {
+	id := r.WorkflowID
 	run, err := p.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                p.taskQueue,
