@@ -5,6 +5,7 @@ package tclient
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
@@ -18,6 +19,15 @@ const (
 	DefaultAddress   = "127.0.0.1:7233"
 	DefaultNamespace = "default"
 )
+
+// RPCTimeout bounds an SDK call whose context has no shorter deadline:
+// the HTTP API's deadline (30 s), not the SDK's default of 10 s. A query
+// answered by a worker that is busy (a registry read while an outage's
+// retries load the machine) then answers late instead of failing. The
+// calls that must not wait bound their contexts themselves (routing at
+// publish, the body query); Test fire is bounded by its activity's
+// timeouts.
+const RPCTimeout = 30 * time.Second
 
 // Config says where Temporal is and how payloads are sealed.
 type Config struct {
@@ -36,6 +46,8 @@ func (cfg Config) Options(logger zerolog.Logger) client.Options {
 		HostPort:  cfg.Address,
 		Namespace: cfg.Namespace,
 		Logger:    Logger(logger),
+		// A caller's shorter deadline takes precedence.
+		RPCTimeout: RPCTimeout,
 	}
 	if cfg.Metrics != nil {
 		opts.MetricsHandler = cfg.Metrics
