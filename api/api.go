@@ -119,6 +119,8 @@ func (s *Server) mux() (*http.ServeMux, []route) {
 	scoped("DELETE "+wh+"/{id}", s.remove)
 	scoped("POST "+wh+"/{id}/activate", s.setActive(true))
 	scoped("POST "+wh+"/{id}/deactivate", s.setActive(false))
+	scoped("POST "+wh+"/preview", s.previewForm)
+	scoped("GET "+wh+"/{id}/preview", s.previewSaved)
 	scoped("POST "+wh+"/{id}/test-fire", s.testFire)
 	scoped("GET "+wh+"/{id}/test-result", s.testResult)
 	scoped("DELETE "+wh+"/{id}/test-result", s.dismissTest)
