@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -160,6 +162,29 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	}
 	shot(t, ctx, "01-form-http-refused")
 
+	// The form previews the request as the fields are chosen: the
+	// selected fields only, realistic values, the signature headers.
+	waitFor(t, ctx, "the form's payload preview", `(() => { const b = document.querySelector('#form-preview [data-test="form-preview-body"]'), h = document.querySelector('#form-preview [data-test="form-preview-headers"]'); return !!b && b.textContent.includes('"owner": "Vincent"') && h.textContent.includes("X-Webhook-Signature") })()`)
+	preview := get(t, ctx, chromedp.TextContent(C(`#form-preview [data-test="form-preview-body"]`)))
+	for _, want := range []string{`"name": "Acme Corp – 200 seats"`, `"amount": 48000`, `"owner": "Vincent"`, `"entity": "opportunity"`} {
+		if !strings.Contains(preview, want) {
+			t.Errorf("form preview body %q lacks %s", preview, want)
+		}
+	}
+	if strings.Contains(preview, `"email"`) {
+		t.Errorf("form preview body %q has email, want only the selected fields", preview)
+	}
+	heads := get(t, ctx, chromedp.Text(C(`#form-preview [data-test="form-preview-headers"]`)))
+	for _, want := range []string{"X-Webhook-Signature", "X-Webhook-Secret", "Webhook-Signature", "X-Webhook-Event\trecord.updated"} {
+		if !strings.Contains(heads, want) {
+			t.Errorf("form preview headers %q lack %s", heads, want)
+		}
+	}
+	shot(t, ctx, "01a-form-preview")
+	step(t, ctx, "form preview narrow", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
+	shot(t, ctx, "01b-form-preview-390")
+	step(t, ctx, "form preview wide again", chromedp.EmulateViewport(1280, 1000), chromedp.Sleep(200*time.Millisecond))
+
 	// Fixed: the webhook is created and listed.
 	step(t, ctx, "create the webhook",
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#f-url").value = ""`),
@@ -212,6 +237,29 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	shot(t, ctx, "04-show-more")
 	// The confirmation in the status line clears itself; errors stay.
 	waitFor(t, ctx, "the status line to clear", `document.querySelector("#status").textContent === ""`)
+
+	// The Request tab shows what was sent, from the same builder: its body
+	// is the receiver's, indented.
+	step(t, ctx, "request tab",
+		chromedp.Click(C(`.panel button[data-tab="request"]`)),
+		chromedp.WaitVisible(C(`.panel [data-test="test-request-body"]`)),
+	)
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(get(t, ctx, chromedp.TextContent(C(`.panel [data-test="test-request-body"]`))))); err != nil {
+		t.Fatalf("request tab body is not JSON: %v", err)
+	}
+	if hits := rc.Hits(); len(hits) != 1 || compact.String() != string(hits[0].Body) {
+		t.Errorf("request tab body %s, want the body the receiver got (%d requests)", compact.String(), len(hits))
+	} else if line := get(t, ctx, chromedp.Text(C(`.panel [data-test="test-request-line"]`))); line != "POST "+rc.URL+"/hooks" {
+		t.Errorf("request line %q, want POST %s/hooks", line, rc.URL)
+	}
+	if heads := get(t, ctx, chromedp.Text(C(`.panel [data-test="test-request-headers"]`))); strings.Contains(heads, "X-Webhook-Secret") || !strings.Contains(heads, "X-Webhook-Signature") {
+		t.Errorf("request headers %q: want the signature and no X-Webhook-Secret (the box was unchecked)", heads)
+	}
+	shot(t, ctx, "04a-request-tab")
+	step(t, ctx, "request tab narrow", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
+	shot(t, ctx, "04b-request-tab-390")
+	step(t, ctx, "back to the response tab", chromedp.EmulateViewport(1280, 1000), chromedp.Click(C(`.panel button[data-tab="response"]`)), chromedp.WaitVisible(C(`.panel [data-test="body"]`)))
 
 	// The panel is the persisted result: it survives a reload.
 	step(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(`.panel [data-test="status"]`)))
@@ -356,17 +404,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		chromedp.Click(C(`#confirm-ok`)),
 		chromedp.WaitNotPresent(C(`#confirm[open]`)),
 	)
-	deadline := time.Now().Add(5 * time.Second)
-	rows := -1
-	for time.Now().Before(deadline) {
-		if rows = get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr.hook').length`)); rows == 1 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if rows != 1 {
-		t.Errorf("%d rows after deleting one of two, want 1", rows)
-	}
+	waitFor(t, ctx, "one row left after deleting one of two", `document.querySelectorAll("tr.hook").length === 1`)
 
 	// Another workspace with this workspace's token: a clear message, no
 	// "no webhooks" claim, no New button. Without a token: a clear message.

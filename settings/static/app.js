@@ -273,10 +273,54 @@ function showTest(id, res) {
       parts.push(more);
     }
   }
-  parts.push(el("div", { class: "panel-actions" }, el("button", { type: "button", "data-action": "dismiss", onclick: () => dismiss(id) }, "Dismiss")));
+  const actions = el("div", { class: "panel-actions" }, el("button", { type: "button", "data-action": "dismiss", onclick: () => dismiss(id) }, "Dismiss"));
   panel.classList.toggle("failed", failed);
-  panel.replaceChildren(el("h3", { text: "Test fire result" }), ...parts);
+  panel.replaceChildren(el("h3", { text: "Test fire result" }), tabs(id, [
+    ["response", "Response", () => parts],
+    ["request", "Request", () => [testRequest(id, res)]],
+  ]), actions);
   row.hidden = false;
+}
+
+// tabs builds an ARIA tab list (arrow keys move between tabs) whose
+// panels are built when first shown; the first tab is selected.
+function tabs(id, list) {
+  const bar = el("div", { role: "tablist", class: "tabs", "aria-label": "Test fire details" });
+  const panes = [];
+  const buttons = list.map(([key, label, build], i) => {
+    const pane = el("div", { role: "tabpanel", id: "tab-" + key + "-" + id, class: "tabpane", "aria-labelledby": "tabbtn-" + key + "-" + id, hidden: i !== 0 });
+    let built = false;
+    const show = () => { if (!built) { built = true; pane.replaceChildren(...build().filter(Boolean)); } };
+    if (i === 0) show();
+    panes.push(pane);
+    const b = el("button", { type: "button", role: "tab", id: "tabbtn-" + key + "-" + id, "data-tab": key, "aria-controls": pane.id, "aria-selected": i === 0 ? "true" : "false", tabindex: i === 0 ? "0" : "-1" }, label);
+    b.addEventListener("click", () => select(i));
+    b.addEventListener("keydown", (e) => {
+      const d = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+      if (d) { e.preventDefault(); select((i + d + list.length) % list.length); buttons[(i + d + list.length) % list.length].focus(); }
+    });
+    b._show = show;
+    return b;
+  });
+  function select(n) {
+    buttons.forEach((b, i) => { b.setAttribute("aria-selected", i === n ? "true" : "false"); b.tabIndex = i === n ? 0 : -1; panes[i].hidden = i !== n; });
+    buttons[n]._show();
+  }
+  bar.append(...buttons);
+  return el("div", { class: "tabbed" }, bar, ...panes);
+}
+
+// testRequest shows the request a Test fire sent, rebuilt by the same
+// code from the result's event ID and time.
+function testRequest(id, res) {
+  const box = el("div", { class: "test-request" }, el("p", { text: "Loading the request…" }));
+  const q = new URLSearchParams({ event_id: res.event_id, at: res.fired_at });
+  api("GET", base() + "/" + encodeURIComponent(id) + "/preview?" + q).then((p) => {
+    const h = state.hooks.find((x) => x.id === id);
+    const edited = h && new Date(h.updated_at) > new Date(res.fired_at);
+    box.replaceChildren(...[edited ? el("p", { class: "inactive-note", text: "The webhook was edited after this test: this is the request its current settings send." }) : null, requestView(p, "test-request")].filter(Boolean));
+  }).catch((e) => box.replaceChildren(el("p", { class: "error-text", text: "The request cannot be shown: " + e.message })));
+  return box;
 }
 
 async function dismiss(id) {
@@ -406,6 +450,48 @@ async function redeliver(id, deliveryID, btn) {
   }
 }
 
+// ---- payload preview ----------------------------------------------------------------
+
+// requestView shows a request as the preview API built it: the request
+// line, the headers and the pretty-printed body.
+function requestView(p, testName) {
+  const rows = p.headers.map((h) => el("tr", {}, el("th", { scope: "row", text: h.name }), el("td", {}, el("code", { text: h.value }))));
+  return el("div", { class: "request" },
+    el("p", { class: "req-line" }, el("code", { "data-test": testName + "-line", text: p.method + " " + p.url })),
+    el("table", { class: "headers", "data-test": testName + "-headers" }, el("caption", { class: "label", text: "Headers" }), el("tbody", {}, rows)),
+    el("p", { class: "label", text: "Body (JSON, " + new Blob([p.body]).size + " bytes; shown indented)" }),
+    el("pre", { class: "body json", "data-test": testName + "-body", tabindex: "0", "aria-label": "Request body" }, p.pretty),
+    p.placeholder_secret ? el("p", { class: "hint", text: "The signature headers" + (p.headers.some((h) => h.name === "X-Webhook-Secret") ? " and X-Webhook-Secret" : "") + " are shown computed with a placeholder secret; your endpoint receives them computed with your secret." }) : null);
+}
+
+let previewTimer = 0;
+let previewSeq = 0;
+
+// schedulePreview refreshes the form's preview shortly after an edit.
+function schedulePreview() {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(loadFormPreview, 250);
+}
+
+async function loadFormPreview() {
+  const box = $("#form-preview");
+  if (!box || $("#editor").hidden) return;
+  const seq = ++previewSeq;
+  const spec = formSpec();
+  delete spec.active;
+  delete spec.name;
+  const o = state.original;
+  spec.signed = $("#f-secret").value !== "" || !!(o && o.has_secret && !$("#f-secret-remove").checked);
+  try {
+    const p = await api("POST", base() + "/preview", spec);
+    if (seq !== previewSeq) return;
+    box.replaceChildren(requestView(p, "form-preview"));
+  } catch (e) {
+    if (seq !== previewSeq) return;
+    box.replaceChildren(el("p", { class: "hint", text: "No preview: " + e.message }));
+  }
+}
+
 // ---- editor ----------------------------------------------------------------------
 
 function conditionRow(c = {}) {
@@ -451,6 +537,7 @@ function openEditor(h) {
   $("#secret-remove-field").hidden = !(h && h.has_secret);
   $("#editor").hidden = false;
   $("#f-name").focus();
+  loadFormPreview();
 }
 
 function closeEditor() {
@@ -461,10 +548,9 @@ function closeEditor() {
 
 const FIELD_INPUT = { name: "f-name", entity: "f-entity", events: "f-events", conditions: "f-conditions", url: "f-url", fields: "f-fields", secret: "f-secret" };
 
-async function save(ev) {
-  ev.preventDefault();
-  clearErrors();
-  const spec = {
+// formSpec is the webhook the form describes, as the API takes it.
+function formSpec() {
+  return {
     name: $("#f-name").value.trim(),
     entity: $("#f-entity").value,
     events: Array.from(document.querySelectorAll("#f-events input:checked")).map((c) => c.value),
@@ -480,6 +566,12 @@ async function save(ev) {
     active: $("#f-active").checked,
     secret_header: $("#f-secret-header").checked,
   };
+}
+
+async function save(ev) {
+  ev.preventDefault();
+  clearErrors();
+  const spec = formSpec();
   const secret = $("#f-secret").value;
   if (secret !== "") spec.secret = secret;
   else if (state.original && state.original.has_secret && $("#f-secret-remove").checked) spec.secret = "";
@@ -568,6 +660,10 @@ async function start() {
   $("#cancel-btn").addEventListener("click", closeEditor);
   $("#add-cond").addEventListener("click", () => { const r = conditionRow(); $("#f-conditions").append(r); $(".c-field", r).focus(); });
   $("#hook-form").addEventListener("submit", save);
+  $("#hook-form").addEventListener("input", schedulePreview);
+  $("#hook-form").addEventListener("change", schedulePreview);
+  $("#add-cond").addEventListener("click", schedulePreview);
+  $("#f-conditions").addEventListener("click", (e) => { if (e.target.closest("button")) schedulePreview(); });
   await load();
   document.body.dataset.ready = "true";
 }
