@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"os"
 	"testing"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
@@ -12,44 +14,70 @@ import (
 // code. Keep every recording: each is a version of the code that may still
 // have runs open when a new worker is deployed.
 func TestReplayRecordedHistory(t *testing.T) {
-	for _, tt := range []struct{ file, what string }{
+	for _, tt := range []struct{ file, what, id string }{
 		// Recorded before the body query and continue-as-new: 500, 500,
 		// 200 to one target, 404 to another; the DeliverWebhook input
 		// still carries the body.
-		{"event_retries.json", "retries, first recording"},
+		{"event_retries.json", "retries, first recording", ""},
 		// The same with the current code: DeliverWebhook without the
 		// body, its fairness key and queue time.
-		{"event_retries_v2.json", "retries"},
+		{"event_retries_v2.json", "retries", ""},
 		// A delivery whose limiter is unreachable: run 1 parks it and
 		// continues as new (server-suggested), run 2 delivers it.
-		{"event_continued_run1.json", "parks and continues as new"},
-		{"event_continued_run2.json", "resumes and delivers"},
+		{"event_continued_run1.json", "parks and continues as new", ""},
+		{"event_continued_run2.json", "resumes and delivers", ""},
 		// A delivery whose first round of waiting ran out with its place
 		// kept (version 2 of deliver-fairness-fifo): the short timer, then delivered.
-		{"event_kept_place.json", "keeps its place between rounds"},
+		{"event_kept_place.json", "keeps its place between rounds", ""},
 		// Started with only the event, before routing in the workflow
 		// (commit d4c7177): completed at once with no delivery. The
 		// route-in-workflow version keeps it so.
-		{"event_only_before_routing.json", "event only, before routing"},
+		{"event_only_before_routing.json", "event only, before routing", ""},
 		// The same with routing in the workflow (current code): routed by
 		// the local activity and delivered; and a workspace without a
 		// registry, no_match.
-		{"event_only_routed.json", "event only, routed in the workflow"},
-		{"event_only_no_match.json", "event only, no match"},
+		{"event_only_routed.json", "event only, routed in the workflow", ""},
+		{"event_only_no_match.json", "event only, no match", ""},
+		// The same three ways with version 3 of route-in-workflow (routing
+		// recorded in search attributes first, the workflow ID checked):
+		// routed and delivered, no match, and another workspace's event
+		// under this one's ID, refused before routing
+		// (go run ./internal/recordhistory routed testdata/replay).
+		// These replay under their original workflow ID, which version 3
+		// checks (a replayer's default ID is "ReplayId").
+		{"event_only_routed_v3.json", "event only, routed, version 3", WorkflowID("replay-routed", "replay-routed-1")},
+		{"event_only_no_match_v3.json", "event only, no match, version 3", WorkflowID("replay-no-registry", "replay-no-match-1")},
+		{"event_only_wrong_id_v3.json", "event only, wrong workflow id, version 3", WorkflowID("replay-other", "replay-wrong-id-1")},
 		// An event whose webhook was disabled: its delivery skipped, no
 		// attempt (go run ./internal/recordhistory recovery).
-		{"event_skipped.json", "delivery skipped, webhook disabled"},
+		{"event_skipped.json", "delivery skipped, webhook disabled", ""},
 		// An event that matched a disabled webhook and an active one:
 		// skipped and delivered, HariSkippedKeys upserted under the
 		// search-skipped-keys version (go run ./internal/recordhistory
 		// skipped testdata/replay).
-		{"event_skipped_partial.json", "one delivery skipped, one delivered"},
+		{"event_skipped_partial.json", "one delivery skipped, one delivered", ""},
 	} {
 		t.Run(tt.what, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: EventWorkflowName})
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "../testdata/replay/"+tt.file); err != nil {
-				t.Fatalf("replay %s: %v", tt.file, err)
+			if tt.id == "" {
+				if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "../testdata/replay/"+tt.file); err != nil {
+					t.Fatalf("replay %s: %v", tt.file, err)
+				}
+				return
+			}
+			f, err := os.Open("../testdata/replay/" + tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatalf("read %s: %v", tt.file, err)
+			}
+			opts := worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: tt.id}}
+			if err := r.ReplayWorkflowHistoryWithOptions(nil, h, opts); err != nil {
+				t.Fatalf("replay %s as %s: %v", tt.file, tt.id, err)
 			}
 		})
 	}

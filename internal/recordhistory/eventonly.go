@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -74,15 +75,20 @@ func recordEventOnly(out string) error {
 	return cmd.Run()
 }
 
-// recordEventRouted records, with the current code, into dir two events
-// started with only the event, as another SDK may:
-//   - event_only_routed.json: the workflow routes it to the registry's
+// recordEventRouted records, with the current code, into dir three events
+// started with only the event, as another SDK may (version 1 of
+// route-in-workflow was recorded as event_only_routed.json and
+// event_only_no_match.json; these are version 3):
+//   - event_only_routed_v3.json: the workflow routes it to the registry's
 //     matching webhook (no secret: this recorder has no codec keys) and
 //     delivers it;
-//   - event_only_no_match.json: a workspace without a registry, so the
-//     workflow ends no_match.
+//   - event_only_no_match_v3.json: a workspace without a registry, so the
+//     workflow ends no_match;
+//   - event_only_wrong_id_v3.json: started under a workflow ID that is not
+//     its workspace's claim on the event ID, so the workflow fails
+//     InvalidEvent before it asks the registry.
 //
-// It fails unless both end as described.
+// It fails unless each ends as described.
 func recordEventRouted(dir string) error {
 	ctx := context.Background()
 	srv, c, stop, err := startServer(ctx)
@@ -107,8 +113,8 @@ func recordEventRouted(dir string) error {
 		file    string
 		noMatch bool
 	}{
-		{replayEvent("replay-routed-1", "replay-routed"), "event_only_routed.json", false},
-		{replayEvent("replay-no-match-1", "replay-no-registry"), "event_only_no_match.json", true},
+		{replayEvent("replay-routed-1", "replay-routed"), "event_only_routed_v3.json", false},
+		{replayEvent("replay-no-match-1", "replay-no-registry"), "event_only_no_match_v3.json", true},
 	} {
 		id := workflows.WorkflowID(tt.ev.Workspace, tt.ev.ID)
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.EventWorkflowName, map[string]any{"event": tt.ev})
@@ -126,5 +132,15 @@ func recordEventRouted(dir string) error {
 			return err
 		}
 	}
-	return nil
+	// Another workspace's event under this workspace's ID: refused.
+	ev := replayEvent("replay-wrong-id-1", "replay-routed")
+	id := workflows.WorkflowID("replay-other", ev.ID)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.EventWorkflowName, map[string]any{"event": ev})
+	if err != nil {
+		return err
+	}
+	if err := run.Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "does not match the event") {
+		return fmt.Errorf("event %s under workflow id %s: got %v, want InvalidEvent", ev.ID, id, err)
+	}
+	return show(srv.HostPort, id, run.GetRunID(), filepath.Join(dir, "event_only_wrong_id_v3.json"))
 }
