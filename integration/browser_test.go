@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 
@@ -292,7 +293,8 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	// Moving the webhook with the secret field empty: the form says the
 	// secret is needed again, next to the field, and sends nothing.
 	step(t, ctx, "move the URL without the secret",
-		chromedp.Click(C(`tr.hook button[data-action="edit"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="menu"]`)),
+		chromedp.Click(C(`tr.hook [role="menu"] button[data-action="edit"]`)),
 		chromedp.WaitVisible(C(`#editor`)),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#f-url").value = ""`),
 		chromedp.SendKeys(C(`#f-url`), rc.URL+"/moved"),
@@ -302,17 +304,29 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if msg := get(t, ctx, chromedp.Text(C(`#err-secret`))); !strings.Contains(msg, "Changing the URL requires the secret again") {
 		t.Errorf("moving the URL without the secret: message %q, want it to ask for the secret again", msg)
 	}
-	step(t, ctx, "cancel the move", chromedp.Click(C(`#cancel-btn`)), chromedp.WaitNotVisible(C(`#editor`)))
+	// Edit opens a modal drawer over the list, not a form at the bottom.
+	if modal := get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("#editor").matches("dialog[open]:modal")`)); !modal {
+		t.Error("Edit: got no modal drawer, want the form in a drawer over the list")
+	}
+	shot(t, ctx, "05a-edit-drawer")
+	step(t, ctx, "edit drawer narrow", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
+	noSidewaysScroll(t, ctx, "edit drawer at 390 px")
+	shot(t, ctx, "05b-edit-drawer-390")
+	step(t, ctx, "cancel the move", chromedp.EmulateViewport(1280, 1000), chromedp.Click(C(`#cancel-btn`)), chromedp.WaitNotVisible(C(`#editor`)))
+	if f := get(t, ctx, chromedp.Evaluate[string](`document.activeElement.dataset.action || ""`)); f != "menu" {
+		t.Errorf("after closing the drawer focus is on %q, want the row's menu button it was opened from", f)
+	}
 	if row := get(t, ctx, chromedp.Text(C(`tr.hook`))); !strings.Contains(row, rc.URL+"/hooks") || strings.Contains(row, "/moved") {
 		t.Errorf("after the refused move the row reads %q, want the URL unchanged", row)
 	}
 
 	// A closed port: the error shows in red, with words, not colour alone.
 	l, _ := devtest.FreeAddr()
+	const longPath = "/webhooks/hari/crm/opportunities/closed-won/erp-sync-endpoint"
 	step(t, ctx, "closed port webhook",
 		chromedp.Click(C(`#new-btn`)),
 		chromedp.SendKeys(C(`#f-name`), "Closed port"),
-		chromedp.SendKeys(C(`#f-url`), "https://"+l+"/hook"),
+		chromedp.SendKeys(C(`#f-url`), "https://"+l+longPath),
 		chromedp.Click(C(`#save-btn`)),
 		chromedp.WaitVisible(C(`tr.hook[data-id]:nth-of-type(4)`)),
 		chromedp.Click(C(`tr.hook:nth-of-type(4) button[data-action="test"]`)),
@@ -340,6 +354,43 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("no conditions: got %q, want None: every opportunity event above", conds)
 	}
 	shot(t, ctx, "06-closed-port-error")
+
+	// Layout: Test fire is the primary action, Edit, Deactivate and Delete
+	// wait in the overflow menu, the actions fit on one line, and a long
+	// URL is cut with an ellipsis (its full text in the title) and copied
+	// whole.
+	layout := get(t, ctx, chromedp.Evaluate[map[string]any](`(() => {
+		const row = document.querySelector('tr.hook:nth-of-type(4)');
+		const acts = row.querySelector('.row-actions');
+		const url = row.querySelector('code.url');
+		const visible = [...acts.querySelectorAll('button')].filter((b) => b.offsetParent !== null).map((b) => b.dataset.action);
+		return { visible: visible.join(","), primary: row.querySelector('button[data-action="test"]').classList.contains('primary'),
+			oneLine: acts.getBoundingClientRect().height < 2 * row.querySelector('button[data-action="test"]').getBoundingClientRect().height,
+			cut: url.scrollWidth > url.clientWidth, title: url.title };
+	})()`))
+	if layout["visible"] != "test,log,menu" || layout["primary"] != true || layout["oneLine"] != true {
+		t.Errorf("row actions: got %v, want Test fire (primary), Delivery log and the menu button on one line", layout)
+	}
+	if layout["cut"] != true || layout["title"] != "https://"+l+longPath {
+		t.Errorf("long URL: got cut %v title %v, want an ellipsis with the full URL in the title", layout["cut"], layout["title"])
+	}
+	step(t, ctx, "open the overflow menu", chromedp.Click(C(`tr.hook:nth-of-type(4) button[data-action="menu"]`)), chromedp.WaitVisible(C(`tr.hook:nth-of-type(4) [role="menu"]`)))
+	items := get(t, ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('tr.hook:nth-of-type(4) [role="menu"] [role="menuitem"]')].map((b) => b.textContent).join(",") + "|" + document.activeElement.textContent`))
+	if items != "Edit,Deactivate,Delete|Edit" {
+		t.Errorf("overflow menu: got %q, want Edit,Deactivate,Delete with focus on Edit", items)
+	}
+	shot(t, ctx, "06a-overflow-menu")
+	step(t, ctx, "Escape closes the menu", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(C(`tr.hook:nth-of-type(4) [role="menu"]`)))
+	// Headless Chromium grants no clipboard: record what the page hands
+	// to the Clipboard API instead.
+	step(t, ctx, "copy the URL",
+		chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText = async (text) => { window.copied = text; }`),
+		chromedp.Click(C(`tr.hook:nth-of-type(4) button[data-action="copy-url"]`)),
+	)
+	waitFor(t, ctx, "the copy to be confirmed", `document.querySelector("#status").textContent.startsWith("Copied the URL")`)
+	if got := get(t, ctx, chromedp.Evaluate[string](`window.copied || ""`)); got != "https://"+l+longPath {
+		t.Errorf("Copy: got %q on the clipboard, want the full URL", got)
+	}
 
 	// The delivery log shows a real delivery's attempts, linked to the Web UI.
 	var receipt struct {
@@ -370,7 +421,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	shot(t, ctx, "07-delivery-log")
 
 	// Deactivate; a narrow window; delete with confirmation.
-	step(t, ctx, "deactivate", chromedp.Click(C(`tr.hook button[data-action="toggle"]`)), chromedp.WaitVisible(C(`tr.hook .badge.off`)))
+	step(t, ctx, "deactivate", chromedp.Click(C(`tr.hook button[data-action="menu"]`)), chromedp.Click(C(`tr.hook [role="menu"] button[data-action="toggle"]`)), chromedp.WaitVisible(C(`tr.hook .badge.off`)))
 	if badge := get(t, ctx, chromedp.Text(C(`tr.hook .badge.off`))); badge != "Inactive" {
 		t.Errorf("badge %q, want Inactive", badge)
 	}
@@ -383,11 +434,16 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("inactive test fire: note %q, want it to say real events do not send", note)
 	}
 	step(t, ctx, "narrow window", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
+	noSidewaysScroll(t, ctx, "the list at 390 px")
+	if gap := get(t, ctx, chromedp.Evaluate[float64](`(() => { const r = document.querySelector('tr.hook .row-actions'); const [a, b] = [...r.querySelectorAll(':scope > button')].map((x) => x.getBoundingClientRect()); return a.top === b.top ? b.left - a.right : 99 })()`)); gap < 4 {
+		t.Errorf("card buttons at 390 px: %.1f px apart, want at least 4", gap)
+	}
 	shot(t, ctx, "08-narrow")
 	// The Delete dialog opens on Cancel: Enter does not delete.
 	step(t, ctx, "delete, then Enter",
 		chromedp.EmulateViewport(1280, 1000),
-		chromedp.Click(C(`tr.hook button[data-action="delete"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="menu"]`)),
+		chromedp.Click(C(`tr.hook [role="menu"] button[data-action="delete"]`)),
 		chromedp.WaitVisible(C(`#confirm[open]`)),
 	)
 	if f := get(t, ctx, chromedp.Evaluate[string](`document.activeElement.id`)); f != "confirm-cancel" {
@@ -399,7 +455,8 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("after Enter in the Delete dialog: %d rows, want 2 (nothing deleted)", n)
 	}
 	step(t, ctx, "delete",
-		chromedp.Click(C(`tr.hook button[data-action="delete"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="menu"]`)),
+		chromedp.Click(C(`tr.hook [role="menu"] button[data-action="delete"]`)),
 		chromedp.WaitVisible(C(`#confirm[open]`)),
 		chromedp.Click(C(`#confirm-ok`)),
 		chromedp.WaitNotPresent(C(`#confirm[open]`)),
@@ -447,5 +504,15 @@ func waitFor(t *testing.T, ctx context.Context, what, js string) {
 			t.Fatalf("waited a minute for %s", what)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// noSidewaysScroll fails when the page is wider than the window.
+func noSidewaysScroll(t *testing.T, ctx context.Context, where string) {
+	t.Helper()
+	sw := get(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	cw := get(t, ctx, chromedp.Evaluate[int](`document.documentElement.clientWidth`))
+	if sw > cw {
+		t.Errorf("%s: page scrollWidth %d > clientWidth %d, want no sideways scroll", where, sw, cw)
 	}
 }

@@ -117,27 +117,80 @@ function render() {
   $("#new-btn").disabled = state.denied;
   $("#hooks").hidden = state.hooks.length === 0;
   for (const h of state.hooks) {
-    const testBtn = el("button", { type: "button", class: "test", "data-action": "test", "aria-describedby": "name-" + h.id, onclick: () => testFire(h.id) }, "Test fire");
+    const testBtn = el("button", { type: "button", class: "test primary", "data-action": "test", "aria-describedby": "name-" + h.id, onclick: () => testFire(h.id) }, "Test fire");
     if (state.busy.has(h.id)) { testBtn.disabled = true; testBtn.textContent = "Testing…"; testBtn.setAttribute("aria-busy", "true"); }
     const row = el("tr", { "data-id": h.id, class: "hook" },
       el("td", { "data-label": "Name" }, el("span", { id: "name-" + h.id, class: "name", text: h.name })),
-      el("td", { "data-label": "URL" }, el("code", { class: "url", text: h.url })),
+      el("td", { "data-label": "URL", class: "url-cell" }, el("div", { class: "url-wrap" },
+        el("code", { class: "url", title: h.url, text: h.url }),
+        el("button", { type: "button", class: "copy", "data-action": "copy-url", "aria-label": "Copy the URL of " + h.name, onclick: () => copyURL(h) }, "Copy"))),
       el("td", { "data-label": "Events" }, el("span", { text: h.entity + ": " + h.events.join(", ") })),
       el("td", { "data-label": "Conditions", text: h.conditions.length ? h.conditions_text : "None: every " + h.entity + " event above" }),
       el("td", { "data-label": "State" }, stateBadge(h)),
       el("td", { "data-label": "Last delivery", class: "last", id: "last-" + h.id, text: "—" }),
       el("td", { "data-label": "Health", class: "health", id: "health-" + h.id, text: "—" }),
-      el("td", { class: "row-actions" },
+      el("td", { class: "actions-cell" }, el("div", { class: "row-actions" },
         testBtn,
         el("button", { type: "button", "data-action": "log", "aria-expanded": state.logs.has(h.id) ? "true" : "false", "aria-controls": "log-" + h.id, onclick: () => toggleLog(h.id) }, "Delivery log"),
-        el("button", { type: "button", "data-action": "edit", onclick: () => openEditor(h) }, "Edit"),
-        el("button", { type: "button", "data-action": "toggle", onclick: () => setActive(h, !h.active) }, h.active ? "Deactivate" : "Activate"),
-        el("button", { type: "button", "data-action": "delete", class: "danger", onclick: () => remove(h) }, "Delete")));
+        menu(h, [
+          ["edit", "Edit", () => openEditor(h)],
+          ["toggle", h.active ? "Deactivate" : "Activate", () => setActive(h, !h.active)],
+          ["delete", "Delete", () => remove(h), "danger"],
+        ]))));
     const panel = el("tr", { class: "panel-row", id: "panel-row-" + h.id, hidden: true }, el("td", { colspan: "8" }, el("div", { class: "panel", id: "panel-" + h.id, role: "region", "aria-label": "Test fire result for " + h.name })));
     const log = el("tr", { class: "log-row", id: "log-row-" + h.id, hidden: !state.logs.has(h.id) }, el("td", { colspan: "8" }, el("div", { class: "log", id: "log-" + h.id })));
     tbody.append(row);
     if (h.state === "disabled" || state.reenabled[h.id]) tbody.append(el("tr", { class: "notice-row", id: "notice-row-" + h.id }, el("td", { colspan: "8" }, disabledNotice(h))));
     tbody.append(panel, log);
+  }
+}
+
+// menu is an overflow menu (a menu button and its items): Enter, Space or
+// a click opens it on its first item; arrows move; Escape closes it and
+// returns to the button.
+function menu(h, items) {
+  const btn = el("button", { type: "button", class: "menu-btn", "data-action": "menu", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": "menu-" + h.id, "aria-label": "More actions for " + h.name }, "⋯");
+  const list = el("div", { role: "menu", id: "menu-" + h.id, class: "menu", hidden: true, "aria-label": "Actions for " + h.name });
+  const entries = items.map(([action, label, run, cls]) => el("button", { type: "button", role: "menuitem", tabindex: "-1", "data-action": action, class: cls, onclick: () => { close(true); run(); } }, label));
+  list.append(...entries);
+  function close(focus) {
+    list.hidden = true;
+    btn.setAttribute("aria-expanded", "false");
+    if (focus) btn.focus();
+  }
+  btn.addEventListener("click", () => {
+    const open = list.hidden;
+    closeMenus();
+    if (!open) return;
+    list.hidden = false;
+    btn.setAttribute("aria-expanded", "true");
+    entries[0].focus();
+  });
+  list.addEventListener("keydown", (e) => {
+    const i = entries.indexOf(document.activeElement);
+    if (e.key === "Escape") { e.preventDefault(); close(true); }
+    else if (e.key === "ArrowDown") { e.preventDefault(); entries[(i + 1) % entries.length].focus(); }
+    else if (e.key === "ArrowUp") { e.preventDefault(); entries[(i - 1 + entries.length) % entries.length].focus(); }
+    else if (e.key === "Tab") close(false);
+  });
+  return el("div", { class: "menu-wrap" }, btn, list);
+}
+
+function closeMenus() {
+  for (const m of document.querySelectorAll(".menu:not([hidden])")) {
+    m.hidden = true;
+    const b = m.parentElement.querySelector(".menu-btn");
+    if (b) b.setAttribute("aria-expanded", "false");
+  }
+}
+
+// copyURL puts a webhook's full URL on the clipboard.
+async function copyURL(h) {
+  try {
+    await navigator.clipboard.writeText(h.url);
+    say("Copied the URL of " + h.name + ".");
+  } catch (e) {
+    say("The browser did not allow copying; select the URL in the form instead (Edit).", true);
   }
 }
 
@@ -475,7 +528,7 @@ function schedulePreview() {
 
 async function loadFormPreview() {
   const box = $("#form-preview");
-  if (!box || $("#editor").hidden) return;
+  if (!box || !$("#editor").open) return;
   const seq = ++previewSeq;
   const spec = formSpec();
   delete spec.active;
@@ -535,15 +588,23 @@ function openEditor(h) {
   $("#f-secret-header").checked = h ? h.secret_header !== false : true;
   $("#f-secret-remove").checked = false;
   $("#secret-remove-field").hidden = !(h && h.has_secret);
-  $("#editor").hidden = false;
+  state.returnFocus = document.activeElement;
+  if (!$("#editor").open) $("#editor").showModal();
   $("#f-name").focus();
   loadFormPreview();
 }
 
 function closeEditor() {
-  $("#editor").hidden = true;
+  if ($("#editor").open) $("#editor").close();
+}
+
+// editorClosed runs however the drawer closes (Cancel, ✕, Escape, a
+// save): focus goes back to where the drawer was opened from.
+function editorClosed() {
   state.editing = null;
-  $("#new-btn").focus();
+  const back = state.returnFocus && document.contains(state.returnFocus) ? state.returnFocus : $("#new-btn");
+  state.returnFocus = null;
+  back.focus();
 }
 
 const FIELD_INPUT = { name: "f-name", entity: "f-entity", events: "f-events", conditions: "f-conditions", url: "f-url", fields: "f-fields", secret: "f-secret" };
@@ -596,8 +657,8 @@ async function save(ev) {
     if (state.editing) await api("PUT", base() + "/" + encodeURIComponent(state.editing), spec);
     else await api("POST", base(), spec);
     say(state.editing ? "Webhook saved." : "Webhook created.");
-    $("#editor").hidden = true;
-    state.editing = null;
+    state.returnFocus = null;
+    closeEditor();
     await load();
     $("#new-btn").focus();
   } catch (e) {
@@ -658,6 +719,9 @@ async function start() {
   });
   $("#new-btn").addEventListener("click", () => openEditor(null));
   $("#cancel-btn").addEventListener("click", closeEditor);
+  $("#close-editor").addEventListener("click", closeEditor);
+  $("#editor").addEventListener("close", editorClosed);
+  document.addEventListener("click", (e) => { if (!e.target.closest(".menu-wrap")) closeMenus(); });
   $("#add-cond").addEventListener("click", () => { const r = conditionRow(); $("#f-conditions").append(r); $(".c-field", r).focus(); });
   $("#hook-form").addEventListener("submit", save);
   $("#hook-form").addEventListener("input", schedulePreview);
