@@ -3,9 +3,15 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/codec"
@@ -13,6 +19,7 @@ import (
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/internal/devtest"
 	"github.com/hari-crm/webhooks/publisher"
+	"github.com/hari-crm/webhooks/service"
 	"github.com/hari-crm/webhooks/signature"
 	"github.com/hari-crm/webhooks/workflows"
 )
@@ -93,5 +100,60 @@ func TestPublishLeavesRoutingToTheWorkflowWhenTheRegistryIsSlow(t *testing.T) {
 	}
 	if n := len(rc.Hits()); n != 1 {
 		t.Errorf("receiver got %d requests in all, want 1", n)
+	}
+}
+
+// An event started with only the event whose routing fails for good (the
+// registry answers with an error that retrying cannot cure) ends visibly:
+// HariDeliveryStatus routing_failed in the execution log and the Web UI,
+// and Wait and Show (the API's GET .../events/{id}, `starter show`) say
+// "routing failed" with the reason, never a silent success.
+func TestRoutingFailureIsVisible(t *testing.T) {
+	t.Parallel()
+	queue := "routefail-" + uuid.NewString()[:8]
+	w, err := service.NewWorker(tc, service.Options{TaskQueue: queue, Secrets: srv.Keys, Router: stalledRouter{permanent: true}, StopTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ev := closedWonEvent("ws-" + uuid.NewString()[:8])
+	id := workflows.WorkflowID(ev.Workspace, ev.ID)
+	// As another SDK starts it: only the event.
+	if _, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.EventWorkflowName, map[string]any{"event": ev}); err != nil {
+		t.Fatal(err)
+	}
+	p := publisher.New(tc, publisher.Options{TaskQueue: queue, DataConverter: codec.DataConverter(srv.Keys)})
+	o, err := p.Wait(ctx, ev.Workspace, ev.ID)
+	if err != nil {
+		t.Fatalf("wait: %v, want an outcome that says routing failed", err)
+	}
+	if !o.Done || !o.RoutingFailed || !strings.Contains(o.Error, "routing failed") || !strings.Contains(o.Error, activities.ErrRoutePermanent.Error()) || len(o.Deliveries) != 0 {
+		t.Errorf("wait: got %+v, want done, routing_failed, the reason and no delivery", o)
+	}
+	s, err := p.Show(ctx, ev.Workspace, ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.RoutingFailed || s.Error != o.Error {
+		t.Errorf("show: got %+v, want routing_failed with %q", s, o.Error)
+	}
+	q := fmt.Sprintf("WorkflowId = '%s' AND %s = '%s'", id, workflows.SearchStatus.GetName(), workflows.StatusRoutingFailed)
+	for {
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetExecutions()) == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("visibility never listed %s with %s", id, q)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -422,6 +422,27 @@ type Outcome struct {
 	// start with only the event) and no active webhook matched it:
 	// nothing was sent.
 	NoMatch bool `json:"no_match,omitempty"`
+	// RoutingFailed is true when the workflow was to route the event
+	// itself and could not (Error gives the reason): nothing was sent.
+	// The README says how to route it again (a workflow reset).
+	RoutingFailed bool `json:"routing_failed,omitempty"`
+}
+
+// endedWithoutDelivering reads the failure of an event workflow that ended
+// on purpose before any delivery: routing that failed (routing is true)
+// or input the worker refused. ok is false for any other error.
+func endedWithoutDelivering(err error) (why string, routing, ok bool) {
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) {
+		return "", false, false
+	}
+	switch app.Type() {
+	case workflows.ErrTypeRoutingFailed:
+		return "routing failed, nothing was sent: " + app.Message(), true, true
+	case workflows.ErrTypeInvalidEvent:
+		return "the worker refused the event, nothing was sent: " + app.Message(), false, true
+	}
+	return "", false, false
 }
 
 // Wait blocks until every delivery of workspace ws's event eventID has its
@@ -444,6 +465,9 @@ func (p *Publisher) wait(ctx context.Context, eventID, id string) (Outcome, erro
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
 			return Outcome{}, fmt.Errorf("%w: %s", ErrNotFound, eventID)
+		}
+		if why, routing, ok := endedWithoutDelivering(err); ok {
+			return Outcome{EventID: eventID, WorkflowID: id, Done: true, Deliveries: []workflows.DeliveryResult{}, Error: why, RoutingFailed: routing}, nil
 		}
 		return Outcome{}, fmt.Errorf("wait for %s: %w", id, err)
 	}
@@ -490,6 +514,11 @@ func (p *Publisher) show(ctx context.Context, ws, eventID, id string) (Outcome, 
 			// the query still answers on a closed workflow with what it had.
 			out.Done, out.Deliveries = true, []workflows.DeliveryResult{}
 			out.Error = "the event's workflow ended " + strings.ToLower(strings.TrimPrefix(status.String(), "WORKFLOW_EXECUTION_STATUS_")) + " before every delivery had its outcome"
+			if status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
+				if why, routing, ok := endedWithoutDelivering(p.c.GetWorkflow(ctx, id, "").Get(ctx, nil)); ok {
+					out.Error, out.RoutingFailed = why, routing
+				}
+			}
 			if val, err := p.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus); err == nil {
 				var res workflows.EventResult
 				if val.Get(&res) == nil && res.Deliveries != nil {

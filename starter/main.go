@@ -294,6 +294,9 @@ func print(w io.Writer, o publisher.Outcome, asJSON bool) {
 	if o.NoMatch {
 		state = "no match: no active webhook of the workspace matched the event when its workflow routed it; nothing was sent"
 	}
+	if o.Error != "" {
+		state = o.Error
+	}
 	fmt.Fprintf(w, "event %s (workflow %s): %s\n", o.EventID, o.WorkflowID, state)
 	for _, d := range o.Deliveries {
 		fmt.Fprintf(w, "  %s  %s  %s\n", d.WebhookID, d.URL, strings.ToUpper(d.Status))

@@ -104,10 +104,10 @@ const activityTimeout = delivery.AttemptTimeout + 45*time.Second
 // under the full 1/2/4 s policy.
 func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	if err := in.Event.Validate(); err != nil {
-		return EventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidEvent", nil)
+		return EventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidEvent, nil)
 	}
 	if in.Event.ID == "" {
-		return EventResult{}, temporal.NewNonRetryableApplicationError("event id is required", "InvalidEvent", nil)
+		return EventResult{}, temporal.NewNonRetryableApplicationError("event id is required", ErrTypeInvalidEvent, nil)
 	}
 	if err := checkSize(ctx, in); err != nil {
 		return EventResult{}, err
@@ -147,7 +147,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	seen := map[string]bool{}
 	for _, t := range dests {
 		if seen[t.ID] {
-			return EventResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("target id %q appears twice", t.ID), "InvalidEvent", nil)
+			return EventResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("target id %q appears twice", t.ID), ErrTypeInvalidEvent, nil)
 		}
 		seen[t.ID] = true
 	}
@@ -156,7 +156,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	run := 1
 	if c := in.Continued; c != nil {
 		if err := c.validate(dests); err != nil {
-			return EventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidEvent", nil)
+			return EventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidEvent, nil)
 		}
 		run = c.Run + 1
 		for i, cd := range c.Deliveries {

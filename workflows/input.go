@@ -57,6 +57,11 @@ func EncodedSize(in EventInput) (int, error) {
 // replays as it ran.
 const versionSizeCheck = "event-size-check"
 
+// ErrTypeInvalidEvent is the failure type of an event workflow whose input
+// the worker refused (an invalid event, an oversized input, a workflow ID
+// that is not the event's own): nothing was sent.
+const ErrTypeInvalidEvent = "InvalidEvent"
+
 // checkSize fails the first run of an event whose input is over
 // event.MaxSize encoded (continued runs carry the first run's event).
 func checkSize(ctx workflow.Context, in EventInput) error {
@@ -74,7 +79,7 @@ func checkSize(ctx workflow.Context, in EventInput) error {
 	if err != nil {
 		msg = fmt.Sprintf("event: cannot be encoded to measure its size: %v", err)
 	}
-	return temporal.NewNonRetryableApplicationError(msg, "InvalidEvent", nil)
+	return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidEvent, nil)
 }
 
 // carriedKeys are the router-only keys a direct target carried.

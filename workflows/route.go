@@ -126,7 +126,7 @@ func checkWorkflowID(ctx workflow.Context, ev event.Event) error {
 		return nil
 	}
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("workflow id %q does not match the event: want %q (workspace %q, id %q)",
-		id, WorkflowID(ev.Workspace, ev.ID), ev.Workspace, ev.ID), "InvalidEvent", nil)
+		id, WorkflowID(ev.Workspace, ev.ID), ev.Workspace, ev.ID), ErrTypeInvalidEvent, nil)
 }
 
 // routeByActivity runs RouteEvent: first as a local activity, bounded by
