@@ -42,9 +42,11 @@ lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	go vet ./...
 
-## demo-event: publish testdata/events/stage_changed.json to the demo receiver and wait
+## demo-event: publish testdata/events/demo_won.json (an opportunity moves to Closed Won) and wait: the
+## registry routes it to the example webhook that make run seeded (HARI_WORKSPACE: the same workspace)
 demo-event:
-	HARI_CODEC_KEYS_FILE=.data/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 HARI_ALLOW_DIRECT_TARGETS=1 go run ./starter publish --file testdata/events/stage_changed.json --wait
+	sed 's/"workspace": "yourcompany"/"workspace": "$(or $(HARI_WORKSPACE),yourcompany)"/' testdata/events/demo_won.json | \
+	  HARI_CODEC_KEYS_FILE=.data/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 go run ./starter publish --file - --wait
 
 clean:
 	rm -rf bin .data artifacts

@@ -325,7 +325,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	const longPath = "/webhooks/hari/crm/opportunities/closed-won/erp-sync-endpoint"
 	step(t, ctx, "closed port webhook",
 		chromedp.Click(C(`#new-btn`)),
-		chromedp.SendKeys(C(`#f-name`), "Closed port"),
+		chromedp.SendKeys(C(`#f-name`), "Closed port: the ERP's old endpoint"),
 		chromedp.SendKeys(C(`#f-url`), "https://"+l+longPath),
 		chromedp.Click(C(`#save-btn`)),
 		chromedp.WaitVisible(C(`tr.hook[data-id]:nth-of-type(4)`)),
@@ -371,6 +371,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if layout["visible"] != "test,log,menu" || layout["primary"] != true || layout["oneLine"] != true {
 		t.Errorf("row actions: got %v, want Test fire (primary), Delivery log and the menu button on one line", layout)
 	}
+	noSidewaysScroll(t, ctx, "the list at 1280 px with a long URL and name")
 	if layout["cut"] != true || layout["title"] != "https://"+l+longPath {
 		t.Errorf("long URL: got cut %v title %v, want an ellipsis with the full URL in the title", layout["cut"], layout["title"])
 	}

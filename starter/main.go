@@ -47,6 +47,7 @@ const usage = `usage:
   starter show --workspace W --event ID [--json]
   starter token --workspace W [--ttl 12h]      (or --service: every workspace)
   starter webhooks create --workspace W --file F|- [--json]
+  starter webhooks ensure --workspace W --file F|- [--json]   (create unless one of the same name exists)
   starter webhooks list --workspace W [--json]
   starter webhooks get|activate|deactivate|delete --workspace W --id ID [--json]
   starter webhooks update --workspace W --id ID --file F|- [--json]

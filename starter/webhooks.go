@@ -25,7 +25,7 @@ type webhookFile struct {
 
 func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 {
-		return exitInvalid, errors.New("webhooks: name a subcommand: create, list, get, update, activate, deactivate, delete, deliveries, recover, retire")
+		return exitInvalid, errors.New("webhooks: name a subcommand: create, ensure, list, get, update, activate, deactivate, delete, deliveries, recover, retire")
 	}
 	sub, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("webhooks "+sub, flag.ContinueOnError)
@@ -42,7 +42,7 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitInvalid, nil
 	}
 	var spec webhook.Spec
-	if sub == "create" || sub == "update" {
+	if sub == "create" || sub == "ensure" || sub == "update" {
 		if *file == "" {
 			return exitInvalid, fmt.Errorf("webhooks %s: --file is required", sub)
 		}
@@ -68,7 +68,7 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *ws == "" {
 		return exitInvalid, fmt.Errorf("webhooks %s: --workspace is required", sub)
 	}
-	needsID := sub != "create" && sub != "list" && sub != "recover" && sub != "retire"
+	needsID := sub != "create" && sub != "ensure" && sub != "list" && sub != "recover" && sub != "retire"
 	if needsID && *id == "" {
 		return exitInvalid, fmt.Errorf("webhooks %s: --id is required", sub)
 	}
@@ -82,6 +82,8 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	switch sub {
 	case "create":
 		out, err = reg.Create(ctx, *ws, spec)
+	case "ensure":
+		out, err = ensure(ctx, reg, *ws, spec)
 	case "update":
 		out, err = reg.Update(ctx, *ws, *id, spec)
 	case "list":
@@ -330,4 +332,20 @@ func printHealth(w io.Writer, h *publisher.Health) {
 		}
 		fmt.Fprintf(w, "  %d%s failed in a row since %s; last error: %s\n", h.ConsecutiveFailures, more, h.FailingSince.UTC().Format(time.RFC3339), h.LastError)
 	}
+}
+
+// ensure creates the webhook unless the workspace has one of the same
+// name already, which it returns unchanged (make run seeds the demo
+// webhook this way on every start).
+func ensure(ctx context.Context, reg *registry.Client, ws string, spec webhook.Spec) (webhook.View, error) {
+	list, err := reg.List(ctx, ws)
+	if err != nil {
+		return webhook.View{}, err
+	}
+	for _, v := range list {
+		if v.Name == spec.Name {
+			return v, nil
+		}
+	}
+	return reg.Create(ctx, ws, spec)
 }
