@@ -94,7 +94,7 @@ func sealedLike(i int) string { return fmt.Sprintf("sealed:v3:k%03d:", i) + stri
 // 2 MiB that Temporal accepts, with the registry's margin.
 func TestRegistryWorstCaseStateStaysUnderTheLimit(t *testing.T) {
 	defer func(w, h int) { registryWriteLimit, registryHistoryLimit = w, h }(registryWriteLimit, registryHistoryLimit)
-	registryWriteLimit, registryHistoryLimit = 4*MaxWebhooks, 1<<30
+	registryWriteLimit, registryHistoryLimit = 6*MaxWebhooks, 1<<30
 
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -130,11 +130,25 @@ func TestRegistryWorstCaseStateStaysUnderTheLimit(t *testing.T) {
 		env.RegisterDelayedCallback(func() {
 			env.UpdateWorkflow(UpdateTestFire, "t"+id, &testFireResult{}, IDRequest{ID: id})
 		}, at+3*time.Millisecond)
-		env.RegisterDelayedCallback(func() { // disabled, with the longest reason
-			u := &updateResult{}
-			env.UpdateWorkflow(UpdateDisable, "d"+id, u, DisableRequest{ID: id, Reason: webhook.CutReason("HTTP 500: " + hostile(4000))})
-			if u.err != nil {
-				rejected = append(rejected, u.err)
+		// Disabled, re-enabled (enabled_at recorded) and disabled again,
+		// with the longest reason: every field a webhook can carry. One
+		// callback for the three (the test environment holds at most
+		// 1,000 pending callbacks).
+		env.RegisterDelayedCallback(func() {
+			reason := webhook.CutReason("HTTP 500: " + hostile(4000))
+			for j, step := range []struct {
+				name string
+				req  any
+			}{
+				{UpdateDisable, DisableRequest{ID: id, Reason: reason}},
+				{UpdateSetActive, SetActiveRequest{ID: id, Active: true}},
+				{UpdateDisable, DisableRequest{ID: id, Reason: reason}},
+			} {
+				u := &updateResult{}
+				env.UpdateWorkflow(step.name, fmt.Sprintf("d%d%s", j, id), u, step.req)
+				if u.err != nil {
+					rejected = append(rejected, u.err)
+				}
 			}
 		}, at+4*time.Millisecond)
 	}
@@ -183,6 +197,10 @@ func TestRegistryWorstCaseStateStaysUnderTheLimit(t *testing.T) {
 	for _, w := range next.State.Webhooks {
 		if w.Disabled == nil || webhook.EncodedSize(w.Disabled.Reason) > webhook.MaxDisabledReason || !strings.HasSuffix(w.Disabled.Reason, "...") {
 			t.Errorf("webhook %.3s: got disable %+v, want a reason cut to at most %d encoded bytes", w.ID, w.Disabled, webhook.MaxDisabledReason)
+			break
+		}
+		if w.EnabledAt == nil {
+			t.Errorf("webhook %.3s: got no enabled_at, want the re-enable's time carried", w.ID)
 			break
 		}
 	}
