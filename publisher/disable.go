@@ -27,6 +27,10 @@ type Disabler interface {
 // events at once; an endpoint still failing fails again within it).
 const MaxDisableWindow = time.Hour
 
+// maxCutReads bounds the results one AutoDisable run reads of events with
+// more webhooks than HariWebhookIDs lists.
+const maxCutReads = 100
+
 // DisableRule is when a webhook is disabled automatically: After
 // consecutive failed deliveries spanning at least Span.
 type DisableRule struct {
@@ -55,7 +59,9 @@ type Disabled struct {
 
 // AutoDisable disables every active webhook whose recent failures meet
 // rule: it lists the events that failed (or partly failed) since since,
-// reads the health of each webhook they went to, and disables those with
+// reads the health of each webhook they went to (from HariWebhookIDs, and
+// for an event with more webhooks than that lists, the failed ones of its
+// result), and disables those with
 // rule.After failures in a row, the oldest at least rule.Span ago. It
 // reads only active webhooks, goes on past one whose health cannot be
 // read (returning the errors joined), and looks back at most
@@ -81,6 +87,8 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 	}
 	type ref struct{ ws, id string }
 	seen := map[ref]bool{}
+	var errs []error
+	cutReads := 0
 	var token []byte
 	dc := converter.GetDefaultDataConverter() // search attributes are never encrypted
 	for {
@@ -101,6 +109,23 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 			for _, id := range ids {
 				seen[ref{ws, id}] = true
 			}
+			// HariWebhookIDs holds only the first IDs that fit (about 81);
+			// when it lists fewer webhooks than HariWebhookKeys, the
+			// event's result names the others that failed (at most
+			// maxCutReads events a run: a webhook that keeps failing is
+			// in the first of them too).
+			var keys []string
+			if v := fields[workflows.SearchWebhookKeys.GetName()]; v != nil && dc.FromPayload(v, &keys) == nil && len(keys) > len(ids) && cutReads < maxCutReads {
+				cutReads++
+				failed, err := p.failedWebhooks(ctx, ex.GetExecution().GetWorkflowId())
+				if err != nil {
+					errs = append(errs, err)
+					continue // the others are still checked
+				}
+				for _, id := range failed {
+					seen[ref{ws, id}] = true
+				}
+			}
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 {
@@ -113,7 +138,6 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].ws+"\x00"+refs[i].id < refs[j].ws+"\x00"+refs[j].id })
 	var out []Disabled
-	var errs []error
 	for _, r := range refs {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
@@ -143,4 +167,20 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// failedWebhooks lists the webhooks whose delivery failed in finished
+// event workflow workflowID.
+func (p *Publisher) failedWebhooks(ctx context.Context, workflowID string) ([]string, error) {
+	var res workflows.EventResult
+	if err := p.c.GetWorkflow(ctx, workflowID, "").Get(ctx, &res); err != nil {
+		return nil, fmt.Errorf("read the outcome of %s: %w", workflowID, err)
+	}
+	var ids []string
+	for _, d := range res.Deliveries {
+		if d.Status == workflows.StatusFailed {
+			ids = append(ids, d.WebhookID)
+		}
+	}
+	return ids, nil
 }

@@ -25,6 +25,10 @@ type sweepClient struct {
 	client.Client
 	sweep  []string // the failed-events queries
 	health []string // webhooks whose health was read
+	// cut lists the event's webhooks as an event with too many for
+	// HariWebhookIDs does: wh_c alone there, wh_c and wh_b in
+	// HariWebhookKeys.
+	cut bool
 }
 
 func payload(t *testing.T, v any) *commonpb.Payload {
@@ -50,6 +54,16 @@ func (s *sweepClient) ListWorkflow(_ context.Context, r *workflowservice.ListWor
 	q := r.GetQuery()
 	if strings.Contains(q, "TaskQueue =") {
 		s.sweep = append(s.sweep, q)
+		if s.cut {
+			return &workflowservice.ListWorkflowExecutionsResponse{Executions: []*workflowpb.WorkflowExecutionInfo{{
+				Execution: &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID("acme", "e1")},
+				SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{
+					workflows.SearchWorkspace.GetName():   payload(sweepT, "acme"),
+					workflows.SearchWebhookIDs.GetName():  payload(sweepT, []string{"wh_c"}),
+					workflows.SearchWebhookKeys.GetName(): payload(sweepT, []string{workflows.WebhookKey("wh_c"), workflows.WebhookKey("wh_b")}),
+				}},
+			}}}, nil
+		}
 		return &workflowservice.ListWorkflowExecutionsResponse{Executions: []*workflowpb.WorkflowExecutionInfo{{
 			Execution: &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID("acme", "e1")},
 			SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{
@@ -140,5 +154,22 @@ func TestAutoDisableGoesOnPastErrorsAndSkipsInactive(t *testing.T) {
 	}
 	if ago := time.Since(since); ago > MaxDisableWindow+time.Minute {
 		t.Errorf("the sweep looked back %s, want at most %s", ago, MaxDisableWindow)
+	}
+}
+
+// An event with more webhooks than HariWebhookIDs holds (it lists the
+// first 81 or so) still has its failing webhooks checked: those listed only
+// in HariWebhookKeys are read from the event's result.
+func TestAutoDisableFindsWebhooksBeyondHariWebhookIDs(t *testing.T) {
+	sweepT = t
+	c := &sweepClient{cut: true}
+	p := New(c, Options{TaskQueue: "hari"})
+	d := &fakeDisabler{}
+	out, err := p.AutoDisable(context.Background(), d, DisableRule{After: 3}, time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].WebhookID != "wh_b" {
+		t.Errorf("got disabled %+v, want wh_b (listed only in HariWebhookKeys, failed in the result)", out)
 	}
 }
