@@ -178,4 +178,27 @@ func TestWorkerDisablesAFailingWebhook(t *testing.T) {
 	if n := len(rc.Hits()); n != 2 {
 		t.Errorf("receiver got %d requests, want 2", n)
 	}
+
+	// While disabled: the event is not sent, and webhooks get counts it.
+	if stdout, stderr, code := e.starterRun(event, "publish", "--file", "-", "--wait", "--json"); code != 0 || !strings.Contains(stdout, `"skipped"`) {
+		t.Fatalf("publish while disabled: exit %d, %s %s; want 0 with the delivery skipped", code, stdout, stderr)
+	}
+	var count struct {
+		NotSent *int `json:"not_sent_while_disabled"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		stdout, _, _ = e.starterRun("", "webhooks", "get", "--workspace", ws, "--id", v.ID, "--json")
+		if json.Unmarshal([]byte(stdout), &count) == nil && count.NotSent != nil && *count.NotSent == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhooks get while disabled: %s, want not_sent_while_disabled 1", stdout)
+		}
+	}
+	if stdout, _, code := e.starterRun("", "webhooks", "get", "--workspace", ws, "--id", v.ID); code != 0 || !strings.Contains(stdout, "1 not sent while disabled") {
+		t.Errorf("webhooks get while disabled: exit %d %q, want it to say 1 not sent while disabled", code, stdout)
+	}
+	if n := len(rc.Hits()); n != 2 {
+		t.Errorf("receiver got %d requests, want still 2 (none while disabled)", n)
+	}
 }

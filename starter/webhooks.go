@@ -93,7 +93,13 @@ func webhooks(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if v, err = reg.Get(ctx, *ws, *id); err == nil {
 			var h publisher.Health
 			h, err = pub.Health(ctx, *ws, *id)
-			out = withHealth{View: v, Health: &h}
+			wh := withHealth{View: v, Health: &h}
+			if err == nil && v.DisabledAt != nil {
+				var n int
+				n, err = pub.NotSent(ctx, *ws, *id, *v.DisabledAt)
+				wh.NotSentWhileDisabled = &n
+			}
+			out = wh
 		}
 	case "activate", "deactivate":
 		out, err = reg.SetActive(ctx, *ws, *id, sub == "activate")
@@ -269,6 +275,9 @@ func printTest(w io.Writer, r workflows.TestResult) {
 type withHealth struct {
 	webhook.View
 	Health *publisher.Health `json:"health"`
+	// NotSentWhileDisabled counts the events that matched the webhook
+	// since it was disabled (only while disabled).
+	NotSentWhileDisabled *int `json:"not_sent_while_disabled,omitempty"`
 }
 
 func printWebhooks(w io.Writer, out any) {
@@ -278,6 +287,9 @@ func printWebhooks(w io.Writer, out any) {
 	case withHealth:
 		printWebhook(w, v.View)
 		printHealth(w, v.Health)
+		if n := v.NotSentWhileDisabled; n != nil {
+			fmt.Fprintf(w, "  %d not sent while disabled (since %s)\n", *n, v.DisabledAt.UTC().Format(time.RFC3339))
+		}
 	case []webhook.View:
 		if len(v) == 0 {
 			fmt.Fprintln(w, "no webhooks")
