@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/hari-crm/webhooks/api/token"
-	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/publisher"
@@ -491,32 +490,6 @@ func (s *Server) testFire(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.explainTest(c, r.PathValue("ws"), &res))
 }
 
-// TestOutcome is a Test fire result as the API shows it: with its failure
-// in plain language (Help, absent on success).
-type TestOutcome struct {
-	workflows.TestResult
-	Help *delivery.Help `json:"help,omitempty"`
-}
-
-// explainTest adds the plain-language help to a Test fire result; the
-// webhook's URL names the host and port (a webhook gone since keeps the
-// help without them).
-func (s *Server) explainTest(c context.Context, ws string, res *workflows.TestResult) *TestOutcome {
-	if res == nil {
-		return nil
-	}
-	out := &TestOutcome{TestResult: *res}
-	if res.Error == "" && res.Succeeded {
-		return out
-	}
-	target := ""
-	if v, err := s.Registry.Get(c, ws, res.WebhookID); err == nil {
-		target = v.URL
-	}
-	out.Help = delivery.Explain(delivery.Class(res.ErrorClass), res.StatusCode, res.DurationMS, target)
-	return out
-}
-
 func (s *Server) testResult(w http.ResponseWriter, r *http.Request) {
 	c, cancel := ctx(r)
 	defer cancel()
@@ -551,7 +524,8 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 	c, cancel := ctx(r)
 	defer cancel()
 	ws, id := r.PathValue("ws"), r.PathValue("id")
-	if _, err := s.Registry.Get(c, ws, id); err != nil {
+	hook, err := s.Registry.Get(c, ws, id)
+	if err != nil {
 		fail(w, err)
 		return
 	}
@@ -562,19 +536,9 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]LogEntry, len(log))
 	for i, e := range log {
-		out[i] = LogEntry{LogEntry: e, Help: make([]*delivery.Help, len(e.Delivery.Attempts))}
-		for j, a := range e.Delivery.Attempts {
-			out[i].Help[j] = delivery.Explain(a.Class, a.StatusCode, a.DurationMS, e.Delivery.URL)
-		}
+		out[i] = explainEntry(c, e, hook)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
-}
-
-// LogEntry is one delivery of the execution log as the API shows it:
-// Help[i] puts attempt i's failure in plain language (null on success).
-type LogEntry struct {
-	publisher.LogEntry
-	Help []*delivery.Help `json:"help"`
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {

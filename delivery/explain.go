@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Help is a failed attempt put in plain language for an admin: what
@@ -132,4 +133,21 @@ func hostPort(target string) (string, string) {
 		}
 	}
 	return u.Hostname(), port
+}
+
+// NextRetryAt is when the next attempt of a delivery still under way is
+// due: the last attempt's end plus its wait in Schedule. It is false when
+// no retry is coming (no attempt yet, a success, a failure that is not
+// retried, or every attempt spent).
+func NextRetryAt(attempts []Attempt) (time.Time, bool) {
+	n := len(attempts)
+	if n == 0 || n >= MaxAttempts {
+		return time.Time{}, false
+	}
+	last := attempts[n-1]
+	if last.Succeeded() || !last.Retryable() {
+		return time.Time{}, false
+	}
+	wait := Schedule[min(n-1, len(Schedule)-1)]
+	return last.StartedAt.Add(time.Duration(last.DurationMS)*time.Millisecond + wait), true
 }

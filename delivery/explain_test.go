@@ -3,6 +3,7 @@ package delivery
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExplain(t *testing.T) {
@@ -58,6 +59,33 @@ func TestSeconds(t *testing.T) {
 	for ms, want := range map[int64]string{0: "0 ms", 850: "850 ms", 1000: "1.0 s", 10002: "10.0 s", 15000: "15.0 s"} {
 		if got := Seconds(ms); got != want {
 			t.Errorf("Seconds(%d): got %q, want %q", ms, got, want)
+		}
+	}
+}
+
+func TestNextRetryAt(t *testing.T) {
+	t0 := time.Date(2026, 3, 31, 14, 30, 0, 0, time.UTC)
+	fail := func(n int, at time.Time, ms int64) Attempt {
+		return Attempt{Number: n, StartedAt: at, DurationMS: ms, StatusCode: 503, Class: ClassHTTPStatus}
+	}
+	tests := []struct {
+		name     string
+		attempts []Attempt
+		want     time.Time
+		ok       bool
+	}{
+		{"none yet", nil, time.Time{}, false},
+		{"after attempt 1: 1 s", []Attempt{fail(1, t0, 200)}, t0.Add(1200 * time.Millisecond), true},
+		{"after attempt 2: 2 s", []Attempt{fail(1, t0, 0), fail(2, t0.Add(time.Second), 500)}, t0.Add(3500 * time.Millisecond), true},
+		{"after attempt 3: 4 s", []Attempt{fail(1, t0, 0), fail(2, t0, 0), fail(3, t0, 0)}, t0.Add(4 * time.Second), true},
+		{"all spent", []Attempt{fail(1, t0, 0), fail(2, t0, 0), fail(3, t0, 0), fail(4, t0, 0)}, time.Time{}, false},
+		{"a 404 is not retried", []Attempt{{Number: 1, StartedAt: t0, StatusCode: 404, Class: ClassHTTPStatus}}, time.Time{}, false},
+		{"delivered", []Attempt{{Number: 1, StartedAt: t0, StatusCode: 200}}, time.Time{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := NextRetryAt(tt.attempts)
+		if ok != tt.ok || !got.Equal(tt.want) {
+			t.Errorf("%s: got %v %v, want %v %v", tt.name, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,6 +107,11 @@ type css = chromedp.CSS
 func TestSettingsPageInBrowser(t *testing.T) {
 	t.Parallel()
 	longBody := strings.Repeat("0123456789", 120) // 1,200 characters
+	// Attempt 2 of a real delivery waits for release (at most 12 s, within
+	// the 15 s cut), so the page can be seen showing it pending.
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.Header.Get(signature.HeaderID), "test-") {
 			time.Sleep(800 * time.Millisecond) // long enough to see the button busy
@@ -113,7 +120,12 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		}
 		if r.Header.Get(signature.HeaderAttempt) == "1" {
 			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"maintenance"}`))
 			return
+		}
+		select {
+		case <-release:
+		case <-time.After(12 * time.Second):
 		}
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	})
@@ -401,14 +413,22 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if code, b := c.do("POST", c.events(), oppEvent(ws, "Closed Won"), &receipt); code != http.StatusAccepted {
 		t.Fatalf("publish: %d %s", code, b)
 	}
+	// Under way: attempt 1 failed, attempt 2 is held by the receiver. The
+	// log shows it pending with its next retry, then refreshes by itself.
+	step(t, ctx, "delivery log while pending",
+		chromedp.Reload(), chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="log"]`)),
+		chromedp.WaitVisible(C(`.log li.delivery[data-status="pending"] [data-test="next-retry"]`)),
+	)
+	if next := get(t, ctx, chromedp.Text(C(`.log li.delivery [data-test="next-retry"]`))); !strings.HasPrefix(next, "next retry at ") {
+		t.Errorf("pending delivery: got %q, want next retry at <time>", next)
+	}
+	shot(t, ctx, "07a-delivery-pending")
+	releaseOnce.Do(func() { close(release) })
 	if _, err := pub.Wait(context.Background(), ws, receipt.EventID); err != nil {
 		t.Fatal(err)
 	}
-	step(t, ctx, "delivery log",
-		chromedp.Reload(), chromedp.WaitVisible(C(`body[data-ready="true"]`)),
-		chromedp.Click(C(`tr.hook button[data-action="log"]`)),
-		chromedp.WaitVisible(C(`.log li.delivery`)),
-	)
+	waitFor(t, ctx, "the log to show the delivery delivered without a reload", `!!document.querySelector('.log li.delivery[data-status="delivered"]')`)
 	attempts := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('.log li.delivery tr.attempt').length`))
 	href := get(t, ctx, chromedp.AttributeValue(C(`.log li.delivery a`), "href"))
 	logText := get(t, ctx, chromedp.Text(C(`.log li.delivery`)))
@@ -420,6 +440,37 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("log link %q, want %s...", href.Value, want)
 	}
 	shot(t, ctx, "07-delivery-log")
+
+	// Each attempt's request headers and kept response.
+	step(t, ctx, "open attempt 1's request and response", chromedp.Click(C(`.log tr.attempt details.exchange summary`)))
+	ex := get(t, ctx, chromedp.Text(C(`.log tr.attempt details.exchange`)))
+	for _, want := range []string{"Request: POST " + rc.URL + "/hooks", "X-Webhook-Attempt\t1", "X-Webhook-Id\t" + receipt.EventID + ":", "Response: HTTP 503", `{"error":"maintenance"}`} {
+		if !strings.Contains(ex, want) {
+			t.Errorf("attempt 1's exchange %q lacks %q", ex, want)
+		}
+	}
+	shot(t, ctx, "07b-attempt-exchange")
+	step(t, ctx, "attempt exchange narrow", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
+	noSidewaysScroll(t, ctx, "the delivery log at 390 px")
+	shot(t, ctx, "07c-delivery-log-390")
+	step(t, ctx, "wide again", chromedp.EmulateViewport(1280, 1000))
+
+	// Filters: by status, by event type; the count says what is shown.
+	filter := func(name, sel, value, want string) {
+		t.Helper()
+		step(t, ctx, "filter "+name, chromedp.SetValue(C(`.log select[data-filter="`+sel+`"]`), value),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('.log select[data-filter="`+sel+`"]').dispatchEvent(new Event("change"))`))
+		if got := get(t, ctx, chromedp.Text(C(`.log .pager .count`))); got != want {
+			t.Errorf("filter %s: got %q, want %q", name, got, want)
+		}
+	}
+	filter("failed", "status", "failed", "No deliveries match these filters.")
+	filter("delivered", "status", "delivered", "Showing 1–1 of 1")
+	filter("record.created", "type", "record.created", "No deliveries match these filters.")
+	filter("stage.changed", "type", "stage.changed", "Showing 1–1 of 1")
+	// Relative times keep updating.
+	before := get(t, ctx, chromedp.Text(C(`.log .ago`)))
+	waitFor(t, ctx, "the relative time to update", `document.querySelector(".log .ago").textContent !== `+strconv.Quote(before))
 
 	// Deactivate; a narrow window; delete with confirmation.
 	step(t, ctx, "deactivate", chromedp.Click(C(`tr.hook button[data-action="menu"]`)), chromedp.Click(C(`tr.hook [role="menu"] button[data-action="toggle"]`)), chromedp.WaitVisible(C(`tr.hook .badge.off`)))

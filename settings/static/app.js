@@ -258,7 +258,7 @@ async function loadLast(id) {
     const d = data.deliveries[0];
     if (!cell) return;
     if (!d) { cell.textContent = "No deliveries yet"; return; }
-    cell.replaceChildren(el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", ago(d.started_at));
+    cell.replaceChildren(el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", agoSpan(d.started_at));
   } catch (e) { if (cell) cell.textContent = "—"; }
 }
 
@@ -408,34 +408,114 @@ function workflowLink(wid, run) {
   return state.config.temporal_ui.replace(/\/$/, "") + "/namespaces/" + encodeURIComponent(state.config.namespace) + "/workflows/" + encodeURIComponent(wid) + (run ? "/" + encodeURIComponent(run) + "/history" : "");
 }
 
+const LOG_FETCH = 100; // the most recent deliveries the log filters and pages through
+const LOG_PAGE = 10;
+const logView = {}; // webhook id -> { data, status, type, since, page }
+let logTimer = 0;
+
 async function loadLog(id) {
   const box = document.getElementById("log-" + id);
   if (!box) return;
-  box.replaceChildren(el("p", { text: "Loading deliveries…" }));
+  const v = logView[id] || (logView[id] = { data: [], status: "", type: "", since: "", page: 0 });
+  if (!box.querySelector(".log-list")) box.replaceChildren(el("p", { text: "Loading deliveries…" }));
   let data;
-  try { data = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=10"); }
+  try { data = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=" + LOG_FETCH); }
   catch (e) { box.replaceChildren(el("p", { class: "error-text" }, el("strong", {}, "Error: "), e.message)); return; }
-  const ds = data.deliveries || [];
-  if (ds.length === 0) { box.replaceChildren(el("p", { text: "No deliveries yet." })); return; }
-  const list = el("ol", { class: "deliveries" });
-  for (const d of ds) {
-    const href = workflowLink(d.workflow_id, d.run_id);
-    const title = href ? el("a", { href, target: "_blank", rel: "noopener", text: d.event_type + " · " + d.event_id }) : el("span", { text: d.event_type + " · " + d.event_id });
-    const attempts = (d.delivery.attempts || []).length === 0 && d.delivery.error ? el("p", { class: "no-attempt", text: d.delivery.error }) : el("table", { class: "attempts" },
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Attempt" }), el("th", { scope: "col", text: "Time" }), el("th", { scope: "col", text: "Result" }), el("th", { scope: "col", text: "Duration" }))),
-      el("tbody", {}, (d.delivery.attempts || []).map((a, i) => el("tr", { class: "attempt" },
-        el("td", { text: "#" + a.attempt }),
-        el("td", { text: a.started_at ? new Date(a.started_at).toLocaleTimeString() : "—" }),
-        el("td", { class: a.error ? "error-text" : "" }, ...(a.error ? ["✗ ", ...explained((d.help || [])[i], a.error)] : ["✓ HTTP " + a.status_code])),
-        el("td", { text: took(a.duration_ms) })))));
-    const redo = d.delivery.status === "pending" ? null :
-      el("button", { type: "button", "data-action": "redeliver", "data-delivery": d.delivery.delivery_id, "aria-label": "Redeliver " + d.event_type + " " + d.event_id, onclick: (e) => redeliver(id, d.delivery.delivery_id, e.currentTarget) }, "Redeliver");
-    const mark = d.redelivery_of ? el("span", { class: "badge redelivery", title: "Redelivery of " + d.redelivery_of, text: "redelivery" }) : null;
-    list.append(el("li", { class: "delivery", "data-delivery": d.delivery.delivery_id },
-      el("p", {}, title, " ", mark, mark ? " " : null, el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", el("span", { class: "when", text: new Date(d.started_at).toLocaleString() }), " ", redo),
-      attempts));
+  v.data = data.deliveries || [];
+  if (v.data.length === 0) { box.replaceChildren(el("p", { text: "No deliveries yet." })); return; }
+  if (!box.querySelector(".log-list")) {
+    box.replaceChildren(el("h3", { text: "Recent deliveries" }), recoverForm(id), logFilters(id), el("div", { class: "log-list", id: "log-list-" + id }));
   }
-  box.replaceChildren(el("h3", { text: "Recent deliveries" }), recoverForm(id), list);
+  renderLog(id);
+  watchPending();
+}
+
+// logFilters narrows the log by status, event type and date.
+function logFilters(id) {
+  const v = logView[id];
+  const change = (key) => (e) => { v[key] = e.currentTarget.value; v.page = 0; renderLog(id); };
+  const status = el("select", { id: "lf-status-" + id, "data-filter": "status", onchange: change("status") },
+    [["", "Any status"], ["delivered", "Delivered"], ["failed", "Failed"], ["pending", "Pending"], ["skipped", "Skipped"]].map(([val, t]) => el("option", { value: val, selected: v.status === val }, t)));
+  const type = el("select", { id: "lf-type-" + id, "data-filter": "type", onchange: change("type") },
+    el("option", { value: "" }, "Any event"), EVENTS.map((e) => el("option", { value: e, selected: v.type === e }, e)));
+  const since = el("input", { type: "date", id: "lf-since-" + id, "data-filter": "since", value: v.since, onchange: change("since") });
+  return el("div", { class: "log-filters", role: "group", "aria-label": "Filter deliveries" },
+    el("label", { for: status.id, text: "Status" }), status,
+    el("label", { for: type.id, text: "Event" }), type,
+    el("label", { for: since.id, text: "On or after" }), since);
+}
+
+function renderLog(id) {
+  const v = logView[id];
+  const out = document.getElementById("log-list-" + id);
+  if (!v || !out) return;
+  const from = v.since ? new Date(v.since + "T00:00:00") : null;
+  const shown = v.data.filter((d) => (!v.status || d.delivery.status === v.status) && (!v.type || d.event_type === v.type) && (!from || new Date(d.started_at) >= from));
+  const pages = Math.max(1, Math.ceil(shown.length / LOG_PAGE));
+  v.page = Math.min(v.page, pages - 1);
+  const page = shown.slice(v.page * LOG_PAGE, (v.page + 1) * LOG_PAGE);
+  const list = el("ol", { class: "deliveries" }, page.map((d) => deliveryItem(id, d)));
+  const count = shown.length === 0 ? "No deliveries match these filters." :
+    "Showing " + (v.page * LOG_PAGE + 1) + "–" + (v.page * LOG_PAGE + page.length) + " of " + shown.length + (v.data.length >= LOG_FETCH ? " (among the " + LOG_FETCH + " most recent)" : "");
+  const pager = el("div", { class: "pager" },
+    el("span", { class: "count", role: "status", text: count }),
+    el("button", { type: "button", "data-action": "newer", disabled: v.page === 0, onclick: () => { v.page--; renderLog(id); } }, "← Newer"),
+    el("button", { type: "button", "data-action": "older", disabled: v.page >= pages - 1, onclick: () => { v.page++; renderLog(id); } }, "Older →"));
+  out.replaceChildren(list, pager);
+}
+
+function deliveryItem(id, d) {
+  const href = workflowLink(d.workflow_id, d.run_id);
+  const title = href ? el("a", { href, target: "_blank", rel: "noopener", text: d.event_type + " · " + d.event_id }) : el("span", { text: d.event_type + " · " + d.event_id });
+  const attempts = (d.delivery.attempts || []).length === 0 && d.delivery.error ? el("p", { class: "no-attempt", text: d.delivery.error }) : el("table", { class: "attempts" },
+    el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Attempt" }), el("th", { scope: "col", text: "Time" }), el("th", { scope: "col", text: "Result" }), el("th", { scope: "col", text: "Duration" }))),
+    el("tbody", {}, (d.delivery.attempts || []).map((a, i) => el("tr", { class: "attempt" },
+      el("td", { text: "#" + a.attempt }),
+      el("td", { text: a.started_at ? new Date(a.started_at).toLocaleTimeString() : "—" }),
+      el("td", { class: a.error ? "error-text" : "" }, ...(a.error ? ["✗ ", ...explained((d.help || [])[i], a.error)] : ["✓ HTTP " + a.status_code]), exchange(d, a, i)),
+      el("td", { text: took(a.duration_ms) })))));
+  const pending = d.delivery.status === "pending";
+  const redo = pending ? null :
+    el("button", { type: "button", "data-action": "redeliver", "data-delivery": d.delivery.delivery_id, "aria-label": "Redeliver " + d.event_type + " " + d.event_id, onclick: (e) => redeliver(id, d.delivery.delivery_id, e.currentTarget) }, "Redeliver");
+  const mark = d.redelivery_of ? el("span", { class: "badge redelivery", title: "Redelivery of " + d.redelivery_of, text: "redelivery" }) : null;
+  const next = pending && d.next_retry_at ? el("span", { class: "next-retry", "data-test": "next-retry" }, "next retry at " + new Date(d.next_retry_at).toLocaleTimeString()) : null;
+  return el("li", { class: "delivery", "data-delivery": d.delivery.delivery_id, "data-status": d.delivery.status },
+    el("p", {}, title, " ", mark, mark ? " " : null, el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", next, next ? " " : null,
+      el("span", { class: "when" }, new Date(d.started_at).toLocaleString(), " (", agoSpan(d.started_at), ")"), " ", redo),
+    attempts);
+}
+
+// exchange shows an attempt's request (its headers, rebuilt by the
+// request builder; the signatures are not kept) and its response (the
+// status and the body that was kept; response headers are not kept).
+function exchange(d, a, i) {
+  const heads = (d.requests || [])[i] || [];
+  const href = workflowLink(d.workflow_id, d.run_id);
+  return el("details", { class: "exchange" }, el("summary", { text: "Request and response" }),
+    el("p", { class: "label", text: "Request: POST " + d.delivery.url }),
+    el("table", { class: "headers" }, el("tbody", {}, heads.map((h) => el("tr", {}, el("th", { scope: "row", text: h.name }), el("td", {}, el("code", { text: h.value })))))),
+    el("p", { class: "hint" }, "Body: the event's payload, the same on every attempt", href ? [" (", el("a", { href, target: "_blank", rel: "noopener", text: "in the Web UI" }), ")"] : null, "."),
+    el("p", { class: "label", text: "Response: " + (a.status_code ? "HTTP " + a.status_code : "none") + (a.status_code ? " (headers are not kept)" : "") }),
+    a.response_body ? el("pre", { class: "body", tabindex: "0", "aria-label": "Response body of attempt " + a.attempt }, a.response_body) : el("p", { class: "hint", text: a.status_code ? "Empty body." : "No response." }));
+}
+
+// watchPending reloads the open logs every 2 s while one shows a delivery
+// under way, so its attempts and outcome appear without a reload.
+function watchPending() {
+  clearTimeout(logTimer);
+  const open = [...state.logs].filter((id) => (logView[id] ? logView[id].data : []).some((d) => d.delivery.status === "pending"));
+  if (open.length === 0) return;
+  logTimer = setTimeout(async () => { await Promise.all(open.map((id) => loadLog(id))); for (const id of open) { loadLast(id); loadHealth(id); } }, 2000);
+}
+
+// agoSpan is a relative time that keeps itself up to date (see tick).
+function agoSpan(iso) {
+  return el("span", { class: "ago", "data-time": iso, text: ago(iso) });
+}
+
+// tick refreshes every relative time on the page.
+function tick() {
+  for (const s of document.querySelectorAll(".ago[data-time]")) s.textContent = ago(s.dataset.time);
 }
 
 // recoverForm sends every failed delivery since a time again (a durable
@@ -729,6 +809,7 @@ async function start() {
   $("#add-cond").addEventListener("click", schedulePreview);
   $("#f-conditions").addEventListener("click", (e) => { if (e.target.closest("button")) schedulePreview(); });
   await load();
+  setInterval(tick, 5000);
   document.body.dataset.ready = "true";
 }
 
