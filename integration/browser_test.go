@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -331,6 +332,88 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if row := get(t, ctx, chromedp.Text(C(`tr.hook`))); !strings.Contains(row, rc.URL+"/hooks") || strings.Contains(row, "/moved") {
 		t.Errorf("after the refused move the row reads %q, want the URL unchanged", row)
 	}
+
+	// Signing secret: the drawer says what is set and that the secret itself
+	// is not sent (the box was unchecked); Rotate makes a whsec_ secret,
+	// shown once to copy; the README's verification code sits next to it.
+	step(t, ctx, "edit for the secret", chromedp.Click(C(`tr.hook button[data-action="menu"]`)), chromedp.Click(C(`tr.hook [role="menu"] button[data-action="edit"]`)), chromedp.WaitVisible(C(`#editor`)))
+	if st := get(t, ctx, chromedp.Text(C(`#secret-state`))); !strings.Contains(st, "Set (********") || !strings.Contains(st, "The secret itself is never sent, only signatures.") {
+		t.Errorf("secret state: got %q, want the masked secret and that the secret itself is not sent", st)
+	}
+	if b := get(t, ctx, chromedp.Text(C(`#gen-secret`))); b != "Rotate secret" {
+		t.Errorf("secret button: got %q, want Rotate secret for a webhook with a secret", b)
+	}
+	step(t, ctx, "rotate the secret",
+		chromedp.Click(C(`#gen-secret`)),
+		chromedp.WaitVisible(C(`#secret-reveal`)),
+		chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText = async (text) => { window.copied = text; }`),
+		chromedp.Click(C(`#copy-secret`)),
+	)
+	newSecret := get(t, ctx, chromedp.Text(C(`#secret-value`)))
+	if !regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{43}=$`).MatchString(newSecret) {
+		t.Errorf("generated secret: got %q, want whsec_ and base64 of 32 bytes", newSecret)
+	}
+	waitFor(t, ctx, "the secret to be copied", `window.copied === document.querySelector("#f-secret").value && window.copied === document.querySelector("#secret-value").textContent`)
+	if note := get(t, ctx, chromedp.Text(C(`#rotate-note`))); !strings.Contains(note, "for 24 hours after you save, each request is also signed with the old secret") {
+		t.Errorf("rotation note: got %q, want the 24 h grace explained", note)
+	}
+	step(t, ctx, "verification code", chromedp.Click(C(`#snippets summary`)), chromedp.WaitVisible(C(`#snippets [data-test="snippet-go"]`)),
+		chromedp.Click(C(`#snippets button[data-tab="node"]`)), chromedp.WaitVisible(C(`#snippets [data-test="snippet-node"]`)))
+	if code := get(t, ctx, chromedp.TextContent(C(`#snippets [data-test="snippet-node"]`))); !strings.Contains(code, "function verifyStandard(secret, headers, rawBody") {
+		t.Errorf("Node.js snippet: got %q, want the README's verifyStandard", code)
+	}
+	if w := get(t, ctx, chromedp.Evaluate[[]int](`[document.querySelector("#editor").scrollWidth, document.querySelector("#editor").clientWidth]`)); w[0] > w[1] {
+		t.Errorf("the drawer at 1280 px: scrollWidth %d > clientWidth %d, want no sideways scroll inside it", w[0], w[1])
+	}
+	shot(t, ctx, "05c-secret-rotate")
+	step(t, ctx, "secret narrow", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
+	noSidewaysScroll(t, ctx, "the signing secret at 390 px")
+	if w := get(t, ctx, chromedp.Evaluate[[]int](`[document.querySelector("#editor").scrollWidth, document.querySelector("#editor").clientWidth]`)); w[0] > w[1] {
+		t.Errorf("the drawer at 390 px: scrollWidth %d > clientWidth %d, want no sideways scroll inside it", w[0], w[1])
+	}
+	shot(t, ctx, "05d-secret-rotate-390")
+	step(t, ctx, "save the rotation", chromedp.EmulateViewport(1280, 1000), chromedp.Click(C(`#save-btn`)), chromedp.WaitNotVisible(C(`#editor`)))
+	if left := get(t, ctx, chromedp.Text(C(`#secret-value`))); left != "" {
+		t.Errorf("after saving, the page still holds the secret %q, want it shown only once", left)
+	}
+	lastTestHit := func() devtest.Hit {
+		t.Helper()
+		hits := rc.Hits()
+		if len(hits) == 0 {
+			t.Fatal("receiver got nothing")
+		}
+		return hits[len(hits)-1]
+	}
+	fire := func(name string) devtest.Hit {
+		t.Helper()
+		n := len(rc.Hits())
+		step(t, ctx, name, chromedp.Click(C(`tr.hook button[data-action="test"]`)))
+		waitFor(t, ctx, name+" to answer", `!document.querySelector('tr.hook button[data-action="test"]').disabled`)
+		if len(rc.Hits()) != n+1 {
+			t.Fatalf("%s: receiver got %d requests, want 1", name, len(rc.Hits())-n)
+		}
+		return lastTestHit()
+	}
+	h := fire("test fire after the rotation")
+	if !signature.VerifyRequest(newSecret, h.Header, h.Body) || signature.VerifyStandard(newSecret, h.Header, h.Body, time.Hour, time.Now()) != nil ||
+		signature.VerifyStandard("hari_browser_secret", h.Header, h.Body, time.Hour, time.Now()) != nil {
+		t.Errorf("after rotating: X-Webhook-Signature with the new secret %v, webhook-signature with new %v and old %v; want all valid (grace)",
+			signature.VerifyRequest(newSecret, h.Header, h.Body), signature.VerifyStandard(newSecret, h.Header, h.Body, time.Hour, time.Now()), signature.VerifyStandard("hari_browser_secret", h.Header, h.Body, time.Hour, time.Now()))
+	}
+	// Remove it: requests are then unsigned.
+	step(t, ctx, "remove the secret", chromedp.Click(C(`tr.hook button[data-action="menu"]`)), chromedp.Click(C(`tr.hook [role="menu"] button[data-action="edit"]`)), chromedp.WaitVisible(C(`#editor`)),
+		chromedp.Click(C(`#f-secret-remove`)))
+	if st := get(t, ctx, chromedp.Text(C(`#secret-state`))); !strings.Contains(st, "will be removed when you save") {
+		t.Errorf("secret state after ticking Remove: got %q", st)
+	}
+	step(t, ctx, "save the removal", chromedp.Click(C(`#save-btn`)), chromedp.WaitNotVisible(C(`#editor`)))
+	h = fire("test fire after the removal")
+	for _, name := range []string{signature.HeaderSignature, signature.HeaderSecret, signature.HeaderStdSignature} {
+		if v := h.Header.Get(name); v != "" {
+			t.Errorf("after removing the secret: %s = %q, want it absent", name, v)
+		}
+	}
+	step(t, ctx, "dismiss the secret tests", chromedp.Click(C(`tr.panel-row:not([hidden]) button[data-action="dismiss"]`)), chromedp.WaitNotVisible(C(`tr.panel-row`)))
 
 	// A closed port: the error shows in red, with words, not colour alone.
 	l, _ := devtest.FreeAddr()

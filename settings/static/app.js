@@ -337,8 +337,8 @@ function showTest(id, res) {
 
 // tabs builds an ARIA tab list (arrow keys move between tabs) whose
 // panels are built when first shown; the first tab is selected.
-function tabs(id, list) {
-  const bar = el("div", { role: "tablist", class: "tabs", "aria-label": "Test fire details" });
+function tabs(id, list, label = "Test fire details") {
+  const bar = el("div", { role: "tablist", class: "tabs", "aria-label": label });
   const panes = [];
   const buttons = list.map(([key, label, build], i) => {
     const pane = el("div", { role: "tabpanel", id: "tab-" + key + "-" + id, class: "tabpane", "aria-labelledby": "tabbtn-" + key + "-" + id, hidden: i !== 0 });
@@ -625,6 +625,65 @@ async function loadFormPreview() {
   }
 }
 
+// ---- signing secret ------------------------------------------------------------------
+
+// generateSecret makes a whsec_ secret of 32 random bytes from the
+// browser's CSPRNG (the Standard Webhooks form), puts it in the form and
+// shows it once to copy. Saving the form sets it (a rotation when the
+// webhook had one: the old secret keeps signing for the grace period).
+function generateSecret() {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const secret = "whsec_" + btoa(String.fromCharCode(...bytes));
+  $("#f-secret").value = secret;
+  $("#f-secret-remove").checked = false;
+  $("#secret-value").textContent = secret;
+  $("#secret-reveal").hidden = false;
+  $("#rotate-note").hidden = !(state.original && state.original.has_secret);
+  $("#gen-secret").textContent = "Generate another";
+  secretState();
+  schedulePreview();
+  $("#copy-secret").focus();
+}
+
+async function copySecret() {
+  try {
+    await navigator.clipboard.writeText($("#secret-value").textContent);
+    say("Secret copied. Store it on your server before you save.");
+  } catch (e) {
+    say("The browser did not allow copying: select the secret and copy it by hand.", true);
+  }
+}
+
+// secretState says in words what the form will do with the secret, and
+// whether requests carry the secret itself.
+function secretState() {
+  const o = state.original;
+  const typed = $("#f-secret").value !== "";
+  const removing = !typed && o && o.has_secret && $("#f-secret-remove").checked;
+  const signed = typed || (o && o.has_secret && !removing);
+  let words;
+  if (removing) words = "The secret will be removed when you save: requests will be neither signed nor carry a secret.";
+  else if (typed) words = o && o.has_secret ? "A new secret replaces " + o.secret + " when you save." : "This secret is set when you save.";
+  else if (o && o.has_secret) words = "Set (" + o.secret + "). Every request is signed with it.";
+  else words = "No secret: requests are not signed. Generate one so your server can check that requests come from HARi.";
+  if (signed) words += $("#f-secret-header").checked ? " Each request also carries the secret itself in the X-Webhook-Secret header." : " The secret itself is never sent, only signatures.";
+  $("#secret-state").textContent = words;
+}
+
+let snippetsLoaded = false;
+
+// loadSnippets shows the README's verification snippets (the same files,
+// checked by TestSnippetsAreTheReadmes), Go, Node.js and Python.
+async function loadSnippets() {
+  if (snippetsLoaded || !$("#snippets").open) return;
+  snippetsLoaded = true;
+  const files = [["go", "Go", "verify.go.txt"], ["node", "Node.js", "verify.js.txt"], ["python", "Python", "verify.py.txt"]];
+  const texts = await Promise.all(files.map(async ([, , f]) => {
+    try { const r = await fetch("/settings/static/snippets/" + f); return r.ok ? r.text() : "(not available)"; } catch (e) { return "(not available)"; }
+  }));
+  $("#snippet-tabs").replaceChildren(tabs("snippets", files.map(([key, label], i) => [key, label, () => [el("pre", { class: "body snippet", "data-test": "snippet-" + key, tabindex: "0", "aria-label": label + " verification code" }, texts[i])]]), "Verification code"));
+}
+
 // ---- editor ----------------------------------------------------------------------
 
 function conditionRow(c = {}) {
@@ -668,6 +727,10 @@ function openEditor(h) {
   $("#f-secret-header").checked = h ? h.secret_header !== false : true;
   $("#f-secret-remove").checked = false;
   $("#secret-remove-field").hidden = !(h && h.has_secret);
+  $("#secret-reveal").hidden = true;
+  $("#secret-value").textContent = "";
+  $("#gen-secret").textContent = h && h.has_secret ? "Rotate secret" : "Generate secret";
+  secretState();
   state.returnFocus = document.activeElement;
   if (!$("#editor").open) $("#editor").showModal();
   $("#f-name").focus();
@@ -682,6 +745,9 @@ function closeEditor() {
 // save): focus goes back to where the drawer was opened from.
 function editorClosed() {
   state.editing = null;
+  $("#secret-value").textContent = ""; // shown once: gone with the drawer
+  $("#secret-reveal").hidden = true;
+  $("#f-secret").value = "";
   const back = state.returnFocus && document.contains(state.returnFocus) ? state.returnFocus : $("#new-btn");
   state.returnFocus = null;
   back.focus();
@@ -805,6 +871,11 @@ async function start() {
   $("#add-cond").addEventListener("click", () => { const r = conditionRow(); $("#f-conditions").append(r); $(".c-field", r).focus(); });
   $("#hook-form").addEventListener("submit", save);
   $("#hook-form").addEventListener("input", schedulePreview);
+  $("#hook-form").addEventListener("input", secretState);
+  $("#hook-form").addEventListener("change", secretState);
+  $("#gen-secret").addEventListener("click", generateSecret);
+  $("#copy-secret").addEventListener("click", copySecret);
+  $("#snippets").addEventListener("toggle", loadSnippets);
   $("#hook-form").addEventListener("change", schedulePreview);
   $("#add-cond").addEventListener("click", schedulePreview);
   $("#f-conditions").addEventListener("click", (e) => { if (e.target.closest("button")) schedulePreview(); });
