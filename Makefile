@@ -6,11 +6,47 @@ TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL := bin/temporal
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run test deps unit integration temporal node-client lint fmt demo-event clean bench soak fuzz
+.PHONY: run stack stack-bins stack-test stack-test-short compose-check test deps unit integration temporal node-client lint fmt demo-event clean bench soak fuzz
 
 ## run: Temporal dev server (file-backed, Web UI on :8233), worker and demo receiver
 run: $(TEMPORAL)
 	./scripts/run.sh
+
+## stack: the production shape without Docker: Temporal server on PostgreSQL, Redis, two workers, Web UI (Ctrl-C stops all)
+stack: $(TEMPORAL) stack-bins
+	./scripts/stack.sh
+
+## stack-bins: the Temporal server, its SQL schema tool and the Web UI server, built through tools/go.mod
+STACK_BINS := bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server
+stack-bins: $(STACK_BINS)
+bin/temporal-server: tools/go.mod tools/go.sum
+	mkdir -p bin
+	go build -modfile=tools/go.mod -o $@.new go.temporal.io/server/cmd/server
+	mv -f $@.new $@
+bin/temporal-sql-tool: tools/go.mod tools/go.sum
+	mkdir -p bin
+	go build -modfile=tools/go.mod -o $@.new go.temporal.io/server/cmd/tools/sql
+	mv -f $@.new $@
+bin/temporal-ui-server: tools/go.mod tools/go.sum
+	mkdir -p bin
+	go build -modfile=tools/go.mod -o $@.new github.com/temporalio/ui-server/v2/cmd/server
+	mv -f $@.new $@
+
+## stack-test: the integration suite's delivery, registry, limit and fault tests against the stack
+## (HARI_STACK=1: Temporal on PostgreSQL, two supervised workers), with kill -9 of a worker and
+## restarts of the Temporal server and of PostgreSQL; STACK_TESTS picks the tests (CI: STACK_TESTS_SHORT)
+STACK_TESTS_SHORT := TestStack(WorkerKill|ServerRestart|PostgresRestart)
+STACK_TESTS ?= TestRetryScheduleHeadersAndSignature|TestFourOhFourStopsAtOnce|TestFailsAfterFourAttempts|TestShowWhileRetrying|TestDuplicatePublishDeliversOnce|TestInvalidInputStartsNothing|TestWebhookRegistryRoutingAndFieldSelection|TestTestFire|TestInternalAddressesRefusedAtConfiguration|TestLimitHoldsAcrossTwoWorkers|TestKilledWorkerSlotsComeBack|TestWorkerCrashLosesNothing|TestStack
+stack-test: deps $(TEMPORAL) stack-bins
+	HARI_STACK=1 TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go test -count=1 -timeout 25m -run '$(STACK_TESTS)' ./integration/
+
+## stack-test-short: CI's part of stack-test (the three fault tests, a few minutes)
+stack-test-short:
+	$(MAKE) stack-test STACK_TESTS='$(STACK_TESTS_SHORT)'
+
+## compose-check: docker-compose.yml against the Compose specification and against what make stack runs (no engine needed)
+compose-check:
+	cd deploy/composecheck && go vet . && go test -count=1 . && go run . ../../docker-compose.yml
 
 ## test: every test, against a real dev server and real HTTPS receivers
 test: deps $(TEMPORAL) node-client

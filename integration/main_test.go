@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
@@ -37,6 +38,9 @@ var (
 	// the same ring as HARI_API_KEYS, for the worker binary.
 	apiKeys    *token.Keys
 	apiKeySpec string
+	// stack is the running production shape when HARI_STACK=1 (the
+	// TestStack tests need it; the others run against either).
+	stack *devtest.Stack
 )
 
 func TestMain(m *testing.M) {
@@ -52,12 +56,26 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: api keys:", err)
 		return 1
 	}
-	srv, err = devtest.NewServer(context.Background(), "")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration: start temporal dev server:", err)
-		return 1
+	if devtest.StackWanted() {
+		// The production shape: Temporal on PostgreSQL and two worker
+		// processes (make stack-test); no in-process worker below.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		stack, err = devtest.StartStack(ctx)
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "integration: start the stack:", err)
+			return 1
+		}
+		defer stack.Stop()
+		srv = stack.Server
+	} else {
+		srv, err = devtest.NewServer(context.Background(), "")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "integration: start temporal dev server:", err)
+			return 1
+		}
+		defer srv.Dev.Stop()
 	}
-	defer srv.Dev.Stop()
 	tc, err = tclient.Dial(tclient.Config{Address: srv.HostPort, Namespace: "default", Keys: srv.Keys}, zerolog.Nop())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
@@ -73,6 +91,9 @@ func runMain(m *testing.M) int {
 
 	reg = registry.New(tc, registry.Options{Sealer: srv.Keys, Hosts: guard})
 	pub = publisher.New(tc, publisher.Options{AllowDirectSecrets: true, DataConverter: codec.DataConverter(srv.Keys), Router: reg, Hosts: guard})
+	if stack != nil {
+		return m.Run()
+	}
 	w, err := service.NewWorker(tc, service.Options{AllowDirectSecrets: true, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf, Control: guard.Control}), Secrets: srv.Keys, Recovery: pub})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)

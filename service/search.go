@@ -15,10 +15,7 @@ import (
 // EnsureSearchAttributes registers the event workflows' search attributes
 // in the namespace, adding only those that are missing.
 func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
-	want := map[string]enumspb.IndexedValueType{}
-	for _, k := range []temporal.SearchAttributeKey{workflows.SearchWorkspace, workflows.SearchWebhookIDs, workflows.SearchEventType, workflows.SearchStatus, workflows.SearchWebhookKeys, workflows.SearchSkippedKeys, workflows.SearchRedeliveryOf} {
-		want[k.GetName()] = k.GetValueType()
-	}
+	want := searchAttributes()
 	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 	if err != nil {
 		return fmt.Errorf("list search attributes: %w", err)
@@ -36,4 +33,14 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("add search attributes: %w", err)
 	}
 	return nil
+}
+
+// searchAttributes is every search attribute the workflows set, by name
+// (deploy/create-namespace.sh lists the same).
+func searchAttributes() map[string]enumspb.IndexedValueType {
+	want := map[string]enumspb.IndexedValueType{}
+	for _, k := range []temporal.SearchAttributeKey{workflows.SearchWorkspace, workflows.SearchWebhookIDs, workflows.SearchEventType, workflows.SearchStatus, workflows.SearchWebhookKeys, workflows.SearchSkippedKeys, workflows.SearchRedeliveryOf} {
+		want[k.GetName()] = k.GetValueType()
+	}
+	return want
 }

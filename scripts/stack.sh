@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# The production shape without Docker (`make stack`): the Temporal server
+# (bin/temporal-server, 1.29.1) on a private PostgreSQL cluster under
+# .data/stack/pg (persistence and visibility, schema set up and updated by
+# bin/temporal-sql-tool), the default namespace with our search attributes,
+# redis-server for the shared per-workspace limit, TWO delivery workers and
+# the Temporal Web UI (bin/temporal-ui-server) pointed at the codec endpoint.
+# The server reads deploy/temporal/hari.yaml with the environment list
+# deploy/temporal.env and the dynamic config deploy/dynamicconfig.yaml,
+# the same files docker-compose.yml uses. Ctrl-C stops everything; a second
+# run on the same .data/stack resumes (same databases, same keys).
+#
+# Each long-running process is supervised: it is started again when it
+# exits (as compose's restart policy does), so a killed worker or server
+# comes back. Everything binds to 127.0.0.1. Environment:
+#   STACK_DIR         state folder (default .data/stack)
+#   STACK_FREE_PORTS  1: every port is a free one picked at start (tests);
+#                     otherwise Temporal 7233, Web UI 8080, workers 8234 and
+#                     8235, PostgreSQL 5433, Redis 6380, pprof 7936
+#   SSL_CERT_FILE     extra CAs the workers trust (appended to the system roots)
+#   HARI_ALLOW_CIDRS, HARI_ALLOW_DIRECT_TARGETS  passed on to the workers
+#                     (unset: production defaults, nothing internal reachable)
+#   STACK_WATCH_PID   stop when this process is gone (the integration tests)
+# $STACK_DIR/stack.env describes the running stack (addresses, files, pids);
+# it exists only while every part is up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+STACK=${STACK_DIR:-.data/stack}
+mkdir -p "$STACK"
+STACK=$(cd "$STACK" && pwd)
+RUN=$STACK/run
+LOGS=$STACK/logs
+mkdir -p "$RUN" "$LOGS" "$STACK/bin"
+rm -f "$STACK/stack.env" "$RUN"/*.pid "$RUN/stopping"
+
+# The environment lists shared with docker-compose.yml.
+set -a
+# shellcheck source=/dev/null
+. deploy/temporal.env
+# shellcheck source=/dev/null
+. deploy/worker.env
+set +a
+
+for b in bin/temporal bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server; do
+  [[ -x $b ]] || { echo "$b is missing: run make stack (it builds it)"; exit 1; }
+done
+PG_BIN=${PG_BIN:-$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -1 || true)}
+[[ -x $PG_BIN/initdb ]] || { echo "PostgreSQL binaries not found (apt-get install postgresql, or set PG_BIN)"; exit 1; }
+command -v redis-server >/dev/null || { echo "redis-server not found (apt-get install redis-server)"; exit 1; }
+
+# A free port below 32768: Temporal stores membership ports in a PostgreSQL
+# smallint, and the kernel's ephemeral ports (what port 0 gives) are above.
+freeport() {
+  python3 -c '
+import random, socket
+for _ in range(1000):
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    raise SystemExit("no free port in 20000-32000")
+'
+}
+port() { if [[ ${STACK_FREE_PORTS:-} == 1 ]]; then freeport; else echo "$1"; fi; }
+PG_PORT=$(port 5433)
+REDIS_PORT=$(port 6380)
+export FRONTEND_GRPC_PORT; FRONTEND_GRPC_PORT=$(port 7233)
+export FRONTEND_HTTP_PORT; FRONTEND_HTTP_PORT=$(port 7243)
+export HISTORY_GRPC_PORT; HISTORY_GRPC_PORT=$(port 7234)
+export MATCHING_GRPC_PORT; MATCHING_GRPC_PORT=$(port 7235)
+export WORKER_GRPC_PORT; WORKER_GRPC_PORT=$(port 7239)
+export FRONTEND_MEMBERSHIP_PORT; FRONTEND_MEMBERSHIP_PORT=$(port 6933)
+export HISTORY_MEMBERSHIP_PORT; HISTORY_MEMBERSHIP_PORT=$(port 6934)
+export MATCHING_MEMBERSHIP_PORT; MATCHING_MEMBERSHIP_PORT=$(port 6935)
+export WORKER_MEMBERSHIP_PORT; WORKER_MEMBERSHIP_PORT=$(port 6939)
+export PPROF_PORT; PPROF_PORT=$(port 7936)
+UI_PORT=$(port 8080)
+W1_ADDR=127.0.0.1:$(port 8234)
+W2_ADDR=127.0.0.1:$(port 8235)
+TEMPORAL_ADDR=127.0.0.1:$FRONTEND_GRPC_PORT
+REDIS_ADDR=127.0.0.1:$REDIS_PORT
+
+# PostgreSQL refuses to run as root: as root, the cluster belongs to the
+# postgres user that Debian's package creates.
+asdb() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# Secrets, made once and kept (chmod 600): the database password, the
+# payload codec key, the API's token signing key and the codec token.
+umask 077
+secret() { [[ -s $1 ]] || printf '%s%s\n' "$2" "$(head -c 32 /dev/urandom | base64 -w0)" >"$1"; chmod 600 "$1"; }
+secret "$STACK/pg.password" ""
+secret "$STACK/codec.keys" "stack1:"
+secret "$STACK/api.keys" "stack1:"
+secret "$STACK/codec.token" ""
+umask 022
+
+PGDATA=$STACK/pg
+if [[ ! -s $PGDATA/PG_VERSION ]]; then
+  echo "initialising PostgreSQL in $PGDATA"
+  mkdir -p "$PGDATA"
+  pwfile=$PGDATA.pwfile
+  install -m 600 "$STACK/pg.password" "$pwfile"
+  if [[ $(id -u) -eq 0 ]]; then chown postgres: "$PGDATA" "$pwfile"; fi
+  chmod 700 "$PGDATA"
+  asdb "$PG_BIN/initdb" -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
+    --auth-host=scram-sha-256 --auth-local=peer -E UTF8 --locale=C >"$LOGS/initdb.log"
+  rm -f "$pwfile"
+fi
+
+pids=()
+stopping=
+cleanup() {
+  trap - EXIT INT TERM
+  stopping=1
+  touch "$RUN/stopping"
+  rm -f "$STACK/stack.env"
+  # Workers first (they finish their POSTs), then the UI, the server and Redis.
+  for ((i=${#pids[@]}-1; i>=0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  asdb "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null 2>&1 || true
+  echo "stack stopped"
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+
+# supervise NAME CMD...: runs CMD (environment as set by the caller), logs to
+# logs/NAME.log, writes run/NAME.pid, and starts it again 1 s after it exits
+# until the stack stops.
+supervise() {
+  local name=$1; shift
+  (
+    child=
+    trap '[[ -n $child ]] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM
+    while [[ ! -e $RUN/stopping ]]; do
+      "$@" >>"$LOGS/$name.log" 2>&1 &
+      child=$!
+      echo "$child" >"$RUN/$name.pid"
+      rc=0; wait "$child" || rc=$?
+      child=
+      [[ -e $RUN/stopping ]] && break
+      echo "$(date -u +%FT%TZ) $name exited ($rc); starting it again" | tee -a "$LOGS/$name.log" >&2
+      sleep 1
+    done
+  ) &
+  pids+=($!)
+}
+
+waitfor() { # waitfor WHAT SECONDS CMD...
+  local what=$1 secs=$2; shift 2
+  for ((i=0; i<secs*2; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    [[ -n $stopping ]] && exit 1
+    sleep 0.5
+  done
+  echo "$what did not come up within ${secs}s; see $LOGS/" >&2
+  exit 1
+}
+
+echo "starting PostgreSQL on 127.0.0.1:$PG_PORT ($PGDATA)"
+asdb "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/postgresql.log" -w -t 60 \
+  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='$PGDATA'" start >/dev/null
+
+export POSTGRES_SEEDS=127.0.0.1 DB_PORT=$PG_PORT
+POSTGRES_PWD=$(cat "$STACK/pg.password"); export POSTGRES_PWD
+echo "setting up the schema (temporal, temporal_visibility)"
+SQL_TOOL=$ROOT/bin/temporal-sql-tool sh deploy/setup-schema.sh >"$LOGS/schema.log" 2>&1 \
+  || { tail -20 "$LOGS/schema.log"; exit 1; }
+
+echo "starting redis-server on $REDIS_ADDR"
+supervise redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
+
+echo "starting the Temporal server on $TEMPORAL_ADDR (pprof 127.0.0.1:$PPROF_PORT)"
+export BIND_ON_IP=127.0.0.1 TEMPORAL_BROADCAST_ADDRESS=127.0.0.1
+export DYNAMIC_CONFIG_FILE_PATH=$ROOT/deploy/dynamicconfig.yaml
+supervise temporal bin/temporal-server --root "$ROOT/deploy" --config temporal --env hari --allow-no-auth start
+waitfor "Temporal" 120 bin/temporal operator cluster health --address "$TEMPORAL_ADDR"
+TEMPORAL_CLI=$ROOT/bin/temporal TEMPORAL_ADDRESS=$TEMPORAL_ADDR sh deploy/create-namespace.sh >"$LOGS/namespace.log" 2>&1 \
+  || { tail -20 "$LOGS/namespace.log"; exit 1; }
+
+# The Web UI reads the temporalio/ui image's own config template (the
+# module's config/docker.yaml), driven by the same variables as in compose.
+UI_ROOT=$(go list -modfile=tools/go.mod -m -f '{{.Dir}}' github.com/temporalio/ui-server/v2)
+echo "starting the Web UI on http://localhost:$UI_PORT (codec endpoint http://$W1_ADDR/codec)"
+TEMPORAL_ADDRESS=$TEMPORAL_ADDR TEMPORAL_UI_PORT=$UI_PORT TEMPORAL_CODEC_ENDPOINT=http://$W1_ADDR/codec \
+  TEMPORAL_CORS_ORIGINS=http://localhost:$UI_PORT TEMPORAL_NOTIFY_ON_NEW_VERSION=false \
+  supervise ui bin/temporal-ui-server --root "$UI_ROOT" --config config --env docker start
+
+go build -o "$STACK/bin/worker" ./worker
+scripts/ca-bundle.sh "$STACK/ca-bundle.pem"
+for n in 1 2; do
+  addr=W${n}_ADDR
+  echo "starting worker $n (API, codec endpoint, /healthz on http://${!addr})"
+  TEMPORAL_ADDRESS=$TEMPORAL_ADDR HARI_HTTP_ADDR=${!addr} HARI_REDIS_ADDR=$REDIS_ADDR \
+    HARI_CODEC_KEYS_FILE=$STACK/codec.keys HARI_API_KEYS_FILE=$STACK/api.keys \
+    HARI_CODEC_TOKEN=$(cat "$STACK/codec.token") SSL_CERT_FILE=$STACK/ca-bundle.pem \
+    HARI_UI_ORIGIN=http://localhost:$UI_PORT,http://127.0.0.1:$UI_PORT HARI_TEMPORAL_UI=http://localhost:$UI_PORT \
+    supervise "worker$n" "$STACK/bin/worker"
+done
+httpok() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$1"; }
+waitfor "worker 1" 60 httpok "http://$W1_ADDR/healthz"
+waitfor "worker 2" 60 httpok "http://$W2_ADDR/healthz"
+waitfor "Web UI" 60 httpok "http://127.0.0.1:$UI_PORT/"
+
+cat >"$STACK/stack.env.tmp" <<ENV
+TEMPORAL_ADDRESS=$TEMPORAL_ADDR
+TEMPORAL_NAMESPACE=$TEMPORAL_NAMESPACE
+HARI_TASK_QUEUE=$HARI_TASK_QUEUE
+HARI_CODEC_KEYS_FILE=$STACK/codec.keys
+HARI_API_KEYS_FILE=$STACK/api.keys
+HARI_CODEC_TOKEN_FILE=$STACK/codec.token
+HARI_REDIS_ADDR=$REDIS_ADDR
+WORKER1_HTTP=$W1_ADDR
+WORKER2_HTTP=$W2_ADDR
+UI_URL=http://localhost:$UI_PORT
+PPROF_ADDR=127.0.0.1:$PPROF_PORT
+PG_BIN=$PG_BIN
+PGDATA=$PGDATA
+PG_PORT=$PG_PORT
+RUN_DIR=$RUN
+ENV
+mv "$STACK/stack.env.tmp" "$STACK/stack.env"
+
+cat <<MSG
+
+The production shape is running (state in $STACK, logs in $LOGS).
+  Temporal:   $TEMPORAL_ADDR (PostgreSQL 127.0.0.1:$PG_PORT, databases temporal and temporal_visibility)
+  Web UI:     http://localhost:$UI_PORT (codec endpoint http://$W1_ADDR/codec; it needs the codec token, see README)
+  Workers:    http://$W1_ADDR and http://$W2_ADDR (API, Settings page, /healthz, /metrics), limit shared through Redis $REDIS_ADDR
+  Token:      HARI_API_KEYS_FILE=$STACK/api.keys bin/starter token --workspace yourcompany
+  Publish:    HARI_CODEC_KEYS_FILE=$STACK/codec.keys TEMPORAL_ADDRESS=$TEMPORAL_ADDR bin/starter publish --file ...
+  Stop:       Ctrl-C
+MSG
+# Runs until Ctrl-C (or SIGTERM); the supervisors keep every part up. With
+# STACK_WATCH_PID (the integration tests' process), it also stops when that
+# process is gone, so a test binary that dies leaves nothing running.
+while :; do
+  if [[ -n ${STACK_WATCH_PID:-} ]] && ! kill -0 "$STACK_WATCH_PID" 2>/dev/null; then
+    echo "process $STACK_WATCH_PID is gone: stopping"
+    exit 0
+  fi
+  sleep 1
+done
