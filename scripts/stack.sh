@@ -198,6 +198,7 @@ TEMPORAL_ADDRESS=$TEMPORAL_ADDR TEMPORAL_UI_PORT=$UI_PORT TEMPORAL_CODEC_ENDPOIN
   supervise ui bin/temporal-ui-server --root "$UI_ROOT" --config config --env docker start
 
 go build -o "$STACK/bin/worker" ./worker
+go build -o "$STACK/bin/starter" ./starter
 scripts/ca-bundle.sh "$STACK/ca-bundle.pem"
 for n in 1 2; do
   addr=W${n}_ADDR
@@ -238,8 +239,8 @@ The production shape is running (state in $STACK, logs in $LOGS).
   Temporal:   $TEMPORAL_ADDR (PostgreSQL 127.0.0.1:$PG_PORT, databases temporal and temporal_visibility)
   Web UI:     http://localhost:$UI_PORT (codec endpoint http://$W1_ADDR/codec; it needs the codec token, see README)
   Workers:    http://$W1_ADDR and http://$W2_ADDR (API, Settings page, /healthz, /metrics), limit shared through Redis $REDIS_ADDR
-  Token:      HARI_API_KEYS_FILE=$STACK/api.keys bin/starter token --workspace yourcompany
-  Publish:    HARI_CODEC_KEYS_FILE=$STACK/codec.keys TEMPORAL_ADDRESS=$TEMPORAL_ADDR bin/starter publish --file ...
+  Token:      HARI_API_KEYS_FILE=$STACK/api.keys $STACK/bin/starter token --workspace yourcompany
+  Publish:    HARI_CODEC_KEYS_FILE=$STACK/codec.keys TEMPORAL_ADDRESS=$TEMPORAL_ADDR $STACK/bin/starter publish --file ...
   Stop:       Ctrl-C
 MSG
 # Runs until Ctrl-C (or SIGTERM); the supervisors keep every part up. With
