@@ -104,6 +104,19 @@ secret "$STACK/codec.token" ""
 umask 022
 
 PGDATA=$STACK/pg
+if [[ $(id -u) -eq 0 ]] && ! runuser -u postgres -- test -x "$STACK"; then
+  # The postgres user cannot reach $STACK (a clone under /root, mode 700):
+  # the cluster lives in a folder it can reach, named in pgdata.path so
+  # that the next run resumes it.
+  if [[ -s $STACK/pgdata.path ]]; then
+    PGDATA=$(cat "$STACK/pgdata.path")
+  else
+    base=$(mktemp -d /var/tmp/hari-stack-pg.XXXXXX)
+    chmod 755 "$base"
+    PGDATA=$base/pg
+    echo "$PGDATA" >"$STACK/pgdata.path"
+  fi
+fi
 if [[ ! -s $PGDATA/PG_VERSION ]]; then
   echo "initialising PostgreSQL in $PGDATA"
   mkdir -p "$PGDATA"

@@ -152,6 +152,11 @@ func (s *Stack) Stop() {
 	}
 	s.log.Close()
 	if os.Getenv("HARI_STACK_KEEP") == "" {
+		// A cluster kept outside the folder (the postgres user could not
+		// reach it: scripts/stack.sh, pgdata.path) goes too.
+		if pg := s.Env["PGDATA"]; pg != "" && !strings.HasPrefix(pg, s.Dir+string(filepath.Separator)) {
+			_ = os.RemoveAll(filepath.Dir(pg))
+		}
 		_ = os.RemoveAll(s.Dir)
 	}
 }
