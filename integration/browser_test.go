@@ -157,11 +157,34 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		chromedp.SendKeys(C(`#f-name`), "ERP sync"),
 		chromedp.Click(C(`#f-events input[value="stage.changed"]`)),
 		chromedp.Click(C(`#add-cond`)),
-		chromedp.SendKeys(C(`#f-conditions .c-field`), "stage"),
-		chromedp.SetValue(C(`#f-conditions .c-op`), "changed_to"),
-		chromedp.SendKeys(C(`#f-conditions .c-value`), "Closed Won"),
+		choose(`#f-conditions .c-field`, "stage"),
+		choose(`#f-conditions .c-op`, "changed_to"),
+	)
+	// The guided builder: event types in words, the entity's fields and
+	// stages to pick from (a lead has others than an opportunity).
+	if evs := get(t, ctx, chromedp.Text(C(`#f-events`))); !strings.Contains(evs, "Stage changed: an opportunity or lead moved to another stage") {
+		t.Errorf("event choices: got %q, want labels with descriptions", evs)
+	}
+	options := func(sel string) string {
+		return get(t, ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('`+sel+`')].map((o) => o.value || o.textContent).join(",")`))
+	}
+	if got := options(`#f-conditions select.c-value option`); got != "Qualification,Proposal,Negotiation,Closed Won,Closed Lost" {
+		t.Errorf("stage values of an opportunity: got %q", got)
+	}
+	step(t, ctx, "a lead", choose(`#f-entity`, "lead"))
+	if got := options(`#f-conditions select.c-value option`); !strings.Contains(got, "Qualified") || strings.Contains(got, "Closed Won") {
+		t.Errorf("stage values of a lead: got %q, want the lead's stages", got)
+	}
+	if got := options(`#f-fields input`); !strings.Contains(got, "source") || strings.Contains(got, "amount") {
+		t.Errorf("fields of a lead: got %q, want the lead's fields", got)
+	}
+	step(t, ctx, "fill the form",
+		choose(`#f-entity`, "opportunity"),
+		choose(`#f-conditions .c-value`, "Closed Won"),
 		chromedp.SendKeys(C(`#f-url`), "http://127.0.0.1/hook"),
-		chromedp.SendKeys(C(`#f-fields`), "name, amount, owner"),
+		chromedp.Click(C(`#f-fields input[value="name"]`)),
+		chromedp.Click(C(`#f-fields input[value="amount"]`)),
+		chromedp.Click(C(`#f-fields input[value="owner"]`)),
 		chromedp.SendKeys(C(`#f-secret`), "hari_browser_secret"),
 		chromedp.Click(C(`#save-btn`)),
 		chromedp.WaitVisible(C(`#err-url:not(:empty)`)),
@@ -175,6 +198,15 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("a refused form created %d rows", n)
 	}
 	shot(t, ctx, "01-form-http-refused")
+	if sum := get(t, ctx, chromedp.Text(C(`#trigger-summary`))); sum != "When an opportunity's stage changes to Closed Won → POST name, amount, owner to http://127.0.0.1/…" {
+		t.Errorf("summary line: got %q", sum)
+	}
+	step(t, ctx, "the builder's top", chromedp.Evaluate[chromedp.Void](`document.querySelector("#editor").scrollTop = 0`))
+	shot(t, ctx, "01c-trigger-builder")
+	step(t, ctx, "the builder narrow", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond), chromedp.Evaluate[chromedp.Void](`document.querySelector("#editor").scrollTop = 0`))
+	noSidewaysScroll(t, ctx, "the trigger builder at 390 px")
+	shot(t, ctx, "01d-trigger-builder-390")
+	step(t, ctx, "the builder wide", chromedp.EmulateViewport(1280, 1000))
 
 	// The form previews the request as the fields are chosen: the
 	// selected fields only, realistic values, the signature headers.
@@ -373,6 +405,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	}
 	shot(t, ctx, "05d-secret-rotate-390")
 	step(t, ctx, "save the rotation", chromedp.EmulateViewport(1280, 1000), chromedp.Click(C(`#save-btn`)), chromedp.WaitNotVisible(C(`#editor`)))
+	waitFor(t, ctx, "the list to be rebuilt", `!document.body.dataset.loading`)
 	if left := get(t, ctx, chromedp.Text(C(`#secret-value`))); left != "" {
 		t.Errorf("after saving, the page still holds the secret %q, want it shown only once", left)
 	}
@@ -407,6 +440,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("secret state after ticking Remove: got %q", st)
 	}
 	step(t, ctx, "save the removal", chromedp.Click(C(`#save-btn`)), chromedp.WaitNotVisible(C(`#editor`)))
+	waitFor(t, ctx, "the list to be rebuilt", `!document.body.dataset.loading`)
 	h = fire("test fire after the removal")
 	for _, name := range []string{signature.HeaderSignature, signature.HeaderSecret, signature.HeaderStdSignature} {
 		if v := h.Header.Get(name); v != "" {
@@ -650,4 +684,13 @@ func noSidewaysScroll(t *testing.T, ctx context.Context, where string) {
 	if sw > cw {
 		t.Errorf("%s: page scrollWidth %d > clientWidth %d, want no sideways scroll", where, sw, cw)
 	}
+}
+
+// choose sets a select's (or an input's) value as a user would: the change
+// event bubbles to the form.
+func choose(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.SetValue(css(sel), value),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector(`+strconv.Quote(sel)+`).dispatchEvent(new Event("change", { bubbles: true }))`),
+	)
 }

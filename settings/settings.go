@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+
+	"github.com/hari-crm/webhooks/webhook"
 )
 
 //go:embed static
@@ -35,6 +37,12 @@ func Handler(cfg Config) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		_ = json.NewEncoder(w).Encode(cfg)
+	})
+	// The guided builder's choices: event types in words, fields per
+	// entity, stages and statuses.
+	mux.HandleFunc("GET /settings/catalog.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(webhook.TheCatalog())
 	})
 	mux.HandleFunc("GET /settings/webhooks", func(w http.ResponseWriter, r *http.Request) {
 		r2 := r.Clone(r.Context())

@@ -130,6 +130,10 @@ func sampleValue(entity, field string, now time.Time) json.RawMessage {
 		v = "Acme Corp"
 	case f == "industry":
 		v = "Manufacturing"
+	case f == "website":
+		v = "https://acme.example"
+	case f == "source":
+		v = "Website form"
 	case f == "owner" || f == "assignee":
 		v = "Vincent"
 	case f == "stage":

@@ -197,3 +197,29 @@ func TestSampleIsRealisticPerEntity(t *testing.T) {
 		}
 	}
 }
+
+// The catalog the Settings page offers is complete, and every field it
+// offers gets a realistic sample value in Test fire and the preview.
+func TestCatalog(t *testing.T) {
+	c := TheCatalog()
+	if len(c.Events) != len(event.Types) {
+		t.Fatalf("catalog: got %d event types, want %d", len(c.Events), len(event.Types))
+	}
+	for i, e := range c.Events {
+		if e.Type != event.Types[i] || e.Label == "" || e.Description == "" {
+			t.Errorf("event %d: got %+v, want %s with a label and a description", i, e, event.Types[i])
+		}
+	}
+	at := time.Date(2026, 3, 31, 14, 30, 0, 0, time.UTC)
+	for _, entity := range Entities {
+		fields := c.Fields[entity]
+		if len(fields) == 0 {
+			t.Errorf("%s: got no known fields", entity)
+		}
+		for _, f := range fields {
+			if v := string(sampleValue(entity, f, at)); strings.Contains(v, "sample") {
+				t.Errorf("%s.%s: sample value %s, want a realistic one", entity, f, v)
+			}
+		}
+	}
+}

@@ -91,9 +91,16 @@ function ago(iso) {
   return t.toLocaleString();
 }
 
+// refocus moves focus to target when a re-render took it away (it is on
+// the body), never away from where the user has gone since.
+function refocus(target) {
+  if (target && (!document.activeElement || document.activeElement === document.body)) target.focus();
+}
+
 // ---- list -----------------------------------------------------------------
 
 async function load() {
+  document.body.dataset.loading = "true"; // the rows are about to be rebuilt
   try {
     const data = await api("GET", base());
     state.hooks = data.webhooks || [];
@@ -104,6 +111,7 @@ async function load() {
     state.denied = denied(e);
   }
   render();
+  delete document.body.dataset.loading;
   await Promise.all(state.hooks.map(async (h) => {
     await Promise.all([loadTest(h.id), loadLast(h.id), loadHealth(h.id)]);
     if (state.logs.has(h.id)) await loadLog(h.id);
@@ -686,17 +694,105 @@ async function loadSnippets() {
 
 // ---- editor ----------------------------------------------------------------------
 
+// The guided builder's choices (GET /settings/catalog.json); the
+// fallback keeps the form usable without it.
+let CATALOG = { events: EVENTS.map((t) => ({ type: t, label: t, description: "" })), fields: {}, stages: {}, statuses: ["active", "inactive", "archived"] };
+const entityFields = () => CATALOG.fields[$("#f-entity").value] || [];
+
+// valueChoices are the values a condition on field can pick from, or
+// null for a free value.
+function valueChoices(field) {
+  if (field === "stage") return CATALOG.stages[$("#f-entity").value] || CATALOG.stages.opportunity || null;
+  if (field === "status") return CATALOG.statuses;
+  return null;
+}
+
+// conditionRow is one condition: a field of the entity, a comparison and
+// a value (picked from the stages or statuses, or typed).
 function conditionRow(c = {}) {
-  const field = el("input", { "aria-label": "Field", placeholder: "stage", value: c.field || "", class: "c-field" });
+  const known = entityFields();
+  const names = !c.field || known.includes(c.field) ? known.slice() : [c.field, ...known];
+  if (names.length === 0) names.push(c.field || "stage");
+  const field = el("select", { "aria-label": "Field", class: "c-field" }, names.map((f) => el("option", { value: f }, f)));
+  field.value = c.field || (names.includes("stage") ? "stage" : names[0]);
   const op = el("select", { "aria-label": "Comparison", class: "c-op" }, OPS.map(([v, t]) => el("option", { value: v, selected: c.op === v }, t)));
   let shown = "";
   if (c.value !== undefined && c.value !== null) shown = typeof c.value === "string" ? c.value : JSON.stringify(c.value);
-  const value = el("input", { "aria-label": "Value", placeholder: "Closed Won", value: shown, class: "c-value" });
-  const sync = () => { value.hidden = op.value === "changed"; };
-  op.addEventListener("change", sync);
-  sync();
-  const row = el("div", { class: "cond" }, field, op, value, el("button", { type: "button", "aria-label": "Remove condition", onclick: () => row.remove() }, "Remove"));
+  const slot = el("span", { class: "c-value-slot" });
+  const renderValue = (keep) => {
+    const old = slot.firstChild;
+    const choices = valueChoices(field.value);
+    const prev = keep !== undefined ? keep : old && (old.tagName === "SELECT") === !!choices ? old.value : "";
+    let v;
+    if (choices) {
+      const opts = !prev || choices.includes(prev) ? choices : [prev, ...choices];
+      v = el("select", { "aria-label": "Value", class: "c-value" }, opts.map((x) => el("option", { value: x }, x)));
+      if (prev) v.value = prev;
+    } else {
+      v = el("input", { "aria-label": "Value", placeholder: "value", value: prev, class: "c-value" });
+    }
+    v.hidden = op.value === "changed";
+    slot.replaceChildren(v);
+  };
+  field.addEventListener("change", () => renderValue());
+  op.addEventListener("change", () => { slot.firstChild.hidden = op.value === "changed"; });
+  renderValue(shown);
+  const row = el("div", { class: "cond" }, field, op, slot, el("button", { type: "button", "aria-label": "Remove condition", onclick: () => { row.remove(); summarize(); schedulePreview(); } }, "Remove"));
   return row;
+}
+
+// The field picker keeps the order fields were chosen in (the payload's
+// record follows it).
+let pickedFields = [];
+
+function renderFieldPicker(selected) {
+  const known = entityFields();
+  pickedFields = selected.filter((f) => known.includes(f));
+  $("#f-fields").replaceChildren(...known.map((f) => el("label", { class: "check" },
+    el("input", { type: "checkbox", value: f, name: "fields", checked: pickedFields.includes(f), onchange: (e) => {
+      pickedFields = pickedFields.filter((x) => x !== f);
+      if (e.currentTarget.checked) pickedFields.push(f);
+    } }), f)));
+  $("#f-fields-other").value = selected.filter((f) => !known.includes(f)).join(", ");
+}
+
+function chosenFields() {
+  const other = $("#f-fields-other").value.split(",").map((x) => x.trim()).filter(Boolean);
+  return [...pickedFields, ...other.filter((f) => !pickedFields.includes(f))];
+}
+
+function onEntityChange() {
+  const keep = chosenFields();
+  const conds = formSpec().conditions;
+  renderFieldPicker(keep);
+  $("#f-conditions").replaceChildren(...conds.map(conditionRow));
+}
+
+const EVENT_WORDS = { "record.created": "is created", "record.updated": "is updated", "record.deleted": "is deleted", "stage.changed": "changes stage", "status.changed": "changes status", "assignment.changed": "gets a new owner" };
+
+// summary puts the form in one line: "When an opportunity's stage changes
+// to Closed Won → POST name, amount, owner to https://erp.example.com/…".
+function summary(spec) {
+  const ent = spec.entity;
+  const a = /^[aeiou]/.test(ent) ? "an " : "a ";
+  const conds = spec.conditions.filter((c) => c.field);
+  const val = (c) => (typeof c.value === "string" ? c.value : JSON.stringify(c.value));
+  const words = (c) => ({ equals: c.field + " is " + val(c), not_equals: c.field + " is not " + val(c), changed: c.field + " changes", changed_from: c.field + " changes from " + val(c), changed_to: c.field + " changes to " + val(c) })[c.op] || c.field;
+  let when;
+  const stageTo = conds.length === 1 && conds[0].field === "stage" && conds[0].op === "changed_to" ? conds[0] : null;
+  if (stageTo && spec.events.length > 0 && spec.events.every((e) => e === "stage.changed" || e === "record.updated")) {
+    when = "When " + a + ent + "'s stage changes to " + val(stageTo);
+  } else {
+    when = "When " + a + ent + " " + (spec.events.length ? spec.events.map((e) => EVENT_WORDS[e] || e).join(" or ") : "… (choose an event)");
+    if (conds.length) when += ", if its " + conds.map(words).join(spec.match === "any" ? " or its " : " and its ");
+  }
+  let to = "your endpoint";
+  try { const u = new URL(spec.url); to = u.origin + (u.pathname.length > 1 || u.search ? "/…" : "/"); } catch (e) { /* not a URL yet */ }
+  return when + " → POST " + (spec.fields.length ? spec.fields.join(", ") : "every field") + " to " + to;
+}
+
+function summarize() {
+  if ($("#editor").open) $("#trigger-summary").textContent = summary(formSpec());
 }
 
 function parseValue(s) {
@@ -720,7 +816,7 @@ function openEditor(h) {
   $("#f-match").value = h && h.match === "any" ? "any" : "all";
   $("#f-conditions").replaceChildren(...(h ? h.conditions.map(conditionRow) : []));
   $("#f-url").value = h ? h.url : "";
-  $("#f-fields").value = h ? h.fields.join(", ") : "";
+  renderFieldPicker(h ? h.fields : []);
   $("#f-secret").value = "";
   $("#f-secret").placeholder = h && h.has_secret ? "Unchanged (" + h.secret + ")" : "";
   $("#f-active").checked = h ? h.active : true;
@@ -733,6 +829,7 @@ function openEditor(h) {
   secretState();
   state.returnFocus = document.activeElement;
   if (!$("#editor").open) $("#editor").showModal();
+  summarize();
   $("#f-name").focus();
   loadFormPreview();
 }
@@ -753,7 +850,7 @@ function editorClosed() {
   back.focus();
 }
 
-const FIELD_INPUT = { name: "f-name", entity: "f-entity", events: "f-events", conditions: "f-conditions", url: "f-url", fields: "f-fields", secret: "f-secret" };
+const FIELD_INPUT = { name: "f-name", entity: "f-entity", events: "f-events", conditions: "f-conditions", url: "f-url", fields: "f-fields-other", secret: "f-secret" };
 
 // formSpec is the webhook the form describes, as the API takes it.
 function formSpec() {
@@ -769,7 +866,7 @@ function formSpec() {
       return c;
     }),
     url: $("#f-url").value.trim(),
-    fields: $("#f-fields").value.split(",").map((s) => s.trim()).filter(Boolean),
+    fields: chosenFields(),
     active: $("#f-active").checked,
     secret_header: $("#f-secret-header").checked,
   };
@@ -806,7 +903,7 @@ async function save(ev) {
     state.returnFocus = null;
     closeEditor();
     await load();
-    $("#new-btn").focus();
+    refocus($("#new-btn"));
   } catch (e) {
     const input = e.field && FIELD_INPUT[e.field] ? document.getElementById(FIELD_INPUT[e.field]) : null;
     const msg = document.getElementById("err-" + e.field);
@@ -844,7 +941,7 @@ async function remove(h) {
     await api("DELETE", base() + "/" + encodeURIComponent(h.id));
     say(h.name + " deleted.");
     await load();
-    $("#new-btn").focus();
+    refocus($("#new-btn"));
   } catch (e) { say(e.message, true); }
 }
 
@@ -856,7 +953,12 @@ async function start() {
   const params = new URLSearchParams(location.search);
   state.ws = params.get("workspace") || state.config.workspace || "yourcompany";
   $("#ws").value = state.ws;
-  $("#f-events").replaceChildren(...EVENTS.map((e) => el("label", { class: "check" }, el("input", { type: "checkbox", value: e, name: "events" }), e)));
+  try { const r = await fetch("/settings/catalog.json"); if (r.ok) CATALOG = await r.json(); } catch (e) { /* the fallback */ }
+  $("#f-events").replaceChildren(...CATALOG.events.map((e) => el("label", { class: "check event" }, el("input", { type: "checkbox", value: e.type, name: "events" }),
+    el("span", {}, el("strong", { text: e.label }), e.description ? el("span", { class: "hint", text: ": " + e.description }) : null))));
+  $("#f-entity").addEventListener("change", onEntityChange);
+  $("#hook-form").addEventListener("input", summarize);
+  $("#hook-form").addEventListener("change", summarize);
   $("#ws-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const ws = $("#ws").value.trim();
@@ -868,7 +970,7 @@ async function start() {
   $("#close-editor").addEventListener("click", closeEditor);
   $("#editor").addEventListener("close", editorClosed);
   document.addEventListener("click", (e) => { if (!e.target.closest(".menu-wrap")) closeMenus(); });
-  $("#add-cond").addEventListener("click", () => { const r = conditionRow(); $("#f-conditions").append(r); $(".c-field", r).focus(); });
+  $("#add-cond").addEventListener("click", () => { const r = conditionRow(); $("#f-conditions").append(r); $(".c-field", r).focus(); summarize(); });
   $("#hook-form").addEventListener("submit", save);
   $("#hook-form").addEventListener("input", schedulePreview);
   $("#hook-form").addEventListener("input", secretState);
