@@ -6,7 +6,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL := bin/temporal
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run stack stack-bins stack-test stack-test-short compose-check test deps unit integration temporal node-client lint fmt demo-event clean bench soak fuzz
+.PHONY: run bench-postgres stack stack-bins stack-test stack-test-short compose-check test deps unit integration temporal node-client lint fmt demo-event clean bench soak fuzz
 
 ## run: Temporal dev server (file-backed, Web UI on :8233), worker and demo receiver
 run: $(TEMPORAL)
@@ -90,6 +90,10 @@ clean:
 ## bench: the delivery benchmark (real dev server with file persistence, Redis, HTTPS receivers); about 15 minutes
 bench: $(TEMPORAL)
 	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go run ./bench
+
+## bench-postgres: the same benchmark on the Temporal server on PostgreSQL (make stack's backend, a fresh cluster per measurement)
+bench-postgres: $(TEMPORAL) stack-bins
+	TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go run ./bench -backend postgres
 
 ## soak: 10,000 events as fast as they can be published, then reconciliation (publisher, receiver, Temporal)
 soak: $(TEMPORAL)

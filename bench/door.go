@@ -23,7 +23,7 @@ import (
 // registry, then starts the workflow with the routed targets), and
 // through a remote Go client that starts WebhookEvent with only the event,
 // as any SDK may (the workflow asks the registry). Each line also gives
-// the CPU time the worker and the Temporal server spent per event.
+// the CPU time each process spent per event.
 func lightRouted(ctx context.Context, e *env, w *workerProc, url string) error {
 	reg := registry.New(e.tc, registry.Options{TaskQueue: e.run, Sealer: e.srv.Keys})
 	secret := "bench-secret-2026"
@@ -33,7 +33,6 @@ func lightRouted(ctx context.Context, e *env, w *workerProc, url string) error {
 			return fmt.Errorf("create the webhook of %s: %w", ws, err)
 		}
 	}
-	server := serverPIDOf(e.srv.HostPort)
 	doors := []struct {
 		name, ws string
 		start    func(event.Event) error
@@ -55,23 +54,17 @@ func lightRouted(ctx context.Context, e *env, w *workerProc, url string) error {
 		for i := range evs {
 			evs[i] = benchEvent(d.ws, i, e.run)
 		}
-		cpuW, cpuS := procCPU(w.cmd.Process.Pid), procCPU(server)
+		cpu := e.cpuNow(w)
 		start := time.Now()
 		sent, errs := publish(evs, 0, 100*time.Millisecond, d.start)
 		res, err := e.measure(d.name, evs, sent, start, errs, 5*time.Minute)
 		if err != nil {
 			return err
 		}
+		res.cpu = cpuLine(res.n, cpu, e.cpuNow(w))
 		fmt.Println("   ", res)
-		printCPU(res.n, procCPU(w.cmd.Process.Pid)-cpuW, procCPU(server)-cpuS)
 	}
 	return nil
-}
-
-// printCPU prints the CPU time the worker and the server spent per event.
-func printCPU(n int, worker, server time.Duration) {
-	per := float64(max(n, 1))
-	fmt.Printf("        CPU per event: worker %.2f ms, Temporal server %.2f ms (load average %s)\n", ms(worker)/per, ms(server)/per, loadAvg())
 }
 
 // serverPIDOf finds the dev server listening on hostPort (other dev

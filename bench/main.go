@@ -66,6 +66,7 @@ var (
 	pubConc  = flag.Int("publishers", 32, "concurrent publishers")
 	only     = flag.String("only", "abcde", "scenarios to run: a, b, c, d, e, and L (the load and reconciliation run of `make soak`)")
 	nLoad    = flag.Int("load", 10000, "scenario L: events")
+	backend  = flag.String("backend", "sqlite", "sqlite: the dev server on SQLite, as `make run`; postgres: the Temporal server on PostgreSQL, as `make stack` (needs `make stack-bins`)")
 )
 
 func main() {
@@ -164,6 +165,8 @@ type result struct {
 	peak        map[string]int
 	rssKB       int64
 	publishErrs int
+	// cpu is the CPU time per delivery of each process (cpuLine).
+	cpu string
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -188,6 +191,9 @@ func (r result) String() string {
 	if r.publishErrs > 0 {
 		s += fmt.Sprintf("   PUBLISH ERRORS %d", r.publishErrs)
 	}
+	if r.cpu != "" {
+		s += "\n        " + r.cpu
+	}
 	return s
 }
 
@@ -203,10 +209,12 @@ func percentiles(d []time.Duration) (time.Duration, time.Duration) {
 }
 
 type env struct {
-	run       string // the current measurement's id, part of its event ids
-	runs      int
-	dir       string
-	srv       *devtest.Server
+	run  string // the current measurement's id, part of its event ids
+	runs int
+	dir  string
+	srv  *devtest.Server
+	// stack is the PostgreSQL backend's server (-backend postgres).
+	stack     *devtest.Stack
 	tc        client.Client
 	rcv       *receiver
 	redis     *redistest.Server
@@ -225,7 +233,14 @@ func run() error {
 	defer os.RemoveAll(dir)
 
 	fmt.Println("HARi webhooks benchmark")
-	fmt.Printf("machine: %d CPUs; Temporal dev server with file persistence (SQLite WAL, synchronous=normal), as `make run`\n\n", numCPU())
+	switch *backend {
+	case "sqlite":
+		fmt.Printf("machine: %d CPUs; Temporal dev server with file persistence (SQLite WAL, synchronous=normal), as `make run`\n\n", numCPU())
+	case "postgres":
+		fmt.Printf("machine: %d CPUs; Temporal server 1.29.1 on PostgreSQL (a fresh cluster per measurement), as `make stack`\n\n", numCPU())
+	default:
+		return fmt.Errorf("-backend %q: want sqlite or postgres", *backend)
+	}
 	rs, err := redistest.StartProcess()
 	if err != nil {
 		return err
@@ -288,6 +303,19 @@ func run() error {
 func (e *env) fresh(ctx context.Context) error {
 	e.close()
 	e.runs++
+	if *backend == "postgres" {
+		st, err := devtest.StartStackWith(ctx, devtest.StackOptions{ServerOnly: true, Prefix: "stack-bench-"})
+		if err != nil {
+			return err
+		}
+		tc, err := tclient.Dial(tclient.Config{Address: st.Server.HostPort, Namespace: "default", Keys: st.Server.Keys}, zerolog.Nop())
+		if err != nil {
+			st.Stop()
+			return err
+		}
+		e.stack, e.srv, e.tc = st, st.Server, tc
+		return nil
+	}
 	args := []string{"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"}
 	for _, v := range strings.Split(*dynConfig, ",") {
 		if v != "" {
@@ -311,6 +339,10 @@ func (e *env) close() {
 	if e.tc != nil {
 		e.tc.Close()
 		e.tc = nil
+	}
+	if e.stack != nil {
+		e.stack.Stop()
+		e.stack, e.srv = nil, nil
 	}
 	if e.srv != nil {
 		_ = e.srv.Dev.Stop()
@@ -561,6 +593,7 @@ func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Du
 	for i := range evs {
 		evs[i] = benchEvent(ws, i, e.run)
 	}
+	cpu := e.cpuNow(w)
 	start := time.Now()
 	targets := []endpoint.Target{{ID: "t", URL: url, Secret: "bench-secret-2026"}}
 	sent, errs := publish(evs, *pubConc, 0, func(ev event.Event) error {
@@ -572,6 +605,7 @@ func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Du
 	})
 	res, err := e.measure(name, evs, sent, start, errs, 10*time.Minute)
 	res.rssKB = w.peakRSS()
+	res.cpu = cpuLine(res.n, cpu, e.cpuNow(w))
 	return res, err
 }
 
@@ -628,13 +662,17 @@ func (e *env) runNaive(ctx context.Context, ws string, n int, delay time.Duratio
 	for i := range evs {
 		evs[i] = benchEvent(ws, i, queue)
 	}
+	cpu := e.cpuNow()
 	start := time.Now()
 	sent, errs := publish(evs, *pubConc, 0, func(ev event.Event) error {
 		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "naive-" + ev.ID, TaskQueue: queue}, "NaiveWebhook",
 			naiveInput{URL: url, ID: ev.ID, Body: []byte(`{"event":"stage.changed"}`)})
 		return err
 	})
-	return e.measure("naive (workflow+activity)", evs, sent, start, errs, 10*time.Minute)
+	res, err := e.measure("naive (workflow+activity)", evs, sent, start, errs, 10*time.Minute)
+	// Its worker runs in this process: counted with the load generator.
+	res.cpu = cpuLine(res.n, cpu, e.cpuNow())
+	return res, err
 }
 
 func (e *env) runBare(ws string, n int, delay time.Duration) (result, error) {
@@ -719,6 +757,7 @@ func scenarioB(ctx context.Context, e *env) error {
 		}
 		return err
 	}
+	cpu := e.cpuNow(w)
 	start := time.Now()
 	var sentA map[string]time.Time
 	var errsA int
@@ -736,6 +775,8 @@ func scenarioB(ctx context.Context, e *env) error {
 		return err
 	}
 	resA.rssKB = w.peakRSS()
+	// Over both workspaces' deliveries.
+	resA.cpu = cpuLine(resA.n+resB.n, cpu, e.cpuNow(w))
 	fmt.Println("   ", resA)
 	pb50, pb99 := percentiles(publishB)
 	fmt.Printf("     workspace B: %d events, latency p50 %.1f ms  p99 %.1f ms (of which the publish call, i.e. StartWorkflowExecution: p50 %.1f ms  p99 %.1f ms)\n\n",
@@ -823,8 +864,7 @@ func scenarioD(ctx context.Context, e *env) error {
 	}
 	start := time.Now()
 	_ = p
-	server := serverPIDOf(e.srv.HostPort)
-	cpuW, cpuS := procCPU(w.cmd.Process.Pid), procCPU(server)
+	cpu := e.cpuNow(w)
 	sent, errs := publish(evs, 0, 100*time.Millisecond, func(ev event.Event) error {
 		return w.publishAPI(ctx, ev, []endpoint.Target{{ID: "t", URL: url}})
 	})
@@ -833,8 +873,8 @@ func scenarioD(ctx context.Context, e *env) error {
 		return err
 	}
 	res.rssKB = w.peakRSS()
+	res.cpu = cpuLine(res.n, cpu, e.cpuNow(w))
 	fmt.Println("   ", res)
-	printCPU(res.n, procCPU(w.cmd.Process.Pid)-cpuW, procCPU(server)-cpuS)
 	if err := lightRouted(ctx, e, w, url); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ else
   "$TEMPORAL_CLI" operator namespace create --address "$ADDR" -n "$NS" --retention "${NAMESPACE_RETENTION:-168h}"
 fi
 
+names=""
 # Keep in step with workflows/search.go and workflows/redeliver.go
 # (TestCreateNamespaceScriptListsEverySearchAttribute checks it).
 # A namespace just registered is known to the frontend after its cache
@@ -41,9 +42,27 @@ done
 for sa in HariWorkspace:Keyword HariWebhookIDs:KeywordList HariEventType:Keyword \
   HariDeliveryStatus:Keyword HariWebhookKeys:KeywordList HariSkippedKeys:KeywordList HariRedeliveryOf:Keyword; do
   name=${sa%%:*}
+  names="$names $name"
   case $have in
     *"$name "*) ;;
     *) "$TEMPORAL_CLI" operator search-attribute create --address "$ADDR" -n "$NS" --name "$name" --type "${sa#*:}" ;;
   esac
+done
+# Search attributes just added are known to queries and starts only once the
+# server's namespace cache refreshes (about 10 s): wait until a query naming
+# each of them is accepted, so that nothing started right after this script
+# is refused.
+query=""
+for name in $names; do
+  query="${query:+$query AND }$name = 'ready'"
+done
+i=0
+until "$TEMPORAL_CLI" workflow count --address "$ADDR" -n "$NS" --query "$query" >/dev/null 2>&1; do
+  i=$((i + 1))
+  if [ "$i" -ge 120 ]; then
+    "$TEMPORAL_CLI" workflow count --address "$ADDR" -n "$NS" --query "$query" >&2 || true
+    exit 1
+  fi
+  sleep 1
 done
 echo "namespace $NS ready"

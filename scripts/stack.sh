@@ -21,6 +21,7 @@
 #   HARI_ALLOW_CIDRS, HARI_ALLOW_DIRECT_TARGETS  passed on to the workers
 #                     (unset: production defaults, nothing internal reachable)
 #   STACK_WATCH_PID   stop when this process is gone (the integration tests)
+#   STACK_SERVER_ONLY 1: PostgreSQL and the Temporal server only (the benchmark)
 # $STACK_DIR/stack.env describes the running stack (addresses, files, pids);
 # it exists only while every part is up.
 set -euo pipefail
@@ -191,8 +192,10 @@ echo "setting up the schema (temporal, temporal_visibility)"
 SQL_TOOL=$ROOT/bin/temporal-sql-tool sh deploy/setup-schema.sh >"$LOGS/schema.log" 2>&1 \
   || { tail -20 "$LOGS/schema.log"; exit 1; }
 
-echo "starting redis-server on $REDIS_ADDR"
-supervise redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
+if [[ -z ${STACK_SERVER_ONLY:-} ]]; then
+  echo "starting redis-server on $REDIS_ADDR"
+  supervise redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
+fi
 
 echo "starting the Temporal server on $TEMPORAL_ADDR (pprof 127.0.0.1:$PPROF_PORT)"
 export BIND_ON_IP=127.0.0.1 TEMPORAL_BROADCAST_ADDRESS=127.0.0.1
@@ -202,6 +205,9 @@ waitfor "Temporal" 120 bin/temporal operator cluster health --address "$TEMPORAL
 TEMPORAL_CLI=$ROOT/bin/temporal TEMPORAL_ADDRESS=$TEMPORAL_ADDR sh deploy/create-namespace.sh >"$LOGS/namespace.log" 2>&1 \
   || { tail -20 "$LOGS/namespace.log"; exit 1; }
 
+# STACK_SERVER_ONLY (the benchmark, which runs its own workers and Redis):
+# PostgreSQL and the Temporal server only.
+if [[ -z ${STACK_SERVER_ONLY:-} ]]; then
 # The Web UI reads the temporalio/ui image's own config template (the
 # module's config/docker.yaml), driven by the same variables as in compose.
 UI_ROOT=$(go list -modfile=tools/go.mod -m -f '{{.Dir}}' github.com/temporalio/ui-server/v2)
@@ -226,6 +232,7 @@ httpok() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.ar
 waitfor "worker 1" 60 httpok "http://$W1_ADDR/healthz"
 waitfor "worker 2" 60 httpok "http://$W2_ADDR/healthz"
 waitfor "Web UI" 60 httpok "http://127.0.0.1:$UI_PORT/"
+fi
 
 cat >"$STACK/stack.env.tmp" <<ENV
 TEMPORAL_ADDRESS=$TEMPORAL_ADDR

@@ -43,6 +43,20 @@ type Stack struct {
 // httptest TLS server presents, reach 127.0.0.1 and take direct targets, as
 // the in-process worker of the dev server's runs does.
 func StartStack(ctx context.Context) (*Stack, error) {
+	return StartStackWith(ctx, StackOptions{})
+}
+
+// StackOptions changes what StartStackWith starts.
+type StackOptions struct {
+	// ServerOnly starts PostgreSQL and the Temporal server only, for a
+	// caller that runs its own workers and Redis (the benchmark).
+	ServerOnly bool
+	// Prefix names the stack's folder under .data/ (default "stack-test-").
+	Prefix string
+}
+
+// StartStackWith is StartStack with options.
+func StartStackWith(ctx context.Context, opts StackOptions) (*Stack, error) {
 	root, err := Root()
 	if err != nil {
 		return nil, err
@@ -55,7 +69,11 @@ func StartStack(ctx context.Context) (*Stack, error) {
 	if err := os.MkdirAll(filepath.Join(root, ".data"), 0o755); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(filepath.Join(root, ".data"), "stack-test-")
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = "stack-test-"
+	}
+	dir, err := os.MkdirTemp(filepath.Join(root, ".data"), prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +103,9 @@ func StartStack(ctx context.Context) (*Stack, error) {
 		"HARI_ALLOW_CIDRS=127.0.0.1/32",
 		"HARI_ALLOW_DIRECT_TARGETS=1",
 	)
+	if opts.ServerOnly {
+		cmd.Env = append(cmd.Env, "STACK_SERVER_ONLY=1")
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -169,6 +190,17 @@ func (s *Stack) PID(name string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// PostgresPID is the PID of the stack's postmaster (the parent of every
+// PostgreSQL backend).
+func (s *Stack) PostgresPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.Env["PGDATA"], "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(first))
 }
 
 // WaitRestarted waits until the supervisor has started name again (a PID

@@ -93,3 +93,6 @@ func (s *Server) Stop() {
 	_ = s.cmd.Process.Kill()
 	_, _ = s.cmd.Process.Wait()
 }
+
+// PID is the redis-server's process ID (the benchmark reads its CPU time).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
