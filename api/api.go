@@ -79,6 +79,9 @@ type Server struct {
 	// Open serves requests without any token: for development only (the
 	// worker sets it with -dev when it has no API keys).
 	Open bool
+	// Bodies reads delivery bodies for the execution log (optional: without
+	// it, GET .../deliveries/{delivery}/body answers 404).
+	Bodies BodyQuerier
 	// MaxBody bounds request bodies (default event.MaxSize).
 	MaxBody int64
 }
@@ -125,6 +128,7 @@ func (s *Server) mux() (*http.ServeMux, []route) {
 	scoped("DELETE "+wh+"/{id}/test-result", s.dismissTest)
 	scoped("GET "+wh+"/{id}/deliveries", s.deliveries)
 	scoped("POST "+wh+"/{id}/deliveries/{delivery}/redeliver", s.redeliver)
+	scoped("GET "+wh+"/{id}/deliveries/{delivery}/body", s.deliveryBody)
 	scoped("POST "+wh+"/{id}/recover", s.startRecovery)
 	scoped("GET "+wh+"/{id}/recoveries/{job}", s.recovery)
 	scoped("POST "+wh+"/{id}/recoveries/{job}/cancel", s.cancelRecovery)

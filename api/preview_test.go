@@ -92,3 +92,16 @@ func TestPreviewOfTheForm(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeBody(t *testing.T) {
+	for _, tt := range []struct{ body, id, name string }{
+		{`{"event":"stage.changed","record":{"id":"opp-9","name":"Acme Corp – 200 seats","amount":48000}}`, "opp-9", "Acme Corp – 200 seats"},
+		{`{"record":{"id":"c-1","first_name":"Jane","last_name":"Smith"}}`, "c-1", "Jane Smith"},
+		{`{"record":{"id":42}}`, "42", ""},
+	} {
+		d, err := describeBody([]byte(tt.body))
+		if err != nil || d.Record.ID != tt.id || d.Record.Name != tt.name || !strings.Contains(d.Pretty, "\n  \"record\": {") {
+			t.Errorf("%s: got %+v %v, want record %s named %q and the body indented", tt.body, d.Record, err, tt.id, tt.name)
+		}
+	}
+}

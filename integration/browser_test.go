@@ -131,7 +131,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys}).Handler())
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Bodies: tc}).Handler())
 	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
 	site := httptest.NewServer(mux)
 	t.Cleanup(site.Close)
@@ -566,6 +566,10 @@ func TestSettingsPageInBrowser(t *testing.T) {
 			t.Errorf("attempt 1's exchange %q lacks %q", ex, want)
 		}
 	}
+	// Titled with the record's name and ID, and the body each attempt sent
+	// (read from the event's workflow).
+	waitFor(t, ctx, "the record's name in the log", `document.querySelector(".log li.delivery .record-title").textContent === "Acme renewal · opp-9"`)
+	waitFor(t, ctx, "the request body in the log", `document.querySelector(".log tr.attempt .req-body").textContent.includes('"name": "Acme renewal"')`)
 	shot(t, ctx, "07b-attempt-exchange")
 	step(t, ctx, "attempt exchange narrow", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
 	noSidewaysScroll(t, ctx, "the delivery log at 390 px")

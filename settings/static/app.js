@@ -463,6 +463,7 @@ function renderLog(id) {
   v.page = Math.min(v.page, pages - 1);
   const page = shown.slice(v.page * LOG_PAGE, (v.page + 1) * LOG_PAGE);
   const list = el("ol", { class: "deliveries" }, page.map((d) => deliveryItem(id, d)));
+  for (const d of page) loadBody(id, d);
   const count = shown.length === 0 ? "No deliveries match these filters." :
     "Showing " + (v.page * LOG_PAGE + 1) + "–" + (v.page * LOG_PAGE + page.length) + " of " + shown.length + (v.data.length >= LOG_FETCH ? " (among the " + LOG_FETCH + " most recent)" : "");
   const pager = el("div", { class: "pager" },
@@ -487,8 +488,10 @@ function deliveryItem(id, d) {
     el("button", { type: "button", "data-action": "redeliver", "data-delivery": d.delivery.delivery_id, "aria-label": "Redeliver " + d.event_type + " " + d.event_id, onclick: (e) => redeliver(id, d.delivery.delivery_id, e.currentTarget) }, "Redeliver");
   const mark = d.redelivery_of ? el("span", { class: "badge redelivery", title: "Redelivery of " + d.redelivery_of, text: "redelivery" }) : null;
   const next = pending && d.next_retry_at ? el("span", { class: "next-retry", "data-test": "next-retry" }, "next retry at " + new Date(d.next_retry_at).toLocaleTimeString()) : null;
-  return el("li", { class: "delivery", "data-delivery": d.delivery.delivery_id, "data-status": d.delivery.status },
-    el("p", {}, title, " ", mark, mark ? " " : null, el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", next, next ? " " : null,
+  const b = bodies[bodyKey(d)];
+  const record = el("strong", { class: "record-title", "data-test": "record" }, b && b.data ? recordTitle(b.data) : "");
+  return el("li", { class: "delivery", "data-delivery": d.delivery.delivery_id, "data-body": bodyKey(d), "data-status": d.delivery.status },
+    el("p", {}, record, " ", title, " ", mark, mark ? " " : null, el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", next, next ? " " : null,
       el("span", { class: "when" }, new Date(d.started_at).toLocaleString(), " (", agoSpan(d.started_at), ")"), " ", redo),
     attempts);
 }
@@ -502,9 +505,40 @@ function exchange(d, a, i) {
   return el("details", { class: "exchange" }, el("summary", { text: "Request and response" }),
     el("p", { class: "label", text: "Request: POST " + d.delivery.url }),
     el("table", { class: "headers" }, el("tbody", {}, heads.map((h) => el("tr", {}, el("th", { scope: "row", text: h.name }), el("td", {}, el("code", { text: h.value })))))),
-    el("p", { class: "hint" }, "Body: the event's payload, the same on every attempt", href ? [" (", el("a", { href, target: "_blank", rel: "noopener", text: "in the Web UI" }), ")"] : null, "."),
+    el("p", { class: "label" }, "Body (the same on every attempt", href ? [", and in the ", el("a", { href, target: "_blank", rel: "noopener", text: "Web UI" })] : null, ")"),
+    el("pre", { class: "body json req-body", "data-test": "request-body", tabindex: "0", "aria-label": "Request body" }, bodyText(d)),
     el("p", { class: "label", text: "Response: " + (a.status_code ? "HTTP " + a.status_code : "none") + (a.status_code ? " (headers are not kept)" : "") }),
     a.response_body ? el("pre", { class: "body", tabindex: "0", "aria-label": "Response body of attempt " + a.attempt }, a.response_body) : el("p", { class: "hint", text: a.status_code ? "Empty body." : "No response." }));
+}
+
+// Delivery bodies, read once each (they never change): the record's name
+// and ID title the entry, and the body shows in each attempt's request.
+const bodies = {}; // workflow id | delivery id -> { data } or { error }
+const bodyKey = (d) => d.workflow_id + "|" + d.delivery.delivery_id;
+const recordTitle = (b) => (b.record.name ? b.record.name + " · " : "") + b.record.id;
+
+function bodyText(d) {
+  const b = bodies[bodyKey(d)];
+  if (!b || b.loading) return "Loading…";
+  return b.data ? b.data.pretty : "Not available: " + b.error;
+}
+
+async function loadBody(id, d) {
+  const key = bodyKey(d);
+  if (bodies[key]) return;
+  bodies[key] = { loading: true };
+  try {
+    const q = new URLSearchParams({ workflow_id: d.workflow_id, run_id: d.run_id });
+    bodies[key] = { data: await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries/" + encodeURIComponent(d.delivery.delivery_id) + "/body?" + q) };
+  } catch (e) {
+    bodies[key] = { error: e.message };
+  }
+  for (const li of document.querySelectorAll(".log li.delivery")) {
+    if (li.dataset.body !== key) continue;
+    const t = li.querySelector(".record-title");
+    if (t && bodies[key].data) t.textContent = recordTitle(bodies[key].data);
+    for (const pre of li.querySelectorAll(".req-body")) pre.textContent = bodyText(d);
+  }
 }
 
 // watchPending reloads the open logs every 2 s while one shows a delivery
