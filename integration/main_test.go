@@ -90,7 +90,11 @@ func runMain(m *testing.M) int {
 	probe.Close()
 
 	reg = registry.New(tc, registry.Options{Sealer: srv.Keys, Hosts: guard})
-	pub = publisher.New(tc, publisher.Options{AllowDirectSecrets: true, DataConverter: codec.DataConverter(srv.Keys), Router: reg, Hosts: guard})
+	// RouteWait -1: the shared publisher always routes before the start,
+	// so that tests reading the receipt (matched, no_match) do not depend
+	// on how busy the machine is; the fallback to routing in the workflow
+	// has its own test (route_later_test.go).
+	pub = publisher.New(tc, publisher.Options{AllowDirectSecrets: true, DataConverter: codec.DataConverter(srv.Keys), Router: reg, Hosts: guard, RouteWait: -1})
 	if stack != nil {
 		return m.Run()
 	}

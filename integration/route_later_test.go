@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,5 +156,49 @@ func TestRoutingFailureIsVisible(t *testing.T) {
 			t.Fatalf("visibility never listed %s with %s", id, q)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A workflow answers queries only between its workflow tasks, and a first
+// attempt runs inside one: Show of an event whose first attempt hangs
+// answers within ShowQueryWait (and a bit), busy, with the delivery it
+// started pending, instead of waiting out the attempt.
+func TestShowAnswersWhileAFirstAttemptHangs(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusOK)
+	})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ev := newEvent()
+	r, err := pub.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "slow", URL: rc.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.WaitHits(t, 1, 30*time.Second)
+	start := time.Now()
+	o, err := pub.Show(ctx, ev.Workspace, r.EventID)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took > publisher.ShowQueryWait+5*time.Second {
+		t.Errorf("show took %s, want about ShowQueryWait (%s), not the attempt", took, publisher.ShowQueryWait)
+	}
+	if !o.Busy || o.Done || len(o.Deliveries) != 1 || o.Deliveries[0].Status != workflows.StatusPending || o.Deliveries[0].DeliveryID != workflows.DeliveryID(ev.ID, "slow") {
+		t.Errorf("show: got %+v, want busy with the one delivery pending", o)
+	}
+	free()
+	o, err = pub.Wait(ctx, ev.Workspace, r.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Deliveries) != 1 || o.Deliveries[0].Status != workflows.StatusDelivered || len(o.Deliveries[0].Attempts) != 1 {
+		t.Errorf("after the receiver answered: got %+v, want delivered at the first attempt", o.Deliveries)
 	}
 }

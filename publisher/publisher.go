@@ -298,7 +298,11 @@ func (p *Publisher) Publish(ctx context.Context, in workflows.EventInput) (Recei
 			// The workflow routes the event itself, durably (routing in
 			// the workflow, as for a raw client's start).
 			r.RoutedByWorkflow = true
-			return p.start(ctx, in, r)
+			r, err := p.start(ctx, in, r)
+			if r.Duplicate {
+				r.RoutedByWorkflow = false // whichever path routed the first publish
+			}
+			return r, err
 		}
 		if err != nil {
 			return Receipt{}, fmt.Errorf("route event %s: %w", in.Event.ID, err)
@@ -426,6 +430,40 @@ type Outcome struct {
 	// itself and could not (Error gives the reason): nothing was sent.
 	// The README says how to route it again (a workflow reset).
 	RoutingFailed bool `json:"routing_failed,omitempty"`
+	// Busy is true when the workflow did not answer within ShowQueryWait
+	// (it is in the middle of a first attempt, which can take up to the
+	// attempt timeout): Deliveries then lists the deliveries it started
+	// with as pending, without attempts. Ask again a moment later.
+	Busy bool `json:"busy,omitempty"`
+}
+
+// ShowQueryWait bounds Show's status query of a running event workflow.
+const ShowQueryWait = 2 * time.Second
+
+// pendingFromInput lists the deliveries the current run of workflow id
+// started with, each pending; none when its input cannot be read or names
+// none (an event the workflow routes itself, or a continued run).
+func (p *Publisher) pendingFromInput(ctx context.Context, id string) []workflows.DeliveryResult {
+	out := []workflows.DeliveryResult{}
+	it := p.c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return out
+	}
+	e, err := it.Next()
+	if err != nil {
+		return out
+	}
+	var in workflows.EventInput
+	if attrs := e.GetWorkflowExecutionStartedEventAttributes(); attrs == nil || p.dc.FromPayloads(attrs.GetInput(), &in) != nil || in.Continued != nil {
+		return out
+	}
+	for _, t := range in.Targets {
+		out = append(out, workflows.DeliveryResult{WebhookID: t.ID, DeliveryID: workflows.DeliveryID(in.Event.ID, t.ID), URL: t.URL, Status: workflows.StatusPending, Attempts: []delivery.Attempt{}})
+	}
+	for _, r := range in.Routed {
+		out = append(out, workflows.DeliveryResult{WebhookID: r.ID, DeliveryID: workflows.DeliveryID(in.Event.ID, r.ID), URL: r.URL, Status: workflows.StatusPending, Attempts: []delivery.Attempt{}})
+	}
+	return out
 }
 
 // endedWithoutDelivering reads the failure of an event workflow that ended
@@ -529,7 +567,16 @@ func (p *Publisher) show(ctx context.Context, ws, eventID, id string) (Outcome, 
 		}
 		return p.wait(ctx, eventID, id)
 	}
-	val, err := p.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	// A workflow answers queries between its workflow tasks only, and a
+	// first attempt runs inside one (a local activity): against a receiver
+	// that hangs, the query would wait up to the attempt's 15 s.
+	qctx, cancel := context.WithTimeout(ctx, ShowQueryWait)
+	val, err := p.c.QueryWorkflow(qctx, id, "", workflows.QueryStatus)
+	cancel()
+	if err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded) {
+		out.Deliveries, out.Busy = p.pendingFromInput(ctx, id), true
+		return out, nil
+	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("query %s: %w", id, err)
 	}

@@ -31,7 +31,14 @@ func (p *Publisher) route(ctx context.Context, ev event.Event) ([]endpoint.Route
 	rctx, cancel := context.WithTimeout(ctx, p.routeWait)
 	defer cancel()
 	targets, err := p.router.Routes(rctx, ev)
-	if err == nil || ctx.Err() != nil || errors.Is(err, activities.ErrRoutePermanent) || errors.Is(err, event.ErrInvalid) || errors.Is(err, endpoint.ErrInvalid) {
+	switch {
+	case err == nil || ctx.Err() != nil:
+		return targets, err
+	case rctx.Err() != nil:
+		// Out of time, whatever the error says: a registry recovery cut
+		// short by the wait proves nothing about the registry.
+		return nil, errRouteLater
+	case errors.Is(err, activities.ErrRoutePermanent) || errors.Is(err, event.ErrInvalid) || errors.Is(err, endpoint.ErrInvalid):
 		return targets, err
 	}
 	return nil, errRouteLater

@@ -168,6 +168,11 @@ func (r *Client) Recover(ctx context.Context, ws string, opts RecoverOptions) (R
 		err = r.queryRun(qctx, ws, runID, workflows.QueryState, &state)
 		timedOut := errors.Is(qctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
+		if err != nil && ctx.Err() != nil {
+			// The caller's own deadline cut the query short: nothing is
+			// known about the run, least of all that it cannot be replayed.
+			return rec, fmt.Errorf("recover registry of workspace %s: the state query of its ended run %s was cut short: %w", ws, runID, ctx.Err())
+		}
 		if err != nil && timedOut {
 			return rec, fmt.Errorf("recover registry of workspace %s: its ended run %s did not answer the state query within %s: is a worker polling task queue %s? (%w)",
 				ws, runID, stateQueryTimeout, r.opts.TaskQueue, err)

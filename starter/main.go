@@ -222,7 +222,7 @@ func publish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		out = o
 	}
 	print(stdout, out, *asJSON)
-	if *wait && anyFailed(out) {
+	if *wait && (anyFailed(out) || out.Error != "") {
 		return exitFailed, nil
 	}
 	return exitOK, nil
@@ -297,6 +297,9 @@ func print(w io.Writer, o publisher.Outcome, asJSON bool) {
 	}
 	if o.Error != "" {
 		state = o.Error
+	}
+	if o.Busy {
+		state += " (its workflow is in the middle of a first attempt and did not answer yet: `starter show` again for the attempts)"
 	}
 	fmt.Fprintf(w, "event %s (workflow %s): %s\n", o.EventID, o.WorkflowID, state)
 	for _, d := range o.Deliveries {

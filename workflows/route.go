@@ -23,7 +23,8 @@ const StatusNoMatch = "no_match"
 // routeVisible on: StatusRouting while it asks the registry, and
 // StatusRoutingFailed when routing failed for good. The workflow then fails
 // with ErrTypeRoutingFailed and the reason; nothing was sent. An operator
-// re-routes it by publishing the event again (see the README).
+// re-routes it by resetting the workflow (see the README: publishing the
+// same event ID again is a duplicate).
 const (
 	StatusRouting       = "routing"
 	StatusRoutingFailed = "routing_failed"
