@@ -46,7 +46,9 @@ func TestRouteDecidesBetweenNowAndTheWorkflow(t *testing.T) {
 		{name: "no answer in time", router: afterDeadline(context.DeadlineExceeded), wantLater: true},
 		{name: "a recovery cut short reads as permanent", router: afterDeadline(fmt.Errorf("%w: state query: %w", activities.ErrRoutePermanent, context.DeadlineExceeded)), wantLater: true},
 		{name: "unavailable now", router: routerFunc(func(context.Context, event.Event) ([]endpoint.Routed, error) { return nil, errors.New("unavailable") }), wantLater: true},
-		{name: "permanent in time", router: routerFunc(func(context.Context, event.Event) ([]endpoint.Routed, error) { return nil, activities.ErrRoutePermanent }), wantErr: activities.ErrRoutePermanent},
+		{name: "permanent in time", router: routerFunc(func(context.Context, event.Event) ([]endpoint.Routed, error) {
+			return nil, activities.ErrRoutePermanent
+		}), wantErr: activities.ErrRoutePermanent},
 		{name: "the caller gave up", router: afterDeadline(context.Canceled), cancelled: true, wantErr: context.Canceled},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
