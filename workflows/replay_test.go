@@ -48,6 +48,11 @@ func TestReplayRecordedHistory(t *testing.T) {
 		{"event_only_routed_v3.json", "event only, routed, version 3", WorkflowID("replay-routed", "replay-routed-1")},
 		{"event_only_no_match_v3.json", "event only, no match, version 3", WorkflowID("replay-no-registry", "replay-no-match-1")},
 		{"event_only_wrong_id_v3.json", "event only, wrong workflow id, version 3", WorkflowID("replay-other", "replay-wrong-id-1")},
+		// The local routing activity failed and the regular one routed;
+		// and a registry that failed for good: routing_failed
+		// (go run ./internal/recordhistory routepaths testdata/replay).
+		{"event_only_routed_by_activity_v3.json", "event only, routed by the regular activity, version 3", WorkflowID("replay-routed", "replay-routed-activity-1")},
+		{"event_only_routing_failed_v3.json", "event only, routing failed, version 3", WorkflowID("replay-broken", "replay-routing-failed-1")},
 		// An event whose webhook was disabled: its delivery skipped, no
 		// attempt (go run ./internal/recordhistory recovery).
 		{"event_skipped.json", "delivery skipped, webhook disabled", ""},

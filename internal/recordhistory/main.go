@@ -26,6 +26,11 @@
 //
 //	go run ./internal/recordhistory routed testdata/replay
 //
+// With "routepaths" it records the regular-activity routing path and a
+// routing failure (see recordRoutePaths):
+//
+//	go run ./internal/recordhistory routepaths testdata/replay
+//
 // With "recovery" it records a WebhookRecovery run and an event whose
 // webhook is disabled (see recordRecovery):
 //
@@ -84,6 +89,9 @@ func run() error {
 	if len(os.Args) == 3 && os.Args[1] == "routed" {
 		return recordEventRouted(os.Args[2])
 	}
+	if len(os.Args) == 3 && os.Args[1] == "routepaths" {
+		return recordRoutePaths(os.Args[2])
+	}
 	if len(os.Args) == 3 && os.Args[1] == "recovery" {
 		return recordRecovery(os.Args[2])
 	}
@@ -91,7 +99,7 @@ func run() error {
 		return recordSkippedPartial(os.Args[2])
 	}
 	if len(os.Args) != 2 {
-		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json | recordhistory routed DIR | recordhistory recovery DIR | recordhistory skipped DIR")
+		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json | recordhistory routed DIR | recordhistory routepaths DIR | recordhistory recovery DIR | recordhistory skipped DIR")
 	}
 	out, err := os.Create(os.Args[1])
 	if err != nil {
