@@ -227,6 +227,7 @@ func Send(ctx context.Context, client *http.Client, r Request) delivery.Attempt 
 	}
 	defer resp.Body.Close()
 	a.StatusCode = resp.StatusCode
+	a.ResponseHeaders = delivery.KeepHeaders(resp.Header)
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, delivery.ResponseBodyCap))
 	keep := r.KeepBody
 	if keep <= 0 {

@@ -98,6 +98,9 @@ type Attempt struct {
 	Class        Class     `json:"error_class"`
 	Error        string    `json:"error"`
 	ResponseBody string    `json:"response_body"`
+	// ResponseHeaders keeps the response's headers (see KeepHeaders);
+	// absent when there was no response, and in attempts recorded before it.
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
 }
 
 // Succeeded reports whether the attempt got a 2xx response.

@@ -120,6 +120,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 			return
 		}
 		if r.Header.Get(signature.HeaderAttempt) == "1" {
+			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"error":"maintenance"}`))
 			return
@@ -561,7 +562,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	// Each attempt's request headers and kept response.
 	step(t, ctx, "open attempt 1's request and response", chromedp.Click(C(`.log tr.attempt details.exchange summary`)))
 	ex := get(t, ctx, chromedp.Text(C(`.log tr.attempt details.exchange`)))
-	for _, want := range []string{"Request: POST " + rc.URL + "/hooks", "X-Webhook-Attempt\t1", "X-Webhook-Id\t" + receipt.EventID + ":", "Response: HTTP 503", `{"error":"maintenance"}`} {
+	for _, want := range []string{"Request: POST " + rc.URL + "/hooks", "X-Webhook-Attempt\t1", "X-Webhook-Id\t" + receipt.EventID + ":", "Response: HTTP 503", "Retry-After\t1", `{"error":"maintenance"}`} {
 		if !strings.Contains(ex, want) {
 			t.Errorf("attempt 1's exchange %q lacks %q", ex, want)
 		}

@@ -507,7 +507,9 @@ function exchange(d, a, i) {
     el("table", { class: "headers" }, el("tbody", {}, heads.map((h) => el("tr", {}, el("th", { scope: "row", text: h.name }), el("td", {}, el("code", { text: h.value })))))),
     el("p", { class: "label" }, "Body (the same on every attempt", href ? [", and in the ", el("a", { href, target: "_blank", rel: "noopener", text: "Web UI" })] : null, ")"),
     el("pre", { class: "body json req-body", "data-test": "request-body", tabindex: "0", "aria-label": "Request body" }, bodyText(d)),
-    el("p", { class: "label", text: "Response: " + (a.status_code ? "HTTP " + a.status_code : "none") + (a.status_code ? " (headers are not kept)" : "") }),
+    el("p", { class: "label", text: "Response: " + (a.status_code ? "HTTP " + a.status_code : "none") }),
+    a.response_headers ? el("table", { class: "headers", "data-test": "response-headers" }, el("tbody", {}, Object.keys(a.response_headers).sort().map((k) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", {}, el("code", { text: a.response_headers[k] })))))) :
+      a.status_code ? el("p", { class: "hint", text: "Headers: not recorded for this attempt." }) : null,
     a.response_body ? el("pre", { class: "body", tabindex: "0", "aria-label": "Response body of attempt " + a.attempt }, a.response_body) : el("p", { class: "hint", text: a.status_code ? "Empty body." : "No response." }));
 }
 
