@@ -93,10 +93,13 @@ func checkOncePerEvent(t *testing.T, per map[string]int, outs []publisher.Outcom
 	}
 }
 
-// Events that matched a disabled webhook and an active one are counted in
-// the disabled webhook's not_sent_while_disabled (their status is partial,
-// not skipped), and after Re-enable a recovery sends exactly those to it,
-// once each, and nothing more to the other webhook.
+// Events that matched a disabled webhook and an active one are delivered
+// (nothing failed; not partial, which health and auto-disable read as a
+// failure): the active webhook's health shows them all delivered, 100 %
+// and no streak, the disabled one's none delivered; they are counted in the
+// disabled webhook's not_sent_while_disabled, and after Re-enable a
+// recovery sends exactly those to it, once each, and nothing more to the
+// other webhook.
 func TestNotSentWhileDisabledCountsEventsThatAlsoWentElsewhere(t *testing.T) {
 	t.Parallel()
 	const k = 3
@@ -115,9 +118,31 @@ func TestNotSentWhileDisabledCountsEventsThatAlsoWentElsewhere(t *testing.T) {
 		if sa, sb := statusOf(o, a.ID), statusOf(o, b.ID); sa != workflows.StatusSkipped || sb != workflows.StatusDelivered {
 			t.Fatalf("event %s: got a %q and b %q, want a skipped and b delivered", o.EventID, sa, sb)
 		}
-		if st := deliveryStatus(t, c.ws, o.EventID); st != workflows.StatusPartial {
-			t.Errorf("event %s: HariDeliveryStatus %q, want %q", o.EventID, st, workflows.StatusPartial)
+		if st := deliveryStatus(t, c.ws, o.EventID); st != workflows.StatusDelivered {
+			t.Errorf("event %s: HariDeliveryStatus %q, want %q", o.EventID, st, workflows.StatusDelivered)
 		}
+	}
+	var hb stateView
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if code, body := c.do("GET", c.hooks()+"/"+b.ID, "", &hb); code != http.StatusOK {
+			t.Fatalf("get b: %d %s", code, body)
+		}
+		if hb.Health != nil && hb.Health.Delivered24h == k {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b's health: got %+v, want %d delivered in 24 h", hb.Health, k)
+		}
+	}
+	if h := hb.Health; h.Failed24h != 0 || h.SuccessRate24h == nil || *h.SuccessRate24h != 1 || h.ConsecutiveFailures != 0 || h.FailingSince != nil {
+		t.Errorf("b's health: got %d failed, rate %v, %d in a row since %v, want 0 failed, rate 1, no streak", h.Failed24h, h.SuccessRate24h, h.ConsecutiveFailures, h.FailingSince)
+	}
+	var ha stateView
+	if code, body := c.do("GET", c.hooks()+"/"+a.ID, "", &ha); code != http.StatusOK || ha.Health == nil {
+		t.Fatalf("get a: %d %s", code, body)
+	}
+	if h := ha.Health; h.Delivered24h != 0 || h.Failed24h != 0 || h.SuccessRate24h != nil || h.ConsecutiveFailures != 0 {
+		t.Errorf("disabled a's health: got %d delivered, %d failed, rate %v, %d in a row, want none (its deliveries were skipped)", h.Delivered24h, h.Failed24h, h.SuccessRate24h, h.ConsecutiveFailures)
 	}
 	var v stateView
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {

@@ -3,8 +3,10 @@ package publisher
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
@@ -63,6 +65,16 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 	if h.Delivered24h, err = count(workflows.StatusDelivered); err != nil {
 		return Health{}, err
 	}
+	// An event delivered to other webhooks whose delivery to this one
+	// was skipped (disabled) is delivered too: it is not this webhook's.
+	skippedHere := fmt.Sprintf("%s = '%s'", workflows.SearchSkippedKeys.GetName(), workflows.WebhookKey(webhookID))
+	resp, err := p.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("%s AND %s = '%s' AND %s AND CloseTime >= '%s'", base, workflows.SearchStatus.GetName(), workflows.StatusDelivered, skippedHere, day),
+	})
+	if err != nil {
+		return Health{}, fmt.Errorf("count skipped deliveries: %w", err)
+	}
+	h.Delivered24h -= int(resp.GetCount())
 	if h.Failed24h, err = count(workflows.StatusFailed); err != nil {
 		return Health{}, err
 	}
@@ -112,7 +124,7 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 		for _, ex := range resp.GetExecutions() {
 			if seen >= MaxHealthScan {
 				h.More = true
-				if err := p.streakBeyondScan(ctx, base, from, &h); err != nil {
+				if err := p.streakBeyondScan(ctx, base, webhookID, from, &h); err != nil {
 					return Health{}, err
 				}
 				return h, nil
@@ -120,6 +132,9 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 			seen++
 			if ex.GetStartTime().AsTime().Before(from) {
 				return h, nil // before the webhook was re-enabled
+			}
+			if skippedFor(ex.GetSearchAttributes(), webhookID) {
+				continue // not attempted here: the webhook was disabled
 			}
 			status := ""
 			if v := ex.GetSearchAttributes().GetIndexedFields()[workflows.SearchStatus.GetName()]; v != nil {
@@ -156,6 +171,18 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 			return h, nil
 		}
 	}
+}
+
+// skippedFor reports whether an event's search attributes list webhookID
+// in HariSkippedKeys: its delivery there was skipped, the webhook
+// disabled (whatever the event's status).
+func skippedFor(sa *commonpb.SearchAttributes, webhookID string) bool {
+	v := sa.GetIndexedFields()[workflows.SearchSkippedKeys.GetName()]
+	var keys []string
+	if v == nil || converter.GetDefaultDataConverter().FromPayload(v, &keys) != nil {
+		return false
+	}
+	return slices.Contains(keys, workflows.WebhookKey(webhookID))
 }
 
 // deliveryOf reads a finished event workflow's delivery to webhookID.

@@ -184,8 +184,8 @@ func (p *Publisher) recoveryInput(ctx context.Context, id string) (workflows.Rec
 // events started in [q.Since, q.Until] and after q.After whose delivery to
 // it failed (or was skipped, the webhook disabled), oldest first. It reads
 // visibility to the end (failed, partial and skipped events of the
-// webhook; visibility lists newest first and cannot order by start time),
-// keeps the q.Max oldest events by start time and workflow ID, and reads
+// webhook, and events that list it in HariSkippedKeys; visibility lists
+// newest first and cannot order by start time), keeps the q.Max oldest events by start time and workflow ID, and reads
 // each one's result; Next is the last of them when more remain. So
 // successive batches walk the whole backlog from the oldest.
 // Redeliveries are not listed (their originals are).
@@ -201,8 +201,11 @@ func (p *Publisher) FailedDeliveries(ctx context.Context, q activities.FailedQue
 	if q.After != nil && q.After.StartTime.After(since) {
 		since = q.After.StartTime
 	}
-	query += fmt.Sprintf(" AND %s IN ('%s', '%s', '%s') AND StartTime >= '%s' AND StartTime <= '%s'",
+	// An event delivered elsewhere whose delivery to this webhook was
+	// skipped is delivered: HariSkippedKeys finds it.
+	query += fmt.Sprintf(" AND (%s IN ('%s', '%s', '%s') OR %s = '%s') AND StartTime >= '%s' AND StartTime <= '%s'",
 		workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial, workflows.StatusSkipped,
+		workflows.SearchSkippedKeys.GetName(), workflows.WebhookKey(q.WebhookID),
 		since.UTC().Format(time.RFC3339Nano), q.Until.UTC().Format(time.RFC3339Nano))
 	progress := q.Progress
 	if progress == nil {

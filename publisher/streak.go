@@ -50,18 +50,33 @@ func longStreak(lastOK, now time.Time, count func(after, upTo time.Time) (int, e
 // visibility counts when the streak is longer than the scan: the failures
 // are the webhook's failed (and partly failed) events started after the
 // newest delivered one (or from, the webhook's re-enable, if later). base
-// is DeliveriesQuery's text.
-func (p *Publisher) streakBeyondScan(ctx context.Context, base string, from time.Time, h *Health) error {
+// is DeliveriesQuery's text for webhookID.
+func (p *Publisher) streakBeyondScan(ctx context.Context, base, webhookID string, from time.Time, h *Health) error {
+	// The newest delivered event whose delivery to this webhook was not
+	// skipped (an event delivered elsewhere, skipped here, is delivered
+	// too), within MaxHealthScan of them.
 	var lastOK time.Time
-	resp, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query:    fmt.Sprintf("%s AND %s = '%s'", base, workflows.SearchStatus.GetName(), workflows.StatusDelivered),
-		PageSize: 1,
-	})
-	if err != nil {
-		return fmt.Errorf("find the last delivered delivery: %w", err)
-	}
-	if ex := resp.GetExecutions(); len(ex) > 0 {
-		lastOK = ex[0].GetStartTime().AsTime()
+	var token []byte
+	read := 0
+find:
+	for read < MaxHealthScan {
+		resp, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:    fmt.Sprintf("%s AND %s = '%s'", base, workflows.SearchStatus.GetName(), workflows.StatusDelivered),
+			PageSize: 100, NextPageToken: token,
+		})
+		if err != nil {
+			return fmt.Errorf("find the last delivered delivery: %w", err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			read++
+			if !skippedFor(ex.GetSearchAttributes(), webhookID) {
+				lastOK = ex.GetStartTime().AsTime()
+				break find
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
 	}
 	if from.After(lastOK) {
 		lastOK = from // re-enabled since: older failures do not count

@@ -202,11 +202,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	}
 	// One upsert, in the final workflow task, records the outcome for the
 	// execution log (and sets the other attributes when the starter did not).
-	status := eventStatus(res.Deliveries)
-	if res.NoMatch {
-		status = StatusNoMatch
-	}
-	updates := searchUpdates(in, status)
+	updates := searchUpdates(in, "") // the status is set below, once its version is known
 	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchWorkspace); ok {
 		updates = updates[:1] // the starter set the rest
 	} else if workflow.GetVersion(ctx, versionWebhookKeys, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
@@ -214,11 +210,23 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	}
 	// Which webhooks' deliveries were skipped, so that a disabled
 	// webhook's skipped events are found (counted, recovered) also when
-	// the event went to other webhooks too. Asked only when one was: an
-	// event without a skip records no version marker.
-	if keys := skippedKeys(res.Deliveries); len(keys) > 0 && workflow.GetVersion(ctx, versionSkippedKeys, workflow.DefaultVersion, 1) >= 1 {
-		updates = append(updates, SearchSkippedKeys.ValueSet(keys))
+	// the event went to other webhooks too. Asked only when one was (an
+	// event without a skip records no version marker), and after
+	// search-webhook-keys, as recorded histories have them. Version 2
+	// leaves the skips out of the status (see eventStatus).
+	skipped := skippedKeys(res.Deliveries)
+	skipVersion := workflow.DefaultVersion
+	if len(skipped) > 0 {
+		skipVersion = workflow.GetVersion(ctx, versionSkippedKeys, workflow.DefaultVersion, 2)
 	}
+	if skipVersion >= 1 {
+		updates = append(updates, SearchSkippedKeys.ValueSet(skipped))
+	}
+	status := eventStatus(res.Deliveries, skipVersion >= 2)
+	if res.NoMatch {
+		status = StatusNoMatch
+	}
+	updates[0] = SearchStatus.ValueSet(status) // searchUpdates puts the status first
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Warn("record the outcome in search attributes", "error", err)
 	}
@@ -274,4 +282,5 @@ const versionWebhookKeys = "search-webhook-keys"
 
 // versionSkippedKeys guards the HariSkippedKeys upsert: histories of
 // events with a skipped delivery recorded before it replay without it.
+// Version 2: an event with skips, none failed, is delivered, not partial.
 const versionSkippedKeys = "search-skipped-keys"

@@ -300,28 +300,36 @@ func TestRedeliveryWorkflowIDRoundTrip(t *testing.T) {
 }
 
 // An event whose every delivery was skipped (webhooks disabled) is
-// "skipped"; skipped next to delivered or failed is "partial"; without
-// skipped deliveries nothing changes.
+// "skipped"; skipped next to delivered is "delivered" under version 2 of
+// search-skipped-keys (nothing failed: the skips are in HariSkippedKeys)
+// and "partial" in histories recorded before; skipped next to failed is
+// "partial"; without skipped deliveries nothing changes.
 func TestEventStatusWithSkippedDeliveries(t *testing.T) {
 	tests := []struct {
-		statuses []string
-		want     string
+		statuses   []string
+		skipsAside bool
+		want       string
 	}{
-		{[]string{StatusDelivered}, StatusDelivered},
-		{[]string{StatusFailed}, StatusFailed},
-		{[]string{StatusDelivered, StatusFailed}, StatusPartial},
-		{[]string{StatusSkipped}, StatusSkipped},
-		{[]string{StatusSkipped, StatusSkipped}, StatusSkipped},
-		{[]string{StatusSkipped, StatusDelivered}, StatusPartial},
-		{[]string{StatusSkipped, StatusFailed}, StatusPartial},
+		{[]string{StatusDelivered}, true, StatusDelivered},
+		{[]string{StatusFailed}, true, StatusFailed},
+		{[]string{StatusDelivered, StatusFailed}, true, StatusPartial},
+		{[]string{StatusSkipped}, true, StatusSkipped},
+		{[]string{StatusSkipped, StatusSkipped}, true, StatusSkipped},
+		{[]string{StatusSkipped, StatusDelivered}, true, StatusDelivered},
+		{[]string{StatusSkipped, StatusDelivered, StatusDelivered}, true, StatusDelivered},
+		{[]string{StatusSkipped, StatusFailed}, true, StatusPartial},
+		{[]string{StatusSkipped, StatusDelivered, StatusFailed}, true, StatusPartial},
+		{[]string{StatusSkipped, StatusDelivered}, false, StatusPartial},
+		{[]string{StatusSkipped, StatusFailed}, false, StatusPartial},
+		{[]string{StatusSkipped}, false, StatusSkipped},
 	}
 	for _, tt := range tests {
 		ds := make([]DeliveryResult, len(tt.statuses))
 		for i, s := range tt.statuses {
 			ds[i].Status = s
 		}
-		if got := eventStatus(ds); got != tt.want {
-			t.Errorf("%v: got %q, want %q", tt.statuses, got, tt.want)
+		if got := eventStatus(ds, tt.skipsAside); got != tt.want {
+			t.Errorf("%v (skips aside %v): got %q, want %q", tt.statuses, tt.skipsAside, got, tt.want)
 		}
 	}
 }

@@ -57,10 +57,13 @@ func TestReplayRecordedHistory(t *testing.T) {
 		// attempt (go run ./internal/recordhistory recovery).
 		{"event_skipped.json", "delivery skipped, webhook disabled", ""},
 		// An event that matched a disabled webhook and an active one:
-		// skipped and delivered, HariSkippedKeys upserted under the
-		// search-skipped-keys version (go run ./internal/recordhistory
-		// skipped testdata/replay).
+		// skipped and delivered, HariSkippedKeys upserted under version 1
+		// of search-skipped-keys, status partial.
 		{"event_skipped_partial.json", "one delivery skipped, one delivered", ""},
+		// The same under version 2 of search-skipped-keys: the event's
+		// status delivered, not partial (go run ./internal/recordhistory
+		// skipped testdata/replay).
+		{"event_skipped_delivered_v2.json", "one delivery skipped, one delivered, version 2", ""},
 	} {
 		t.Run(tt.what, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()

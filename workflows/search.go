@@ -61,7 +61,10 @@ func FairnessKey(workspace string) string {
 
 // Event-level outcomes in SearchStatus (StatusPending while running).
 const (
-	StatusPartial = "partial" // some deliveries failed, some were delivered
+	// StatusPartial: some deliveries failed, others were delivered or
+	// skipped (before version 2 of search-skipped-keys, also an event
+	// with none failed, some delivered and some skipped).
+	StatusPartial = "partial"
 )
 
 // SearchAttributes returns an event workflow's search attributes.
@@ -133,8 +136,13 @@ func skippedKeys(ds []DeliveryResult) []string {
 }
 
 // eventStatus sums up deliveries: delivered, failed, skipped (every
-// delivery's webhook disabled) or partial.
-func eventStatus(ds []DeliveryResult) string {
+// delivery's webhook disabled) or partial. With skipsAside (version 2 of
+// search-skipped-keys), skipped deliveries next to others are left out:
+// an event none of whose deliveries failed and some delivered is
+// delivered (its skips are found through HariSkippedKeys), so that the
+// health of the webhooks it went to does not read it as a failure;
+// without, it is partial (histories recorded before).
+func eventStatus(ds []DeliveryResult, skipsAside bool) string {
 	var ok, failed, skipped int
 	for _, d := range ds {
 		switch d.Status {
@@ -153,6 +161,8 @@ func eventStatus(ds []DeliveryResult) string {
 		return StatusDelivered
 	case ok == 0 && skipped == 0:
 		return StatusFailed
+	case skipsAside && failed == 0:
+		return StatusDelivered // ok > 0: something was delivered, nothing failed
 	}
 	return StatusPartial
 }

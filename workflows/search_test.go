@@ -63,23 +63,28 @@ func TestWebhookKey(t *testing.T) {
 }
 
 // A disabled webhook's skipped delivery is listed in HariSkippedKeys also
-// when the event went to another webhook too (HariDeliveryStatus partial,
-// not skipped), so it is counted and recovered; an event without a skipped
-// delivery sets no HariSkippedKeys, nor does one replaying a history
-// recorded before HariSkippedKeys existed (no search-skipped-keys marker).
+// when the event went to another webhook too, so it is counted and
+// recovered; such an event, nothing failed, is delivered (version 2 of
+// search-skipped-keys; partial under version 1), so that the other
+// webhook's health does not read it as a failure. An event without a
+// skipped delivery sets no HariSkippedKeys, nor does one replaying a
+// history recorded before HariSkippedKeys existed (no
+// search-skipped-keys marker).
 func TestSkippedDeliveriesAreListedBySkippedKeys(t *testing.T) {
-	rcv := newScripted(t, 200, 200)
+	rcv := newScripted(t, 200, 200, 200)
+	const current = workflow.Version(-2) // no recorded version: the code's
 	tests := []struct {
 		name       string
 		routed     []endpoint.Routed
 		wantStatus string
 		wantKeys   []string
-		oldHistory bool
+		version    workflow.Version
 	}{
-		{"one disabled, one delivered", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_on", URL: rcv.srv.URL}}, StatusPartial, []string{WebhookKey("wh_off")}, false},
-		{"both disabled", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_off2", URL: rcv.srv.URL, Disabled: true}}, StatusSkipped, []string{WebhookKey("wh_off"), WebhookKey("wh_off2")}, false},
-		{"none disabled", []endpoint.Routed{{ID: "wh_on", URL: rcv.srv.URL}}, StatusDelivered, nil, false},
-		{"one disabled, recorded before the change", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_on", URL: rcv.srv.URL}}, StatusPartial, nil, true},
+		{"one disabled, one delivered", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_on", URL: rcv.srv.URL}}, StatusDelivered, []string{WebhookKey("wh_off")}, current},
+		{"both disabled", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_off2", URL: rcv.srv.URL, Disabled: true}}, StatusSkipped, []string{WebhookKey("wh_off"), WebhookKey("wh_off2")}, current},
+		{"none disabled", []endpoint.Routed{{ID: "wh_on", URL: rcv.srv.URL}}, StatusDelivered, nil, current},
+		{"one disabled, one delivered, version 1", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_on", URL: rcv.srv.URL}}, StatusPartial, []string{WebhookKey("wh_off")}, 1},
+		{"one disabled, recorded before the change", []endpoint.Routed{{ID: "wh_off", URL: rcv.srv.URL, Disabled: true}, {ID: "wh_on", URL: rcv.srv.URL}}, StatusPartial, nil, workflow.DefaultVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,8 +96,8 @@ func TestSkippedDeliveriesAreListedBySkippedKeys(t *testing.T) {
 			acts := &activities.Activities{Client: tlsClient(t, rcv.srv), AttemptTimeout: time.Second}
 			acts.Workflows = envQuerier{env}
 			env.RegisterActivity(acts)
-			if tt.oldHistory {
-				env.OnGetVersion(versionSkippedKeys, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			if tt.version != current {
+				env.OnGetVersion(versionSkippedKeys, workflow.DefaultVersion, 2).Return(tt.version)
 			}
 			var mu sync.Mutex
 			var status string

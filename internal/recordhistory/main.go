@@ -37,7 +37,7 @@
 //	go run ./internal/recordhistory recovery testdata/replay
 //
 // With "skipped" it records an event whose delivery to a disabled webhook
-// was skipped and to an active one delivered (see recordSkippedPartial):
+// was skipped and to an active one delivered (see recordSkipped):
 //
 //	go run ./internal/recordhistory skipped testdata/replay
 //
@@ -96,7 +96,7 @@ func run() error {
 		return recordRecovery(os.Args[2])
 	}
 	if len(os.Args) == 3 && os.Args[1] == "skipped" {
-		return recordSkippedPartial(os.Args[2])
+		return recordSkipped(os.Args[2])
 	}
 	if len(os.Args) != 2 {
 		return fmt.Errorf("usage: recordhistory OUTPUT.json | recordhistory registry OUTPUT.json | recordhistory events DIR | recordhistory kept DIR | recordhistory eventonly OUTPUT.json | recordhistory routed DIR | recordhistory routepaths DIR | recordhistory recovery DIR | recordhistory skipped DIR")

@@ -17,12 +17,14 @@ import (
 	"github.com/hari-crm/webhooks/workflows"
 )
 
-// recordSkippedPartial records, with the current code, into dir
-// event_skipped_partial.json: an event that matched a disabled webhook
-// and an active one, its delivery to the first skipped (listed in
-// HariSkippedKeys) and to the second delivered. It fails unless the event
-// ends so.
-func recordSkippedPartial(dir string) error {
+// recordSkipped records, with the current code, into dir
+// event_skipped_delivered_v2.json: an event that matched a disabled
+// webhook and an active one, its delivery to the first skipped (listed in
+// HariSkippedKeys) and to the second delivered, so its HariDeliveryStatus
+// is delivered (version 2 of search-skipped-keys). It fails unless the
+// event ends so. (event_skipped_partial.json was recorded by it under
+// version 1, status partial.)
+func recordSkipped(dir string) error {
 	ctx := context.Background()
 	srv, c, stop, err := startServer(ctx)
 	if err != nil {
@@ -75,5 +77,10 @@ func recordSkippedPartial(dir string) error {
 	if f == nil || converter.GetDefaultDataConverter().FromPayload(f, &keys) != nil || !slices.Equal(keys, []string{workflows.WebhookKey(ids[0])}) {
 		return fmt.Errorf("HariSkippedKeys: got %v, want [%s]", keys, workflows.WebhookKey(ids[0]))
 	}
-	return show(srv.HostPort, r.WorkflowID, r.RunID, filepath.Join(dir, "event_skipped_partial.json"))
+	var status string
+	f = desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.SearchStatus.GetName()]
+	if f == nil || converter.GetDefaultDataConverter().FromPayload(f, &status) != nil || status != workflows.StatusDelivered {
+		return fmt.Errorf("HariDeliveryStatus: got %q, want %q", status, workflows.StatusDelivered)
+	}
+	return show(srv.HostPort, r.WorkflowID, r.RunID, filepath.Join(dir, "event_skipped_delivered_v2.json"))
 }
