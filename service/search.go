@@ -3,6 +3,9 @@ package service
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -33,6 +36,81 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("add search attributes: %w", err)
 	}
 	return nil
+}
+
+// CheckSearchAttributes fails unless every search attribute the workflows
+// set is registered in the namespace with its type, naming each missing
+// one and the command that adds it. Without them an event workflow's final
+// upsert fails its workflow task again and again, and its events stay
+// open without an outcome: the worker must not start. A namespace just
+// changed may list late, so it lists again for up to wait.
+func CheckSearchAttributes(ctx context.Context, c client.Client, namespace string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+		if err == nil {
+			err = missingSearchAttributes(namespace, searchAttributes(), have.GetCustomAttributes())
+		} else {
+			err = fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
+		}
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// missingSearchAttributes is CheckSearchAttributes' verdict on have.
+func missingSearchAttributes(namespace string, want, have map[string]enumspb.IndexedValueType) error {
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var problems, commands []string
+	for _, name := range names {
+		typ, ok := have[name]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("%s (%s) is missing", name, typeName(want[name])))
+		case typ != want[name]:
+			problems = append(problems, fmt.Sprintf("%s has type %s, want %s", name, typeName(typ), typeName(want[name])))
+		default:
+			continue
+		}
+		commands = append(commands, fmt.Sprintf("temporal operator search-attribute create --namespace %s --name %s --type %s", namespace, name, typeName(want[name])))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("search attributes of namespace %s: %s; event workflows could not record their outcome and would stay open. Add them (a store that allows no more of a type needs one freed first) with: %s",
+		namespace, strings.Join(problems, ", "), strings.Join(commands, "; "))
+}
+
+// typeName is a search attribute type as the temporal CLI names it
+// (KeywordList, Keyword, ...).
+func typeName(t enumspb.IndexedValueType) string {
+	switch t {
+	case enumspb.INDEXED_VALUE_TYPE_KEYWORD:
+		return "Keyword"
+	case enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST:
+		return "KeywordList"
+	case enumspb.INDEXED_VALUE_TYPE_TEXT:
+		return "Text"
+	case enumspb.INDEXED_VALUE_TYPE_INT:
+		return "Int"
+	case enumspb.INDEXED_VALUE_TYPE_DOUBLE:
+		return "Double"
+	case enumspb.INDEXED_VALUE_TYPE_BOOL:
+		return "Bool"
+	case enumspb.INDEXED_VALUE_TYPE_DATETIME:
+		return "Datetime"
+	}
+	return t.String()
 }
 
 // searchAttributes is every search attribute the workflows set, by name

@@ -3,6 +3,7 @@ package service
 import (
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -38,5 +39,43 @@ func TestCreateNamespaceScriptListsEverySearchAttribute(t *testing.T) {
 		if _, ok := want[name]; !ok {
 			t.Errorf("create-namespace.sh creates %s, which no workflow sets", name)
 		}
+	}
+}
+
+// The worker refuses a namespace that lacks one of our search attributes
+// (or has it with another type), naming each and the command that adds
+// it; a namespace with all of them (and others) passes.
+func TestMissingSearchAttributesNamedWithTheCommand(t *testing.T) {
+	want := searchAttributes()
+	all := map[string]enumspb.IndexedValueType{"Other": enumspb.INDEXED_VALUE_TYPE_INT}
+	for k, v := range want {
+		all[k] = v
+	}
+	if err := missingSearchAttributes("prod", want, all); err != nil {
+		t.Errorf("every attribute registered: got %v, want nil", err)
+	}
+	without := map[string]enumspb.IndexedValueType{}
+	for k, v := range all {
+		if k != "HariSkippedKeys" {
+			without[k] = v
+		}
+	}
+	without["HariRedeliveryOf"] = enumspb.INDEXED_VALUE_TYPE_TEXT
+	err := missingSearchAttributes("prod", want, without)
+	if err == nil {
+		t.Fatal("HariSkippedKeys missing: got nil, want an error")
+	}
+	for _, s := range []string{
+		"HariSkippedKeys (KeywordList) is missing",
+		"temporal operator search-attribute create --namespace prod --name HariSkippedKeys --type KeywordList",
+		"HariRedeliveryOf has type Text, want Keyword",
+		"--name HariRedeliveryOf --type Keyword",
+	} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error: got %q, want it to contain %q", err, s)
+		}
+	}
+	if strings.Contains(err.Error(), "HariWorkspace") {
+		t.Errorf("error: got %q, want HariWorkspace (registered) not named", err)
 	}
 }

@@ -105,7 +105,11 @@ func run() error {
 	defer c.Close()
 
 	if err := service.EnsureSearchAttributes(ctx, c, *namespace); err != nil {
-		logger.Warn().Err(err).Msg("search attributes could not be registered; the execution log needs them")
+		logger.Warn().Err(err).Msg("search attributes could not be registered")
+	}
+	// Without them every event would stay open, its outcome unrecorded.
+	if err := service.CheckSearchAttributes(ctx, c, *namespace, 10*time.Second); err != nil {
+		return err
 	}
 	var shared activities.Limiter
 	if *redisAddr != "" {
