@@ -52,20 +52,14 @@ func disabledWebhook(t *testing.T, c *apiClient) (view, *devtest.Receiver, time.
 	// Each sweep is limited to this test's workspace: the other tests that
 	// run in parallel on the shared worker have failing webhooks too.
 	for _, rule := range []publisher.DisableRule{{After: 4, Workspace: c.ws}, {After: 3, Span: time.Hour, Workspace: c.ws}} {
-		out, err := pub.AutoDisable(ctx, reg, rule, start)
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := autoDisable(t, ctx, rule, start)
 		for _, d := range out {
 			if d.WebhookID == wh.ID {
 				t.Errorf("rule %+v disabled the webhook after 3 failures within seconds", rule)
 			}
 		}
 	}
-	out, err := pub.AutoDisable(ctx, reg, publisher.DisableRule{After: 3, Workspace: c.ws}, start)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := autoDisable(t, ctx, publisher.DisableRule{After: 3, Workspace: c.ws}, start)
 	found := false
 	for _, d := range out {
 		found = found || (d.WebhookID == wh.ID && d.Workspace == c.ws)
@@ -137,10 +131,7 @@ func TestAutoDisableAndReenableWithRecovery(t *testing.T) {
 	if code, body := c.do("GET", c.hooks()+"/"+wh.ID, "", &fresh); code != http.StatusOK || fresh.Health == nil || fresh.Health.ConsecutiveFailures != 0 {
 		t.Errorf("health after re-enable: got %d %s, want 0 failures in a row", code, body)
 	}
-	again, err := pub.AutoDisable(ctx, reg, publisher.DisableRule{After: 3, Workspace: c.ws}, start)
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := autoDisable(t, ctx, publisher.DisableRule{After: 3, Workspace: c.ws}, start)
 	for _, d := range again {
 		if d.WebhookID == wh.ID {
 			t.Errorf("auto-disable right after re-enable disabled the webhook again: %+v", d)
@@ -184,4 +175,18 @@ func TestAutoDisableAndReenableWithRecovery(t *testing.T) {
 	if err != nil || !r.NoMatch {
 		t.Errorf("publish to an inactive webhook: got %+v %v, want no_match", r, err)
 	}
+}
+
+// autoDisable runs one auto-disable sweep and fails the test unless it
+// listed and read everything.
+func autoDisable(t *testing.T, ctx context.Context, rule publisher.DisableRule, since time.Time) []publisher.Disabled {
+	t.Helper()
+	run, err := pub.AutoDisable(ctx, reg, rule, since, publisher.Unread{})
+	if err == nil {
+		err = run.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run.Disabled
 }

@@ -50,6 +50,29 @@ func (r DisableRule) Met(h Health, now time.Time) bool {
 	return h.ConsecutiveFailures >= r.After && h.FailingSince != nil && now.Sub(*h.FailingSince) >= r.Span
 }
 
+// WebhookRef names one webhook.
+type WebhookRef struct {
+	Workspace string `json:"workspace"`
+	ID        string `json:"id"`
+}
+
+// Unread is what one AutoDisable run could not read: the webhooks whose
+// health and the events whose result failed to read. The next run reads
+// them again, whatever its since.
+type Unread struct {
+	Webhooks []WebhookRef
+	Events   []string // event workflow IDs
+}
+
+// DisableRun is one AutoDisable run's outcome.
+type DisableRun struct {
+	Disabled []Disabled
+	// Unread is to be passed to the next run; Err says why each part of
+	// it could not be read (nil when nothing failed).
+	Unread Unread
+	Err    error
+}
+
 // Disabled is one webhook AutoDisable disabled.
 type Disabled struct {
 	Workspace string `json:"workspace"`
@@ -63,14 +86,17 @@ type Disabled struct {
 // for an event with more webhooks than that lists, the failed ones of its
 // result), and disables those with
 // rule.After failures in a row, the oldest at least rule.Span ago. It
-// reads only active webhooks, goes on past one whose health cannot be
-// read (returning the errors joined), and looks back at most
-// MaxDisableWindow. The
-// worker runs it every HARI_DISABLE_EVERY, with since the previous run
-// (less a margin): nothing is written per delivery.
-func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRule, since time.Time) ([]Disabled, error) {
+// reads only active webhooks, goes on past one whose health (or event
+// whose result) cannot be read, returning it in the run's Unread with the
+// reasons joined in its Err, and looks back at most MaxDisableWindow. It
+// reads again the webhooks and events of again (the previous run's
+// Unread). Its error is for the listing only: since has not been covered
+// and the next run must start from it again. The worker runs it every
+// HARI_DISABLE_EVERY, with since the previous listed run (less a margin):
+// nothing is written per delivery.
+func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRule, since time.Time, again Unread) (DisableRun, error) {
 	if rule.After < 1 {
-		return nil, fmt.Errorf("auto-disable: after must be at least 1, got %d", rule.After)
+		return DisableRun{}, fmt.Errorf("auto-disable: after must be at least 1, got %d", rule.After)
 	}
 	if floor := time.Now().Add(-MaxDisableWindow); since.Before(floor) {
 		since = floor
@@ -81,20 +107,41 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 		workflows.EventWorkflowName, strings.ReplaceAll(p.taskQueue, "'", ""), workflows.SearchStatus.GetName(), workflows.StatusFailed, workflows.StatusPartial, since.UTC().Format(time.RFC3339Nano))
 	if rule.Workspace != "" {
 		if err := event.ValidateWorkspace(rule.Workspace); err != nil {
-			return nil, fmt.Errorf("auto-disable: %w", err)
+			return DisableRun{}, fmt.Errorf("auto-disable: %w", err)
 		}
 		query += fmt.Sprintf(" AND %s = '%s'", workflows.SearchWorkspace.GetName(), rule.Workspace)
 	}
 	type ref struct{ ws, id string }
 	seen := map[ref]bool{}
 	var errs []error
+	var run DisableRun
 	cutReads := 0
+	readFailed := func(ws, workflowID string) {
+		cutReads++
+		failed, err := p.failedWebhooks(ctx, workflowID)
+		if err != nil {
+			errs = append(errs, err)
+			run.Unread.Events = append(run.Unread.Events, workflowID)
+			return // the others are still checked
+		}
+		for _, id := range failed {
+			seen[ref{ws, id}] = true
+		}
+	}
+	for _, r := range again.Webhooks {
+		seen[ref{r.Workspace, r.ID}] = true
+	}
+	for _, wid := range again.Events {
+		if ws, _, ok := workflows.ParseWorkflowID(wid); ok && cutReads < maxCutReads {
+			readFailed(ws, wid)
+		}
+	}
 	var token []byte
 	dc := converter.GetDefaultDataConverter() // search attributes are never encrypted
 	for {
 		resp, err := p.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 500, NextPageToken: token})
 		if err != nil {
-			return nil, fmt.Errorf("list failed events: %w", err)
+			return DisableRun{}, fmt.Errorf("list failed events: %w", err)
 		}
 		for _, ex := range resp.GetExecutions() {
 			fields := ex.GetSearchAttributes().GetIndexedFields()
@@ -116,15 +163,7 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 			// in the first of them too).
 			var keys []string
 			if v := fields[workflows.SearchWebhookKeys.GetName()]; v != nil && dc.FromPayload(v, &keys) == nil && len(keys) > len(ids) && cutReads < maxCutReads {
-				cutReads++
-				failed, err := p.failedWebhooks(ctx, ex.GetExecution().GetWorkflowId())
-				if err != nil {
-					errs = append(errs, err)
-					continue // the others are still checked
-				}
-				for _, id := range failed {
-					seen[ref{ws, id}] = true
-				}
+				readFailed(ws, ex.GetExecution().GetWorkflowId())
 			}
 		}
 		token = resp.GetNextPageToken()
@@ -137,10 +176,13 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 		refs = append(refs, r)
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].ws+"\x00"+refs[i].id < refs[j].ws+"\x00"+refs[j].id })
-	var out []Disabled
-	for _, r := range refs {
+	for i, r := range refs {
 		if ctx.Err() != nil {
-			return out, ctx.Err()
+			for _, r := range refs[i:] {
+				run.Unread.Webhooks = append(run.Unread.Webhooks, WebhookRef{r.ws, r.id})
+			}
+			run.Err = errors.Join(append(errs, ctx.Err())...)
+			return run, nil
 		}
 		// Only active webhooks: an inactive or disabled one is not read
 		// again (deleted meanwhile: nothing to do).
@@ -151,6 +193,7 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 		h, err := p.Health(ctx, r.ws, r.id)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("webhook %s/%s: %w", r.ws, r.id, err))
+			run.Unread.Webhooks = append(run.Unread.Webhooks, WebhookRef{r.ws, r.id})
 			continue // the others are still checked
 		}
 		if !rule.Met(h, time.Now()) {
@@ -163,10 +206,11 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 			continue // deleted meanwhile, or a registry that ended: the next run tries again
 		}
 		if v.State == webhook.StateDisabled && v.DisabledReason == reason {
-			out = append(out, Disabled{Workspace: r.ws, WebhookID: r.id, Reason: reason})
+			run.Disabled = append(run.Disabled, Disabled{Workspace: r.ws, WebhookID: r.id, Reason: reason})
 		}
 	}
-	return out, errors.Join(errs...)
+	run.Err = errors.Join(errs...)
+	return run, nil
 }
 
 // failedWebhooks lists the webhooks whose delivery failed in finished

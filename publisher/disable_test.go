@@ -3,6 +3,7 @@ package publisher
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ type sweepClient struct {
 	client.Client
 	sweep  []string // the failed-events queries
 	health []string // webhooks whose health was read
+	// none lists no failed event; healthy reads wh_a's health too.
+	none, healthy bool
 	// cut lists the event's webhooks as an event with too many for
 	// HariWebhookIDs does: wh_c alone there, wh_c and wh_b in
 	// HariWebhookKeys.
@@ -54,6 +57,9 @@ func (s *sweepClient) ListWorkflow(_ context.Context, r *workflowservice.ListWor
 	q := r.GetQuery()
 	if strings.Contains(q, "TaskQueue =") {
 		s.sweep = append(s.sweep, q)
+		if s.none {
+			return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+		}
 		if s.cut {
 			return &workflowservice.ListWorkflowExecutionsResponse{Executions: []*workflowpb.WorkflowExecutionInfo{{
 				Execution: &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID("acme", "e1")},
@@ -89,7 +95,7 @@ func (s *sweepClient) ListWorkflow(_ context.Context, r *workflowservice.ListWor
 func (s *sweepClient) CountWorkflow(_ context.Context, r *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
 	id := s.webhookOf(r.GetQuery())
 	s.health = append(s.health, id)
-	if id == "wh_a" {
+	if id == "wh_a" && !s.healthy {
 		return nil, errors.New("visibility timeout")
 	}
 	return &workflowservice.CountWorkflowExecutionsResponse{}, nil
@@ -128,10 +134,17 @@ func TestAutoDisableGoesOnPastErrorsAndSkipsInactive(t *testing.T) {
 	c := &sweepClient{}
 	p := New(c, Options{TaskQueue: "hari"})
 	d := &fakeDisabler{}
-	out, err := p.AutoDisable(context.Background(), d, DisableRule{After: 3}, time.Now().Add(-72*time.Hour))
-	if err == nil || !strings.Contains(err.Error(), "wh_a") {
-		t.Errorf("got error %v, want wh_a's health error reported", err)
+	run, err := p.AutoDisable(context.Background(), d, DisableRule{After: 3}, time.Now().Add(-72*time.Hour), Unread{})
+	if err != nil {
+		t.Fatalf("got error %v, want nil (the listing worked)", err)
 	}
+	if run.Err == nil || !strings.Contains(run.Err.Error(), "wh_a") {
+		t.Errorf("got run error %v, want wh_a's health error reported", run.Err)
+	}
+	if want := []WebhookRef{{"acme", "wh_a"}}; !slices.Equal(run.Unread.Webhooks, want) {
+		t.Errorf("unread webhooks: got %v, want %v", run.Unread.Webhooks, want)
+	}
+	out := run.Disabled
 	if len(out) != 1 || out[0].WebhookID != "wh_b" || len(d.disabled) != 1 {
 		t.Errorf("got disabled %+v (calls %v), want wh_b only", out, d.disabled)
 	}
@@ -165,11 +178,33 @@ func TestAutoDisableFindsWebhooksBeyondHariWebhookIDs(t *testing.T) {
 	c := &sweepClient{cut: true}
 	p := New(c, Options{TaskQueue: "hari"})
 	d := &fakeDisabler{}
-	out, err := p.AutoDisable(context.Background(), d, DisableRule{After: 3}, time.Now().Add(-time.Minute))
+	run, err := p.AutoDisable(context.Background(), d, DisableRule{After: 3}, time.Now().Add(-time.Minute), Unread{})
+	if err == nil {
+		err = run.Err
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 1 || out[0].WebhookID != "wh_b" {
+	if out := run.Disabled; len(out) != 1 || out[0].WebhookID != "wh_b" {
 		t.Errorf("got disabled %+v, want wh_b (listed only in HariWebhookKeys, failed in the result)", out)
+	}
+}
+
+// A webhook the previous run could not read is read again by the next
+// run, though no failed event of the new window names it; nothing is
+// left unread then.
+func TestAutoDisableReadsAgainWhatThePreviousRunCouldNot(t *testing.T) {
+	sweepT = t
+	c := &sweepClient{none: true, healthy: true}
+	p := New(c, Options{TaskQueue: "hari"})
+	run, err := p.AutoDisable(context.Background(), &fakeDisabler{}, DisableRule{After: 3}, time.Now().Add(-time.Minute), Unread{Webhooks: []WebhookRef{{"acme", "wh_a"}}})
+	if err != nil || run.Err != nil {
+		t.Fatalf("got errors %v, %v, want none", err, run.Err)
+	}
+	if !slices.Contains(c.health, "wh_a") {
+		t.Errorf("health read of %v, want wh_a read again", c.health)
+	}
+	if len(run.Unread.Webhooks) != 0 || len(run.Unread.Events) != 0 {
+		t.Errorf("unread: got %+v, want nothing", run.Unread)
 	}
 }

@@ -20,24 +20,46 @@ const disableMargin = time.Minute
 // sweepFailing disables, every every, the webhooks whose endpoints kept
 // failing (rule), from the execution log: nothing is written per delivery.
 func sweepFailing(ctx context.Context, pub *publisher.Publisher, reg *registry.Client, rule publisher.DisableRule, every time.Duration, logger zerolog.Logger) {
-	since := time.Now().Add(-every - disableMargin)
+	s := sweep{since: time.Now().Add(-every - disableMargin)}
+	autoDisable := func(ctx context.Context, since time.Time, again publisher.Unread) (publisher.DisableRun, error) {
+		return pub.AutoDisable(ctx, reg, rule, since, again)
+	}
 	for {
-		start := time.Now()
-		out, err := pub.AutoDisable(ctx, reg, rule, since)
-		for _, d := range out {
-			logger.Warn().Str("workspace", d.Workspace).Str("webhook", d.WebhookID).Str("reason", d.Reason).Msg("disabled a webhook whose endpoint kept failing")
-		}
-		if err != nil && ctx.Err() == nil {
-			logger.Error().Err(err).Msg("auto-disable: the execution log could not be read; trying again next time")
-		} else {
-			since = start.Add(-disableMargin)
-		}
+		s.step(ctx, autoDisable, time.Now(), logger)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(every):
 		}
 	}
+}
+
+// sweep is what one auto-disable run hands the next: where to list from,
+// and what it could not read.
+type sweep struct {
+	since  time.Time
+	unread publisher.Unread
+}
+
+// step runs one auto-disable run started at start. Once the failed events
+// were listed, the next run lists from start (less the margin) and reads
+// again only the webhooks and events this one could not; when the listing
+// failed, the next run lists from the same since again.
+func (s *sweep) step(ctx context.Context, run func(ctx context.Context, since time.Time, again publisher.Unread) (publisher.DisableRun, error), start time.Time, logger zerolog.Logger) {
+	out, err := run(ctx, s.since, s.unread)
+	if err != nil {
+		if ctx.Err() == nil {
+			logger.Error().Err(err).Msg("auto-disable: the execution log could not be listed; trying again next time")
+		}
+		return
+	}
+	for _, d := range out.Disabled {
+		logger.Warn().Str("workspace", d.Workspace).Str("webhook", d.WebhookID).Str("reason", d.Reason).Msg("disabled a webhook whose endpoint kept failing")
+	}
+	if out.Err != nil && ctx.Err() == nil {
+		logger.Error().Err(out.Err).Int("webhooks", len(out.Unread.Webhooks)).Int("events", len(out.Unread.Events)).Msg("auto-disable: some could not be read; reading them again next time")
+	}
+	s.since, s.unread = start.Add(-disableMargin), out.Unread
 }
 
 // spanBeyondRetention says why rule can never be met when its span is at
