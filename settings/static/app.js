@@ -711,7 +711,7 @@ function secretState() {
   else if (o && o.has_secret) words = "Set (" + o.secret + "). Every request is signed with it.";
   else words = "No secret: requests are not signed. Generate one so your server can check that requests come from HARi.";
   if (signed) words += $("#f-secret-header").checked ? " Each request also carries the secret itself in the X-Webhook-Secret header." : " The secret itself is never sent, only signatures.";
-  $("#secret-state").textContent = words;
+  if ($("#secret-state").textContent !== words) $("#secret-state").textContent = words; // a live region: say changes only
 }
 
 let snippetsLoaded = false;
