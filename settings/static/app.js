@@ -448,9 +448,9 @@ function logFilters(id) {
     el("option", { value: "" }, "Any event"), EVENTS.map((e) => el("option", { value: e, selected: v.type === e }, e)));
   const since = el("input", { type: "date", id: "lf-since-" + id, "data-filter": "since", value: v.since, onchange: change("since") });
   return el("div", { class: "log-filters", role: "group", "aria-label": "Filter deliveries" },
-    el("label", { for: status.id, text: "Status" }), status,
-    el("label", { for: type.id, text: "Event" }), type,
-    el("label", { for: since.id, text: "On or after" }), since);
+    el("span", { class: "lf" }, el("label", { for: status.id, text: "Status" }), status),
+    el("span", { class: "lf" }, el("label", { for: type.id, text: "Event" }), type),
+    el("span", { class: "lf" }, el("label", { for: since.id, text: "On or after" }), since));
 }
 
 function renderLog(id) {
