@@ -593,6 +593,7 @@ func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Du
 	for i := range evs {
 		evs[i] = benchEvent(ws, i, e.run)
 	}
+	pg := e.pgNow()
 	cpu := e.cpuNow(w)
 	start := time.Now()
 	targets := []endpoint.Target{{ID: "t", URL: url, Secret: "bench-secret-2026"}}
@@ -605,7 +606,7 @@ func (e *env) runOurs(ctx context.Context, name, ws string, n int, delay time.Du
 	})
 	res, err := e.measure(name, evs, sent, start, errs, 10*time.Minute)
 	res.rssKB = w.peakRSS()
-	res.cpu = cpuLine(res.n, cpu, e.cpuNow(w))
+	res.cpu = cpuLine(res.n, cpu, e.cpuNow(w)) + pgLine(res.n, pg, e.pgNow())
 	return res, err
 }
 
