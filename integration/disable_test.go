@@ -22,6 +22,7 @@ type stateView struct {
 	DisabledReason       string            `json:"disabled_reason"`
 	Health               *publisher.Health `json:"health"`
 	NotSentWhileDisabled *int              `json:"not_sent_while_disabled"`
+	RecoverSince         *time.Time        `json:"recover_since"`
 }
 
 // disabledWebhook makes a webhook of c's workspace fail three times and
@@ -109,8 +110,13 @@ func TestAutoDisableAndReenableWithRecovery(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if v.Health == nil || v.Health.ConsecutiveFailures != 3 {
-		t.Errorf("health while disabled: got %+v, want the 3 failures in a row (skipped ones do not count)", v.Health)
+	if v.Health == nil || v.Health.ConsecutiveFailures != 3 || v.Health.FailingSince == nil {
+		t.Fatalf("health while disabled: got %+v, want the 3 failures in a row (skipped ones do not count)", v.Health)
+	}
+	// recover_since is the failing since the disable was decided on.
+	failingSince := *v.Health.FailingSince
+	if v.RecoverSince == nil || !v.RecoverSince.Equal(failingSince) {
+		t.Errorf("recover_since while disabled: got %v, want the streak's start %v", v.RecoverSince, failingSince)
 	}
 
 	// Test fire works while disabled.
@@ -127,9 +133,15 @@ func TestAutoDisableAndReenableWithRecovery(t *testing.T) {
 	}
 	// The failure streak starts again: no failure in a row since the
 	// re-enable, and the next auto-disable run leaves the webhook alone.
+	// What to recover since stays on the webhook (the page offers it).
 	var fresh stateView
 	if code, body := c.do("GET", c.hooks()+"/"+wh.ID, "", &fresh); code != http.StatusOK || fresh.Health == nil || fresh.Health.ConsecutiveFailures != 0 {
 		t.Errorf("health after re-enable: got %d %s, want 0 failures in a row", code, body)
+	}
+	for what, got := range map[string]*time.Time{"activate's answer": back.RecoverSince, "the webhook after re-enable": fresh.RecoverSince} {
+		if got == nil || !got.Equal(failingSince) {
+			t.Errorf("recover_since in %s: got %v, want %v", what, got, failingSince)
+		}
 	}
 	again := autoDisable(t, ctx, publisher.DisableRule{After: 3, Workspace: c.ws}, start)
 	for _, d := range again {

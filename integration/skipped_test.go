@@ -108,7 +108,7 @@ func TestNotSentWhileDisabledCountsEventsThatAlsoWentElsewhere(t *testing.T) {
 	a, b, rcA, rcB := twoMatchingWebhooks(t, c, http.StatusOK, &down)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, err := reg.Disable(ctx, c.ws, a.ID, "test: its endpoint kept failing"); err != nil {
+	if _, err := reg.Disable(ctx, c.ws, a.ID, "test: its endpoint kept failing", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	since := time.Now().Add(-time.Second)

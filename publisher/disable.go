@@ -19,7 +19,7 @@ import (
 // Disabler reads and disables a webhook (registry.Client).
 type Disabler interface {
 	Get(ctx context.Context, ws, id string) (webhook.View, error)
-	Disable(ctx context.Context, ws, id, reason string) (webhook.View, error)
+	Disable(ctx context.Context, ws, id, reason string, failingSince time.Time) (webhook.View, error)
 }
 
 // MaxDisableWindow caps how far back one AutoDisable run lists failed
@@ -201,7 +201,9 @@ func (p *Publisher) AutoDisable(ctx context.Context, d Disabler, rule DisableRul
 		}
 		reason := fmt.Sprintf("%d deliveries failed in a row since %s; the last: %s", h.ConsecutiveFailures, h.FailingSince.UTC().Format(time.RFC3339), h.LastError)
 		reason = webhook.CutReason(reason)
-		v, err = d.Disable(ctx, r.ws, r.id, reason)
+		// The streak's start goes with it: the registry leaves a webhook
+		// re-enabled since alone (this health was read before that).
+		v, err = d.Disable(ctx, r.ws, r.id, reason, *h.FailingSince)
 		if err != nil {
 			continue // deleted meanwhile, or a registry that ended: the next run tries again
 		}

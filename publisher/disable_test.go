@@ -121,7 +121,7 @@ func (f *fakeDisabler) Get(_ context.Context, _, id string) (webhook.View, error
 	return webhook.View{State: webhook.StateActive}, nil
 }
 
-func (f *fakeDisabler) Disable(_ context.Context, _, id, reason string) (webhook.View, error) {
+func (f *fakeDisabler) Disable(_ context.Context, _, id, reason string, _ time.Time) (webhook.View, error) {
 	f.disabled = append(f.disabled, id)
 	return webhook.View{State: webhook.StateDisabled, DisabledReason: reason}, nil
 }

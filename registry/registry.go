@@ -163,14 +163,21 @@ func (r *Client) SetActive(ctx context.Context, ws, id string, active bool) (web
 	return v, r.update(ctx, ws, workflows.UpdateSetActive, workflows.SetActiveRequest{ID: id, Active: active}, &v)
 }
 
-// Disable disables a webhook whose endpoint kept failing, with the
-// reason (an inactive or already disabled webhook stays as it is).
-func (r *Client) Disable(ctx context.Context, ws, id, reason string) (webhook.View, error) {
+// Disable disables a webhook whose endpoint kept failing since
+// failingSince (zero: unknown), with the reason. An inactive or already
+// disabled webhook stays as it is, and so does one re-enabled after
+// failingSince (the streak was read before the re-enable).
+func (r *Client) Disable(ctx context.Context, ws, id, reason string, failingSince time.Time) (webhook.View, error) {
 	if err := ValidateWorkspace(ws); err != nil {
 		return webhook.View{}, err
 	}
+	req := workflows.DisableRequest{ID: id, Reason: reason}
+	if !failingSince.IsZero() {
+		at := failingSince.UTC()
+		req.FailingSince = &at
+	}
 	var v webhook.View
-	err := r.update(ctx, ws, workflows.UpdateDisable, workflows.DisableRequest{ID: id, Reason: reason}, &v)
+	err := r.update(ctx, ws, workflows.UpdateDisable, req, &v)
 	return v, err
 }
 

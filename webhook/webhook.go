@@ -77,6 +77,11 @@ type Webhook struct {
 	// EnabledAt is when the webhook was last activated or re-enabled:
 	// health and auto-disable ignore the failures before it.
 	EnabledAt *time.Time `json:"enabled_at,omitempty"`
+	// RecoverSince is when the failures that got the webhook last
+	// disabled began (that disable's failing since): where a recovery
+	// after Re-enable starts. Kept after Re-enable, until the next
+	// disable replaces it (unset by a disable that did not say).
+	RecoverSince *time.Time `json:"recover_since,omitempty"`
 }
 
 // Disabled says when and why a webhook was disabled automatically.
@@ -163,6 +168,10 @@ type View struct {
 	// before it are not counted in its health's streak).
 	EnabledAt      *time.Time `json:"enabled_at,omitempty"`
 	DisabledReason string     `json:"disabled_reason,omitempty"`
+	// RecoverSince is when the failures that got the webhook last
+	// disabled began: what Re-enable offers to recover since. Shown from
+	// that disable on, also once re-enabled, until the next disable.
+	RecoverSince *time.Time `json:"recover_since,omitempty"`
 }
 
 // View returns the displayable form.
@@ -176,6 +185,10 @@ func (w Webhook) View() View {
 	if w.EnabledAt != nil {
 		at := *w.EnabledAt
 		v.EnabledAt = &at
+	}
+	if w.RecoverSince != nil {
+		at := *w.RecoverSince
+		v.RecoverSince = &at
 	}
 	if w.Disabled != nil && v.State == StateDisabled {
 		at := w.Disabled.At

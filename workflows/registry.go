@@ -110,6 +110,11 @@ type SetActiveRequest struct {
 type DisableRequest struct {
 	ID     string `json:"id"`
 	Reason string `json:"reason"`
+	// FailingSince is the start of the failure streak the disable was
+	// decided on: a webhook re-enabled after it is left active (the
+	// streak was read before the re-enable), and it becomes the webhook's
+	// RecoverSince. Unset by requests from before it: disabled anyway.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
 }
 
 // IDRequest names a webhook.
@@ -352,9 +357,17 @@ func (r *registry) register(ctx workflow.Context) error {
 			return webhook.View{}, err
 		}
 		w := &r.state.Webhooks[i]
+		if req.FailingSince != nil && w.EnabledAt != nil && w.EnabledAt.After(*req.FailingSince) {
+			return w.View(), nil // decided on failures from before a re-enable: not again
+		}
 		if w.Active && w.Disabled == nil {
 			now := workflow.Now(ctx).UTC()
 			w.Disabled = &webhook.Disabled{At: now, Reason: req.Reason}
+			w.RecoverSince = nil
+			if req.FailingSince != nil {
+				at := req.FailingSince.UTC()
+				w.RecoverSince = &at
+			}
 			w.UpdatedAt = now
 		}
 		return w.View(), nil

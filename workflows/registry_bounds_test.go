@@ -136,13 +136,16 @@ func TestRegistryWorstCaseStateStaysUnderTheLimit(t *testing.T) {
 		// 1,000 pending callbacks).
 		env.RegisterDelayedCallback(func() {
 			reason := webhook.CutReason("HTTP 500: " + hostile(4000))
+			// A streak's start after the re-enable (and the longest
+			// time's text), so that the second disable is not refused.
+			later := time.Date(2999, 12, 31, 23, 59, 59, 999999999, time.UTC)
 			for j, step := range []struct {
 				name string
 				req  any
 			}{
-				{UpdateDisable, DisableRequest{ID: id, Reason: reason}},
+				{UpdateDisable, DisableRequest{ID: id, Reason: reason, FailingSince: &later}},
 				{UpdateSetActive, SetActiveRequest{ID: id, Active: true}},
-				{UpdateDisable, DisableRequest{ID: id, Reason: reason}},
+				{UpdateDisable, DisableRequest{ID: id, Reason: reason, FailingSince: &later}},
 			} {
 				u := &updateResult{}
 				env.UpdateWorkflow(step.name, fmt.Sprintf("d%d%s", j, id), u, step.req)

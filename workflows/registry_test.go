@@ -3,6 +3,7 @@ package workflows
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"go.temporal.io/sdk/converter"
 	"strings"
 	"testing"
@@ -134,3 +135,54 @@ func TestRegistryValidatesRoutesAndContinuesAsNew(t *testing.T) {
 }
 
 func converterFromEnv() converter.DataConverter { return converter.GetDefaultDataConverter() }
+
+// A disable decided on a streak that began before the webhook's last
+// re-enable (health read just before Re-enable) leaves it active; one
+// whose streak began after disables it. Each disable's failing since is
+// the webhook's recover_since, kept after Re-enable until the next disable.
+func TestRegistryDisableRefusesAStreakFromBeforeReenable(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	env.SetStartTime(t0)
+	env.RegisterWorkflowWithOptions(RegistryWorkflow, workflow.RegisterOptions{Name: RegistryWorkflowName})
+	env.RegisterActivity(&activities.Activities{})
+	at := func(d time.Duration) *time.Time { x := t0.Add(d); return &x }
+	steps := []struct {
+		name      string
+		req       any
+		wantState string
+		wantSince *time.Time
+	}{
+		{UpdateCreate, WriteRequest{ID: "wh_a", Config: config("A")}, webhook.StateActive, nil},
+		{UpdateDisable, DisableRequest{ID: "wh_a", Reason: "3 failed", FailingSince: at(-time.Hour)}, webhook.StateDisabled, at(-time.Hour)},
+		// Re-enabled at t0+3s: recover_since stays for the page.
+		{UpdateSetActive, SetActiveRequest{ID: "wh_a", Active: true}, webhook.StateActive, at(-time.Hour)},
+		// A sweep that read health before the re-enable: refused.
+		{UpdateDisable, DisableRequest{ID: "wh_a", Reason: "3 failed (stale)", FailingSince: at(-time.Hour)}, webhook.StateActive, at(-time.Hour)},
+		// A new streak, begun after the re-enable: disabled.
+		{UpdateDisable, DisableRequest{ID: "wh_a", Reason: "3 failed again", FailingSince: at(4 * time.Second)}, webhook.StateDisabled, at(4 * time.Second)},
+	}
+	got := make([]*updateResult, len(steps))
+	for i, st := range steps {
+		got[i] = &updateResult{}
+		env.RegisterDelayedCallback(func() { env.UpdateWorkflow(st.name, fmt.Sprint("u", i), got[i], st.req) }, time.Duration(i+1)*time.Second)
+	}
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Minute)
+	env.ExecuteWorkflow(RegistryWorkflowName, RegistryInput{Workspace: "acme"})
+	for i, st := range steps {
+		v := got[i].val
+		if got[i].err != nil {
+			t.Fatalf("step %d (%s): %v", i, st.name, got[i].err)
+		}
+		if v.State != st.wantState {
+			t.Errorf("step %d (%s %+v): got state %q, want %q", i, st.name, st.req, v.State, st.wantState)
+		}
+		if (v.RecoverSince == nil) != (st.wantSince == nil) || v.RecoverSince != nil && !v.RecoverSince.Equal(*st.wantSince) {
+			t.Errorf("step %d (%s): got recover_since %v, want %v", i, st.name, v.RecoverSince, st.wantSince)
+		}
+	}
+	if r := got[4].val.DisabledReason; r != "3 failed again" {
+		t.Errorf("reason: got %q, want the new streak's", r)
+	}
+}

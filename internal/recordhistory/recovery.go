@@ -101,7 +101,7 @@ func recordRecovery(dir string) error {
 		return err
 	}
 
-	if _, err := reg.Disable(ctx, ws, v.ID, "replay: disabled on purpose"); err != nil {
+	if _, err := reg.Disable(ctx, ws, v.ID, "replay: disabled on purpose", time.Time{}); err != nil {
 		return err
 	}
 	ev := replayEvent("replay-skipped-1", ws)

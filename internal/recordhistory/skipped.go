@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"go.temporal.io/sdk/converter"
 
@@ -50,7 +51,7 @@ func recordSkipped(dir string) error {
 		}
 		ids = append(ids, v.ID)
 	}
-	if _, err := reg.Disable(ctx, ws, ids[0], "replay: disabled on purpose"); err != nil {
+	if _, err := reg.Disable(ctx, ws, ids[0], "replay: disabled on purpose", time.Time{}); err != nil {
 		return err
 	}
 	ev := replayEvent("replay-skipped-partial-1", ws)
