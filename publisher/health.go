@@ -130,8 +130,16 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 				return h, nil
 			}
 			seen++
+			// The list is in close-time order, not start-time order: an
+			// event started before the re-enable may close after events
+			// started since (it retried longer), so it is passed over,
+			// not taken for the end. Once events closed before the
+			// re-enable, every one after them did too, and started before.
+			if ex.GetCloseTime().AsTime().Before(from) {
+				return h, nil
+			}
 			if ex.GetStartTime().AsTime().Before(from) {
-				return h, nil // before the webhook was re-enabled
+				continue // before the webhook was re-enabled
 			}
 			if skippedFor(ex.GetSearchAttributes(), webhookID) {
 				continue // not attempted here: the webhook was disabled
