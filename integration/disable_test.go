@@ -202,3 +202,56 @@ func autoDisable(t *testing.T, ctx context.Context, rule publisher.DisableRule, 
 	}
 	return run.Disabled
 }
+
+// Redeliver works while the webhook is disabled (like Test fire, so the
+// customer can check the fix with one real delivery first): the failed
+// delivery is sent once with its own X-Webhook-Id, the webhook stays
+// disabled, and Recover is still refused until Re-enable.
+func TestRedeliverWorksWhileDisabled(t *testing.T) {
+	t.Parallel()
+	c := newAPI(t)
+	wh, rc, start := disabledWebhook(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var log struct {
+		Deliveries []publisher.LogEntry `json:"deliveries"`
+	}
+	if code, body := c.do("GET", c.hooks()+"/"+wh.ID+"/deliveries", "", &log); code != http.StatusOK {
+		t.Fatalf("deliveries: %d %s", code, body)
+	}
+	deliveryID := ""
+	for _, e := range log.Deliveries {
+		if e.RedeliveryOf == "" && e.Delivery.Status == workflows.StatusFailed {
+			deliveryID = e.Delivery.DeliveryID
+			break
+		}
+	}
+	if deliveryID == "" {
+		t.Fatalf("delivery log: got %+v, want a failed delivery", log.Deliveries)
+	}
+	before := len(rc.Hits())
+	var r publisher.Redelivery
+	if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/deliveries/"+deliveryID+"/redeliver", "", &r); code != http.StatusAccepted {
+		t.Fatalf("redeliver while disabled: got %d %s, want 202", code, body)
+	}
+	ro, err := pub.WaitRedelivery(ctx, c.ws, r.RedeliveryID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ro.Deliveries) != 1 || ro.Deliveries[0].Status != workflows.StatusDelivered {
+		t.Fatalf("redelivery while disabled: got %+v, want delivered", ro.Deliveries)
+	}
+	hits := rc.Hits()
+	if len(hits) != before+1 || hits[len(hits)-1].Header.Get(signature.HeaderID) != deliveryID {
+		t.Errorf("receiver: got %d new requests, want 1 with X-Webhook-Id %s", len(hits)-before, deliveryID)
+	}
+	var v stateView
+	if code, body := c.do("GET", c.hooks()+"/"+wh.ID, "", &v); code != http.StatusOK || v.State != "disabled" {
+		t.Errorf("after the redelivery: got %d %s, want still disabled", code, body)
+	}
+	var e apiError
+	if code, _ := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+start.UTC().Format(time.RFC3339Nano)+`"}`, &e); code != http.StatusConflict || e.Error.Code != "disabled" {
+		t.Errorf("recover while disabled: got %d %+v, want 409 disabled", code, e)
+	}
+}
