@@ -877,7 +877,9 @@ function closeEditor() {
 // editorClosed runs however the drawer closes (Cancel, ✕, Escape, a
 // save): focus goes back to where the drawer was opened from.
 function editorClosed() {
-  state.editing = null;
+  // The close event is queued: when it arrives after the drawer was opened
+  // again (a quick Cancel then Edit), it is not about this opening.
+  if ($("#editor").open) return;
   $("#secret-value").textContent = ""; // shown once: gone with the drawer
   $("#secret-reveal").hidden = true;
   $("#f-secret").value = "";
