@@ -202,3 +202,8 @@ func (l *downFirst) Acquire(ctx context.Context, ws string, t limiter.Ticket) (f
 	}
 	return l.Local.Acquire(ctx, ws, t)
 }
+
+// okReceiver is an HTTPS receiver that answers 200 to everything.
+func okReceiver() *httptest.Server {
+	return httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+}

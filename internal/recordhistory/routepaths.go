@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -63,7 +61,7 @@ func recordRoutePaths(dir string) error {
 		return err
 	}
 	defer stop()
-	rcv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	rcv := okReceiver()
 	defer rcv.Close()
 	reg := registry.New(c, registry.Options{})
 	tls := activities.NewHTTPClient(activities.ClientOptions{TLS: devtest.TLSConfig(&devtest.Receiver{Server: rcv})})

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"time"
@@ -32,7 +30,7 @@ func recordSkipped(dir string) error {
 		return err
 	}
 	defer stop()
-	rcv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	rcv := okReceiver()
 	defer rcv.Close()
 	stopWorker, err := startWorker(c, nil, rcv)
 	if err != nil {
