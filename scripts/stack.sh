@@ -171,11 +171,14 @@ supervise() {
   pids+=($!)
 }
 
+watched_gone() { [[ -n ${STACK_WATCH_PID:-} ]] && ! kill -0 "$STACK_WATCH_PID" 2>/dev/null; }
+
 waitfor() { # waitfor WHAT SECONDS CMD...
   local what=$1 secs=$2; shift 2
   for ((i=0; i<secs*2; i++)); do
     if "$@" >/dev/null 2>&1; then return 0; fi
     [[ -n $stopping ]] && exit 1
+    watched_gone && exit 0
     sleep 0.5
   done
   echo "$what did not come up within ${secs}s; see $LOGS/" >&2
@@ -267,7 +270,7 @@ MSG
 # STACK_WATCH_PID (the integration tests' process), it also stops when that
 # process is gone, so a test binary that dies leaves nothing running.
 while :; do
-  if [[ -n ${STACK_WATCH_PID:-} ]] && ! kill -0 "$STACK_WATCH_PID" 2>/dev/null; then
+  if watched_gone; then
     echo "process $STACK_WATCH_PID is gone: stopping"
     exit 0
   fi
