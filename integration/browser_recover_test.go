@@ -75,8 +75,10 @@ func TestRedeliverAndRecoverInBrowser(t *testing.T) {
 	}
 	step(t, ctx, "health figures", chromedp.WaitVisible(C(`tr.hook td.health .streak`)))
 	health := get(t, ctx, chromedp.Text(C(`tr.hook td.health`)))
-	if !strings.Contains(health, "0% delivered in 24 h") || !strings.Contains(health, "3 failed in a row") || !strings.Contains(health, "410") {
-		t.Errorf("health cell %q, want 0%% delivered, 3 failed in a row, the last error naming 410", health)
+	waitFor(t, ctx, "the last error in plain language", `document.querySelector("tr.hook td.health .last-error .problem") !== null`)
+	health = get(t, ctx, chromedp.Text(C(`tr.hook td.health`)))
+	if !strings.Contains(health, "0% delivered in 24 h") || !strings.Contains(health, "3 failed in a row") || !strings.Contains(health, "answered HTTP 410 Gone") || !strings.Contains(health, "Check the path in the URL") {
+		t.Errorf("health cell %q, want 0%% delivered, 3 failed in a row, the last error in plain language naming 410 with a next step", health)
 	}
 	shot(t, ctx, "11-delivery-log-failed")
 

@@ -254,9 +254,19 @@ async function loadHealth(id) {
   const parts = [el("span", { class: "rate", text: rate })];
   if (h.consecutive_failures > 0) {
     parts.push(el("br"), el("span", { class: "streak error-text", text: h.consecutive_failures + (h.more ? "+" : "") + " failed in a row" + (h.failing_since ? ", failing since " + new Date(h.failing_since).toLocaleString() : "") }));
-    if (h.last_error) parts.push(el("br"), el("span", { class: "last-error", text: "Last error: " + h.last_error }));
+    if (h.last_error) parts.push(el("br"), el("span", { class: "last-error" }, "Last error: ", ...explained(await lastHelp(id), h.last_error)));
   }
   cell.replaceChildren(...parts);
+}
+
+// lastHelp is the plain-language help of the newest delivery's last
+// failed attempt (the health cell's last error), or null.
+async function lastHelp(id) {
+  try {
+    const d = (await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=1")).deliveries[0];
+    const help = d && (d.help || []).filter(Boolean);
+    return help && help.length ? help[help.length - 1] : null;
+  } catch (e) { return null; }
 }
 
 async function loadLast(id) {
