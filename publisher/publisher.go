@@ -437,6 +437,14 @@ type Outcome struct {
 	Busy bool `json:"busy,omitempty"`
 }
 
+// timedOut reports whether a call bounded by qctx failed for lack of time:
+// the server answers DeadlineExceeded a moment before the caller's own
+// deadline passes ("query timed out before a worker could process it").
+func timedOut(err error, qctx context.Context) bool {
+	var dl *serviceerror.DeadlineExceeded
+	return errors.Is(qctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &dl)
+}
+
 // ShowQueryWait bounds Show's status query of a running event workflow.
 const ShowQueryWait = 2 * time.Second
 
@@ -573,7 +581,7 @@ func (p *Publisher) show(ctx context.Context, ws, eventID, id string) (Outcome, 
 	qctx, cancel := context.WithTimeout(ctx, ShowQueryWait)
 	val, err := p.c.QueryWorkflow(qctx, id, "", workflows.QueryStatus)
 	cancel()
-	if err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded) {
+	if err != nil && ctx.Err() == nil && timedOut(err, qctx) {
 		out.Deliveries, out.Busy = p.pendingFromInput(ctx, id), true
 		return out, nil
 	}

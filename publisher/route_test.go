@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
+
 	"github.com/hari-crm/webhooks/activities"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
@@ -74,5 +76,30 @@ func TestRouteDecidesBetweenNowAndTheWorkflow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Show's status query is cut at ShowQueryWait: the server answers
+// DeadlineExceeded a moment before the caller's deadline passes, and that
+// too means "busy", not a failure of Show.
+func TestTimedOutReadsTheServersDeadline(t *testing.T) {
+	live, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	past, cancel2 := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel2()
+	for _, tt := range []struct {
+		name string
+		err  error
+		ctx  context.Context
+		want bool
+	}{
+		{"the server's deadline before ours", serviceerror.NewDeadlineExceeded("query timed out before a worker could process it"), live, true},
+		{"our deadline passed", errors.New("rpc error"), past, true},
+		{"a context error", fmt.Errorf("query: %w", context.DeadlineExceeded), live, true},
+		{"another error", serviceerror.NewNotFound("gone"), live, false},
+	} {
+		if got := timedOut(tt.err, tt.ctx); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
