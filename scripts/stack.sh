@@ -51,42 +51,45 @@ PG_BIN=${PG_BIN:-$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -1 ||
 [[ -x $PG_BIN/initdb ]] || { echo "PostgreSQL binaries not found (apt-get install postgresql, or set PG_BIN)"; exit 1; }
 command -v redis-server >/dev/null || { echo "redis-server not found (apt-get install redis-server)"; exit 1; }
 
-# A free port below 32768: Temporal stores membership ports in a PostgreSQL
-# smallint, and the kernel's ephemeral ports (what port 0 gives) are above.
-freeport() {
-  python3 -c '
-import random, socket
-for _ in range(1000):
-    p = random.randint(20000, 32000)
+# The ports, in this order: PostgreSQL, Redis, the Temporal server's
+# frontend gRPC and HTTP, history, matching, worker, the four membership
+# ports, pprof, the Web UI and the two workers.
+PORT_NAMES=(PG_PORT REDIS_PORT FRONTEND_GRPC_PORT FRONTEND_HTTP_PORT HISTORY_GRPC_PORT
+  MATCHING_GRPC_PORT WORKER_GRPC_PORT FRONTEND_MEMBERSHIP_PORT HISTORY_MEMBERSHIP_PORT
+  MATCHING_MEMBERSHIP_PORT WORKER_MEMBERSHIP_PORT PPROF_PORT UI_PORT W1_PORT W2_PORT)
+FIXED_PORTS=(5433 6380 7233 7243 7234 7235 7239 6933 6934 6935 6939 7936 8080 8234 8235)
+if [[ ${STACK_FREE_PORTS:-} == 1 ]]; then
+  # Free ports below 32768 (Temporal stores membership ports in a PostgreSQL
+  # smallint, and the kernel's ephemeral ports, what port 0 gives, are
+  # above), all picked by one process that holds every socket until all are
+  # chosen, so no two parts get the same port.
+  mapfile -t ports < <(python3 -c '
+import random, socket, sys
+n = int(sys.argv[1])
+held = []
+for _ in range(20000):
+    if len(held) == n:
+        break
     s = socket.socket()
     try:
-        s.bind(("127.0.0.1", p))
+        s.bind(("127.0.0.1", random.randint(20000, 32000)))
     except OSError:
-        continue
-    finally:
         s.close()
-    print(p)
-    break
+        continue
+    held.append(s)
 else:
-    raise SystemExit("no free port in 20000-32000")
-'
-}
-port() { if [[ ${STACK_FREE_PORTS:-} == 1 ]]; then freeport; else echo "$1"; fi; }
-PG_PORT=$(port 5433)
-REDIS_PORT=$(port 6380)
-export FRONTEND_GRPC_PORT; FRONTEND_GRPC_PORT=$(port 7233)
-export FRONTEND_HTTP_PORT; FRONTEND_HTTP_PORT=$(port 7243)
-export HISTORY_GRPC_PORT; HISTORY_GRPC_PORT=$(port 7234)
-export MATCHING_GRPC_PORT; MATCHING_GRPC_PORT=$(port 7235)
-export WORKER_GRPC_PORT; WORKER_GRPC_PORT=$(port 7239)
-export FRONTEND_MEMBERSHIP_PORT; FRONTEND_MEMBERSHIP_PORT=$(port 6933)
-export HISTORY_MEMBERSHIP_PORT; HISTORY_MEMBERSHIP_PORT=$(port 6934)
-export MATCHING_MEMBERSHIP_PORT; MATCHING_MEMBERSHIP_PORT=$(port 6935)
-export WORKER_MEMBERSHIP_PORT; WORKER_MEMBERSHIP_PORT=$(port 6939)
-export PPROF_PORT; PPROF_PORT=$(port 7936)
-UI_PORT=$(port 8080)
-W1_ADDR=127.0.0.1:$(port 8234)
-W2_ADDR=127.0.0.1:$(port 8235)
+    raise SystemExit("no %d free ports in 20000-32000" % n)
+print("\n".join(str(s.getsockname()[1]) for s in held))
+' "${#PORT_NAMES[@]}")
+  [[ ${#ports[@]} -eq ${#PORT_NAMES[@]} ]] || { echo "could not pick ${#PORT_NAMES[@]} free ports"; exit 1; }
+else
+  ports=("${FIXED_PORTS[@]}")
+fi
+for i in "${!PORT_NAMES[@]}"; do printf -v "${PORT_NAMES[i]}" '%s' "${ports[i]}"; done
+export FRONTEND_GRPC_PORT FRONTEND_HTTP_PORT HISTORY_GRPC_PORT MATCHING_GRPC_PORT WORKER_GRPC_PORT \
+  FRONTEND_MEMBERSHIP_PORT HISTORY_MEMBERSHIP_PORT MATCHING_MEMBERSHIP_PORT WORKER_MEMBERSHIP_PORT PPROF_PORT
+W1_ADDR=127.0.0.1:$W1_PORT
+W2_ADDR=127.0.0.1:$W2_PORT
 TEMPORAL_ADDR=127.0.0.1:$FRONTEND_GRPC_PORT
 REDIS_ADDR=127.0.0.1:$REDIS_PORT
 
