@@ -13,7 +13,7 @@ run: $(TEMPORAL)
 	./scripts/run.sh
 
 ## stack: the production shape without Docker: Temporal server on PostgreSQL, Redis, two workers, Web UI (Ctrl-C stops all)
-stack: $(TEMPORAL) stack-bins
+stack: deps $(TEMPORAL) stack-bins
 	./scripts/stack.sh
 
 ## stack-bins: the Temporal server, its SQL schema tool and the Web UI server, built through tools/go.mod

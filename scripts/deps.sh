@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and `make stack` use, each one only
 # when it is missing: headless Chromium (the Settings page tests),
-# redis-server (the shared limiter), PostgreSQL 15 (`make stack`), nodejs and
+# redis-server (the shared limiter), PostgreSQL 15 and python3 (`make stack`:
+# scripts/stack.sh picks ports and polls health with it), nodejs and
 # npm (the second SDK's client, scripts/node-client, run by
 # TestNodeClientStartsAnEventWithOnlyTheEvent). Used by `make test` and
 # .ci/run. Each missing package is installed on its own: one apt line fails
@@ -13,6 +14,7 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+command -v python3 >/dev/null || missing+=(python3)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
