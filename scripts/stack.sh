@@ -31,6 +31,11 @@ ROOT=$PWD
 STACK=${STACK_DIR:-.data/stack}
 mkdir -p "$STACK"
 STACK=$(cd "$STACK" && pwd)
+# One stack per state folder: a second run would take over the first one's
+# database and pid files. The lock goes with this shell (fd 9 is closed for
+# every process it starts).
+exec 9>"$STACK/lock"
+flock -n 9 || { echo "another make stack is running on $STACK (it holds $STACK/lock)" >&2; exit 1; }
 RUN=$STACK/run
 LOGS=$STACK/logs
 mkdir -p "$RUN" "$LOGS" "$STACK/bin"
@@ -84,6 +89,26 @@ print("\n".join(str(s.getsockname()[1]) for s in held))
   [[ ${#ports[@]} -eq ${#PORT_NAMES[@]} ]] || { echo "could not pick ${#PORT_NAMES[@]} free ports"; exit 1; }
 else
   ports=("${FIXED_PORTS[@]}")
+  # Each fixed port must be free: a part that cannot bind is restarted for
+  # ever, and the health waits would pass against whatever holds the port
+  # (e.g. make run's dev server on 7233 and worker on 8234).
+  busy=$(python3 -c '
+import socket, sys
+names, ports = sys.argv[1].split(), sys.argv[2].split()
+for name, port in zip(names, ports):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", int(port)))
+    except OSError as e:
+        print("  127.0.0.1:%s (%s): %s" % (port, name, e.strerror))
+    finally:
+        s.close()
+' "${PORT_NAMES[*]}" "${ports[*]}")
+  if [[ -n $busy ]]; then
+    printf 'these ports are in use (is make run or another stack up?); stop what holds them, or use STACK_FREE_PORTS=1:\n%s\n' "$busy" >&2
+    exit 1
+  fi
 fi
 for i in "${!PORT_NAMES[@]}"; do printf -v "${PORT_NAMES[i]}" '%s' "${ports[i]}"; done
 export FRONTEND_GRPC_PORT FRONTEND_HTTP_PORT HISTORY_GRPC_PORT MATCHING_GRPC_PORT WORKER_GRPC_PORT \
@@ -135,6 +160,7 @@ fi
 
 pids=()
 stopping=
+pg_started=
 cleanup() {
   trap - EXIT INT TERM
   stopping=1
@@ -145,7 +171,9 @@ cleanup() {
     kill -TERM "${pids[i]}" 2>/dev/null || true
     wait "${pids[i]}" 2>/dev/null || true
   done
-  asdb "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null 2>&1 || true
+  if [[ -n $pg_started ]]; then
+    asdb "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null 2>&1 || true
+  fi
   echo "stack stopped"
 }
 trap cleanup EXIT
@@ -161,7 +189,7 @@ supervise() {
     child=
     trap '[[ -n $child ]] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM
     while [[ ! -e $RUN/stopping ]]; do
-      "$@" >>"$LOGS/$name.log" 2>&1 &
+      "$@" >>"$LOGS/$name.log" 2>&1 9>&- &
       child=$!
       echo "$child" >"$RUN/$name.pid"
       rc=0; wait "$child" || rc=$?
@@ -188,9 +216,19 @@ waitfor() { # waitfor WHAT SECONDS CMD...
   exit 1
 }
 
+# A PostgreSQL still running on this cluster was left by a run that was
+# killed (this run holds the lock): stop it, so that ours starts on this
+# run's port.
+if asdb "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+  echo "stopping the PostgreSQL a killed run left on $PGDATA"
+  asdb "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null
+fi
 echo "starting PostgreSQL on 127.0.0.1:$PG_PORT ($PGDATA)"
+# Loopback TCP only, no Unix socket: a socket path over 107 bytes (a deep
+# STACK_DIR) would stop PostgreSQL from starting.
+pg_started=1
 asdb "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/postgresql.log" -w -t 60 \
-  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='$PGDATA'" start >/dev/null
+  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=''" start >/dev/null 9>&-
 
 export POSTGRES_SEEDS=127.0.0.1 DB_PORT=$PG_PORT
 POSTGRES_PWD=$(cat "$STACK/pg.password"); export POSTGRES_PWD
