@@ -97,7 +97,15 @@ func TestStackWorkerKillLosesNothing(t *testing.T) {
 	rc := crashReceiver(t, l)
 	ws := "stack-kill-" + uuid.NewString()[:6]
 	ids := publishIDs(t, pub, "kill"+uuid.NewString()[:6], ws, rc.URL, 0, 60)
-	waitRequests(t, l, 30)
+	// The kill must cut work under way: wait until worker 1 itself has an
+	// attempt in flight (its /metrics), deliveries having begun.
+	deadline := time.Now().Add(90 * time.Second)
+	for l.total() < 20 || metricSum(t, s.Env["WORKER1_HTTP"], "hari_webhook_inflight_attempts") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker1 had no attempt in flight within 90s (receiver got %d requests), want one at the kill", l.total())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	pid, err := s.PID("worker1")
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +113,7 @@ func TestStackWorkerKillLosesNothing(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("kill -9 worker1 (pid %d) after %d requests", pid, l.total())
+	t.Logf("kill -9 worker1 (pid %d) after %d requests, with attempts in flight in it", pid, l.total())
 	if _, err := s.WaitRestarted("worker1", pid, 60*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, s.Log("worker1"))
 	}
@@ -230,6 +238,13 @@ func TestStackWorkersShareTheLimit(t *testing.T) {
 // attempts sums hari_webhook_attempts_total on a worker's /metrics.
 func attempts(t *testing.T, addr string) float64 {
 	t.Helper()
+	return metricSum(t, addr, "hari_webhook_attempts_total")
+}
+
+// metricSum sums the samples of the metric name (every label set) on a
+// worker's /metrics.
+func metricSum(t *testing.T, addr, name string) float64 {
+	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -240,10 +255,10 @@ func attempts(t *testing.T, addr string) float64 {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "hari_webhook_attempts_total") {
+		f := strings.Fields(line)
+		if len(f) < 2 || (f[0] != name && !strings.HasPrefix(f[0], name+"{")) {
 			continue
 		}
-		f := strings.Fields(line)
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
 		if err != nil {
 			t.Fatalf("metrics line %q: %v", line, err)
