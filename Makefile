@@ -84,7 +84,12 @@ demo-event:
 	sed 's/"workspace": "yourcompany"/"workspace": "$(or $(HARI_WORKSPACE),yourcompany)"/' testdata/events/demo_won.json | \
 	  HARI_CODEC_KEYS_FILE=.data/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 go run ./starter publish --file - --wait
 
+## clean: bin/, .data/ and artifacts/, and a stack's cluster kept under /var/tmp (named in .data/*/pgdata.path)
 clean:
+	for f in .data/*/pgdata.path; do \
+	  [ -s "$$f" ] || continue; d=$$(dirname "$$(cat "$$f")"); \
+	  case $$d in /var/tmp/hari-stack-pg.*) rm -rf "$$d" ;; esac; \
+	done
 	rm -rf bin .data artifacts
 
 ## bench: the delivery benchmark (real dev server with file persistence, Redis, HTTPS receivers); about 15 minutes
