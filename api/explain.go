@@ -35,7 +35,7 @@ func (s *Server) explainTest(c context.Context, ws string, res *workflows.TestRe
 	if v, err := s.Registry.Get(c, ws, res.WebhookID); err == nil {
 		target = v.URL
 	}
-	out.Help = delivery.Explain(delivery.Class(res.ErrorClass), res.StatusCode, res.DurationMS, target)
+	out.Help = delivery.ExplainTestFire(delivery.Class(res.ErrorClass), res.StatusCode, res.DurationMS, target)
 	return out
 }
 

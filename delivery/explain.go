@@ -71,11 +71,26 @@ func Explain(class Class, statusCode int, durationMS int64, target string) *Help
 			Next:    "Check the URL, and that your server accepts connections from the internet on this port.",
 		}
 	}
-	return explainStatus(statusCode, host)
+	return explainStatus(statusCode, host, " HARi retries it.")
 }
 
-// explainStatus explains a response that was not 2xx.
-func explainStatus(code int, host string) *Help {
+// ExplainTestFire is Explain for a Test fire, which makes one attempt and
+// never retries: where a delivery would be retried, it says so instead of
+// "HARi retries it".
+func ExplainTestFire(class Class, statusCode int, durationMS int64, target string) *Help {
+	if class != ClassNone && class != ClassHTTPStatus {
+		return Explain(class, statusCode, durationMS, target)
+	}
+	if statusCode >= 200 && statusCode < 300 {
+		return nil
+	}
+	host, _ := hostPort(target)
+	return explainStatus(statusCode, host, " A delivery would be retried after 1, 2 and 4 s; Test fire sends once.")
+}
+
+// explainStatus explains a response that was not 2xx; retried is what
+// to say of a status that is retried.
+func explainStatus(code int, host, retried string) *Help {
 	if code == 0 {
 		return &Help{Problem: "The attempt failed.", Next: "Try again; the technical details below say more."}
 	}
@@ -95,13 +110,13 @@ func explainStatus(code int, host string) *Help {
 		h.Problem += " There is no webhook endpoint at this path, so HARi does not retry it."
 		h.Next = "Check the path in the URL, and that your endpoint accepts POST."
 	case code == 408 || code == 429:
-		h.Problem += " HARi retries it."
+		h.Problem += retried
 		h.Next = "Your server is busy or rate-limiting: let it accept bursts, or queue the work."
 	case code >= 400 && code < 500:
 		h.Problem += " It rejected the request, so HARi does not retry it."
 		h.Next = "Check your server's logs for why it rejected the payload."
 	case code >= 500:
-		h.Problem += " That is an error on your server; HARi retries it."
+		h.Problem += " That is an error on your server." + retried
 		h.Next = "Check your server's logs for the error."
 	default:
 		h.Next = "Make your endpoint answer with a 2xx status, such as 200 OK."

@@ -89,3 +89,30 @@ func TestNextRetryAt(t *testing.T) {
 		}
 	}
 }
+
+// A Test fire makes one attempt: where a delivery would be retried, its
+// help says so and never claims that HARi retries it; other outcomes read
+// as for a delivery.
+func TestExplainTestFireSaysItSendsOnce(t *testing.T) {
+	for _, code := range []int{503, 500, 429, 408} {
+		h := ExplainTestFire(ClassHTTPStatus, code, 20, "https://a.example.com/x")
+		if h == nil || strings.Contains(h.Problem, "HARi retries it") || !strings.Contains(h.Problem, "Test fire sends once") {
+			t.Errorf("%d: got %+v, want the one-attempt wording", code, h)
+		}
+		if d := Explain(ClassHTTPStatus, code, 20, "https://a.example.com/x"); !strings.Contains(d.Problem, "HARi retries it") {
+			t.Errorf("%d: a delivery's help %q lost the retry", code, d.Problem)
+		}
+	}
+	for _, c := range []struct {
+		class Class
+		code  int
+	}{{ClassHTTPStatus, 404}, {ClassConnectionRefused, 0}, {ClassTimeout, 0}} {
+		got, want := ExplainTestFire(c.class, c.code, 20, "https://a.example.com:8443/x"), Explain(c.class, c.code, 20, "https://a.example.com:8443/x")
+		if *got != *want {
+			t.Errorf("%s %d: got %+v, want the delivery's %+v", c.class, c.code, got, want)
+		}
+	}
+	if h := ExplainTestFire(ClassNone, 200, 20, "https://a.example.com/x"); h != nil {
+		t.Errorf("200: got %+v, want no help", h)
+	}
+}
