@@ -59,6 +59,9 @@ func TestRedeliverFailedDelivery(t *testing.T) {
 	if h.SuccessRate24h == nil || *h.SuccessRate24h != 0 || h.FailingSince == nil || !strings.Contains(h.LastError, "410") {
 		t.Errorf("health after the failure: got %+v, want 0%% delivered, failing since the event, last error naming HTTP 410", h)
 	}
+	if h.LastHelp == nil || !strings.Contains(h.LastHelp.Problem, "HTTP 410 Gone") {
+		t.Errorf("health's last help: got %+v, want a plain sentence naming HTTP 410 Gone", h.LastHelp)
+	}
 
 	// The customer fixes the receiver and rotates the secret.
 	const rotated = "hari_rotated_secret_value_2"

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/workflows"
 )
 
@@ -35,6 +36,9 @@ type Health struct {
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	// LastError is the newest failed delivery's reason, in words.
 	LastError string `json:"last_error,omitempty"`
+	// LastHelp puts the last attempt of that delivery in plain language
+	// (delivery.Explain), for a page to show instead of LastError.
+	LastHelp *delivery.Help `json:"last_help,omitempty"`
 }
 
 // MaxHealthScan bounds the deliveries Health reads for the consecutive
@@ -168,6 +172,10 @@ func (p *Publisher) Health(ctx context.Context, ws, webhookID string) (Health, e
 				}
 				if h.LastError == "" {
 					h.LastError = d.Error
+					if n := len(d.Attempts); n > 0 {
+						a := d.Attempts[n-1]
+						h.LastHelp = delivery.Explain(a.Class, a.StatusCode, a.DurationMS, d.URL)
+					}
 				}
 			}
 			h.ConsecutiveFailures++

@@ -97,6 +97,12 @@ function refocus(target) {
   if (target && (!document.activeElement || document.activeElement === document.body)) target.focus();
 }
 
+// refocusMenu puts focus back on a row's menu button once load() rebuilt
+// the table under the action the user took.
+function refocusMenu(id) {
+  refocus($(`tr[data-id="${CSS.escape(id)}"] button[data-action="menu"]`));
+}
+
 // ---- list -----------------------------------------------------------------
 
 async function load() {
@@ -225,7 +231,9 @@ function disabledNotice(h) {
       el("button", { type: "button", onclick: () => { delete state.reenabled[h.id]; render(); load(); } }, "Not now"));
   }
   return el("div", { class: "notice disabled", role: "alert", id: "notice-" + h.id },
-    el("strong", {}, "Disabled by HARi on " + new Date(h.disabled_at).toLocaleString() + ": "), h.disabled_reason, ". ",
+    el("strong", {}, "Disabled by HARi on " + new Date(h.disabled_at).toLocaleString() + ": "),
+    el("span", { class: "reason", id: "reason-" + h.id }, "its deliveries kept failing. "),
+    el("details", { class: "raw" }, el("summary", { text: "Technical details" }), el("code", { text: h.disabled_reason })), " ",
     el("span", { class: "not-sent", id: "not-sent-" + h.id }), "Test fire still works, so you can check the fix first. ",
     el("button", { type: "button", "data-action": "reenable", onclick: () => reenable(h) }, "Re-enable"));
 }
@@ -237,6 +245,7 @@ async function reenable(h) {
     state.reenabled[h.id] = (health && health.failing_since) || h.disabled_at;
     say(h.name + " re-enabled.");
     await load();
+    refocusMenu(h.id);
   } catch (e) { say(e.message, true); }
 }
 
@@ -247,6 +256,8 @@ async function loadHealth(id) {
   let h, w;
   try { w = await api("GET", base() + "/" + encodeURIComponent(id)); h = w.health; } catch (e) { h = null; }
   const ns = document.getElementById("not-sent-" + id);
+  const reason = document.getElementById("reason-" + id);
+  if (reason && h && h.last_help) reason.replaceChildren(h.consecutive_failures + (h.more ? "+" : "") + " deliveries failed in a row. The last: ", h.last_help.problem, " ", el("span", { class: "next-step", text: h.last_help.next }), " ");
   if (ns && w && typeof w.not_sent_while_disabled === "number") ns.textContent = w.not_sent_while_disabled + (w.not_sent_while_disabled === 1 ? " event" : " events") + " not sent while disabled. ";
   if (!cell) return;
   if (!h) { cell.textContent = "—"; return; }
@@ -254,19 +265,9 @@ async function loadHealth(id) {
   const parts = [el("span", { class: "rate", text: rate })];
   if (h.consecutive_failures > 0) {
     parts.push(el("br"), el("span", { class: "streak error-text", text: h.consecutive_failures + (h.more ? "+" : "") + " failed in a row" + (h.failing_since ? ", failing since " + new Date(h.failing_since).toLocaleString() : "") }));
-    if (h.last_error) parts.push(el("br"), el("span", { class: "last-error" }, "Last error: ", ...explained(await lastHelp(id), h.last_error)));
+    if (h.last_error) parts.push(el("br"), el("span", { class: "last-error" }, "Last error: ", ...explained(h.last_help, h.last_error)));
   }
   cell.replaceChildren(...parts);
-}
-
-// lastHelp is the plain-language help of the newest delivery's last
-// failed attempt (the health cell's last error), or null.
-async function lastHelp(id) {
-  try {
-    const d = (await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=1")).deliveries[0];
-    const help = d && (d.help || []).filter(Boolean);
-    return help && help.length ? help[help.length - 1] : null;
-  } catch (e) { return null; }
 }
 
 async function loadLast(id) {
@@ -320,7 +321,7 @@ function showTest(id, res) {
   if (res.status_code) {
     parts.push(el("p", { class: "result-line" },
       el("span", { class: "code " + (failed ? "bad" : "good"), "data-test": "status" }, (failed ? "✗ " : "✓ ") + "HTTP " + res.status_code),
-      el("span", { "data-test": "time" }, "Response time: " + res.duration_ms + " ms"), when));
+      el("span", { "data-test": "time" }, "Response time: " + took(res.duration_ms)), when));
   } else {
     parts.push(el("p", { class: "result-line" }, el("span", { class: "code bad", "data-test": "status" }, "✗ No response"), el("span", { "data-test": "time" }, "Failed after " + took(res.duration_ms)), when));
   }
@@ -524,8 +525,9 @@ function exchange(d, a, i) {
 }
 
 // Delivery bodies, read once each (they never change): the record's name
-// and ID title the entry, and the body shows in each attempt's request.
-const bodies = {}; // workflow id | delivery id -> { data } or { error }
+// and ID title the entry, and the body shows in each attempt's request. A
+// failed read is shown but not kept: the next refresh asks again.
+const bodies = {}; // workflow id | delivery id -> { data }, { loading } or { error }
 const bodyKey = (d) => d.workflow_id + "|" + d.delivery.delivery_id;
 const recordTitle = (b) => (b.record.name ? b.record.name + " · " : "") + b.record.id;
 
@@ -537,7 +539,8 @@ function bodyText(d) {
 
 async function loadBody(id, d) {
   const key = bodyKey(d);
-  if (bodies[key]) return;
+  if (d.delivery.status === "skipped") return; // nothing was sent: no body to show
+  if (bodies[key] && !bodies[key].error) return;
   bodies[key] = { loading: true };
   try {
     const q = new URLSearchParams({ workflow_id: d.workflow_id, run_id: d.run_id });
@@ -553,13 +556,15 @@ async function loadBody(id, d) {
   }
 }
 
-// watchPending reloads the open logs every 2 s while one shows a delivery
-// under way, so its attempts and outcome appear without a reload.
+// watchPending reloads the open logs, every 2 s while one shows a delivery
+// under way and every 12 s otherwise, so new deliveries, their attempts and
+// outcomes appear without a reload.
 function watchPending() {
   clearTimeout(logTimer);
-  const open = [...state.logs].filter((id) => (logView[id] ? logView[id].data : []).some((d) => d.delivery.status === "pending"));
+  const open = [...state.logs];
   if (open.length === 0) return;
-  logTimer = setTimeout(async () => { await Promise.all(open.map((id) => loadLog(id))); for (const id of open) { loadLast(id); loadHealth(id); } }, 2000);
+  const pending = open.some((id) => (logView[id] ? logView[id].data : []).some((d) => d.delivery.status === "pending"));
+  logTimer = setTimeout(async () => { await Promise.all(open.map((id) => loadLog(id))); for (const id of open) { loadLast(id); loadHealth(id); } }, pending ? 2000 : 12000);
 }
 
 // agoSpan is a relative time that keeps itself up to date (see tick).
@@ -974,6 +979,7 @@ async function setActive(h, active) {
     await api("POST", base() + "/" + encodeURIComponent(h.id) + (active ? "/activate" : "/deactivate"));
     say(h.name + (active ? " activated." : " deactivated."));
     await load();
+    refocusMenu(h.id);
   } catch (e) { say(e.message, true); }
 }
 
