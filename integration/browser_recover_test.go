@@ -176,10 +176,13 @@ func TestDisabledNoticeInBrowser(t *testing.T) {
 		t.Errorf("state badge %q, want Disabled", badge)
 	}
 	notice := get(t, ctx, chromedp.Text(C(`.notice.disabled`)))
-	for _, want := range []string{"Disabled by HARi", "3 deliveries failed in a row", "410", "2 events not sent while disabled", "Test fire still works"} {
+	for _, want := range []string{"Disabled by HARi", "3 deliveries failed in a row", "answered HTTP 410 Gone", "Check the path in the URL", "2 events not sent while disabled", "Test fire still works"} {
 		if !strings.Contains(notice, want) {
 			t.Errorf("notice %q, want it to say %q", notice, want)
 		}
+	}
+	if strings.Contains(notice, "attempt 1:") {
+		t.Errorf("notice %q shows the raw error, want it only behind Technical details", notice)
 	}
 	shot(t, ctx, "14-disabled-notice")
 

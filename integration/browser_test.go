@@ -605,6 +605,8 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if badge := get(t, ctx, chromedp.Text(C(`tr.hook .badge.off`))); badge != "Inactive" {
 		t.Errorf("badge %q, want Inactive", badge)
 	}
+	// The table was rebuilt: focus is back on the row's menu button.
+	waitFor(t, ctx, "focus back on the row's menu button after Deactivate", `document.activeElement.dataset.action === "menu" && document.activeElement.closest("tr.hook") !== null`)
 	// Test fire of an inactive webhook says that real events do not send.
 	step(t, ctx, "test fire while inactive",
 		chromedp.Click(C(`tr.hook button[data-action="test"]`)),
