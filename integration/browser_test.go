@@ -600,6 +600,15 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	before := get(t, ctx, chromedp.Text(C(`.log .ago`)))
 	waitFor(t, ctx, "the relative time to update", `document.querySelector(".log .ago").textContent !== `+strconv.Quote(before))
 
+	// With nothing pending, the open log still refreshes: a new event's
+	// delivery appears without a reload.
+	filter("any status", "status", "", "Showing 1–1 of 1")
+	filter("any type", "type", "", "Showing 1–1 of 1")
+	if code, b := c.do("POST", c.events(), strings.Replace(oppEvent(ws, "Closed Won"), "2026-03-31T14:30:00Z", "2026-03-31T15:00:00Z", 1), nil); code != http.StatusAccepted {
+		t.Fatalf("publish a second event: %d %s", code, b)
+	}
+	waitFor(t, ctx, "the open log to show the second delivery without a reload", `document.querySelectorAll(".log li.delivery").length === 2`)
+
 	// Deactivate; a narrow window; delete with confirmation.
 	step(t, ctx, "deactivate", chromedp.Click(C(`tr.hook button[data-action="menu"]`)), chromedp.Click(C(`tr.hook [role="menu"] button[data-action="toggle"]`)), chromedp.WaitVisible(C(`tr.hook .badge.off`)))
 	if badge := get(t, ctx, chromedp.Text(C(`tr.hook .badge.off`))); badge != "Inactive" {
