@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/webhook"
 	"github.com/hari-crm/webhooks/workflows"
@@ -42,7 +44,7 @@ func (c *healthClient) ListWorkflow(_ context.Context, r *workflowservice.ListWo
 type failedRun struct{ client.WorkflowRun }
 
 func (failedRun) Get(_ context.Context, v any) error {
-	*(v.(*workflows.EventResult)) = workflows.EventResult{Deliveries: []workflows.DeliveryResult{{WebhookID: "wh_a", Status: workflows.StatusFailed, Error: "HTTP 503"}}}
+	*(v.(*workflows.EventResult)) = workflows.EventResult{Deliveries: []workflows.DeliveryResult{{WebhookID: "wh_a", URL: "https://erp.example.com:8443/hooks", Status: workflows.StatusFailed, Error: "HTTP 503", Attempts: []delivery.Attempt{{Number: 1, StatusCode: 503, Error: "HTTP 503"}}}}}
 	return nil
 }
 
@@ -93,5 +95,8 @@ func TestHealthStreakPassesOverAnEventStartedBeforeReenable(t *testing.T) {
 	}
 	if h.LastError != "HTTP 503" {
 		t.Errorf("last error: got %q, want %q", h.LastError, "HTTP 503")
+	}
+	if want := "erp.example.com answered HTTP 503 Service Unavailable."; h.LastHelp == nil || !strings.HasPrefix(h.LastHelp.Problem, want) || h.LastHelp.Next == "" {
+		t.Errorf("last help: got %+v, want a problem starting %q and a next step", h.LastHelp, want)
 	}
 }
