@@ -261,6 +261,9 @@ async function loadHealth(id) {
   if (ns && w && typeof w.not_sent_while_disabled === "number") ns.textContent = w.not_sent_while_disabled + (w.not_sent_while_disabled === 1 ? " event" : " events") + " not sent while disabled. ";
   if (!cell) return;
   if (!h) { cell.textContent = "—"; return; }
+  const shown = JSON.stringify(h); // unchanged: keep the cell (and an open disclosure) as it is
+  if (cell.dataset.shown === shown) return;
+  cell.dataset.shown = shown;
   const rate = h.success_rate_24h === null ? "no deliveries in 24 h" : Math.round(h.success_rate_24h * 1000) / 10 + "% delivered in 24 h";
   const parts = [el("span", { class: "rate", text: rate })];
   if (h.consecutive_failures > 0) {
@@ -440,12 +443,17 @@ async function loadLog(id) {
   let data;
   try { data = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=" + LOG_FETCH); }
   catch (e) { box.replaceChildren(el("p", { class: "error-text" }, el("strong", {}, "Error: "), e.message)); return; }
-  v.data = data.deliveries || [];
-  if (v.data.length === 0) { box.replaceChildren(el("p", { text: "No deliveries yet." })); return; }
+  const fresh = data.deliveries || [];
+  // An unchanged log is not rebuilt, so a periodic refresh keeps open
+  // disclosures and focus; only failed body reads are asked again.
+  const same = !!box.querySelector(".log-list") && JSON.stringify(fresh) === JSON.stringify(v.data);
+  v.data = fresh;
+  if (v.data.length === 0) { box.replaceChildren(el("p", { text: "No deliveries yet." })); watchPending(); return; }
   if (!box.querySelector(".log-list")) {
     box.replaceChildren(el("h3", { text: "Recent deliveries" }), recoverForm(id), logFilters(id), el("div", { class: "log-list", id: "log-list-" + id }));
   }
-  renderLog(id);
+  if (same) { for (const d of v.data) if (bodies[bodyKey(d)] && bodies[bodyKey(d)].error) loadBody(id, d); }
+  else renderLog(id);
   watchPending();
 }
 
