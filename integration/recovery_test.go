@@ -215,6 +215,24 @@ func summary(ds []time.Duration) (p50, max time.Duration) {
 
 func workflowsInput(ev event.Event) workflows.EventInput { return workflows.EventInput{Event: ev} }
 
+// failedSince creates a closed-won webhook of c's workspace aimed at rc,
+// publishes n matching events, waits for each outcome and for visibility
+// to list them since since, and returns the webhook and the delivery IDs
+// in publish order.
+func failedSince(t *testing.T, ctx context.Context, c *apiClient, rc *devtest.Receiver, n int, since time.Time) (view, []string) {
+	t.Helper()
+	var wh view
+	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	var ids []string
+	for _, o := range publishAndWait(t, ctx, c.ws, n) {
+		ids = append(ids, o.Deliveries[0].DeliveryID)
+	}
+	waitListed(t, ctx, c.ws, wh.ID, since, n)
+	return wh, ids
+}
+
 // publishAndWait publishes n closed-won events of workspace ws, one after
 // another, and returns each one's outcome once its workflow has ended.
 func publishAndWait(t *testing.T, ctx context.Context, ws string, n int) []publisher.Outcome {
@@ -353,17 +371,9 @@ func TestFailedDeliveriesInBatchesOldestFirst(t *testing.T) {
 	c := newAPI(t)
 	since := time.Now().Add(-time.Second).UTC()
 	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
-	var wh view
-	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, body)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var want []string
-	for _, o := range publishAndWait(t, ctx, c.ws, n) {
-		want = append(want, o.Deliveries[0].DeliveryID)
-	}
-	waitListed(t, ctx, c.ws, wh.ID, since, n)
+	wh, want := failedSince(t, ctx, c, rc, n, since)
 	var got []string
 	var after *activities.Cursor
 	batches, progressed := 0, 0
@@ -413,17 +423,9 @@ func TestFailedRecoveryCanBeRecoveredAgain(t *testing.T) {
 		mu.Unlock()
 		w.WriteHeader(http.StatusOK)
 	})
-	var wh view
-	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, body)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var want []string
-	for _, o := range publishAndWait(t, ctx, c.ws, n) {
-		want = append(want, o.Deliveries[0].DeliveryID)
-	}
-	waitListed(t, ctx, c.ws, wh.ID, since, n)
+	wh, want := failedSince(t, ctx, c, rc, n, since)
 	recoverAll := func(what string) publisher.Recovery {
 		var job publisher.RecoveryJob
 		if code, body := c.do("POST", c.hooks()+"/"+wh.ID+"/recover", `{"since": "`+since.Format(time.RFC3339Nano)+`"}`, &job); code != http.StatusAccepted || job.Duplicate {
