@@ -481,15 +481,69 @@ function renderLog(id) {
   const pages = Math.max(1, Math.ceil(shown.length / LOG_PAGE));
   v.page = Math.min(v.page, pages - 1);
   const page = shown.slice(v.page * LOG_PAGE, (v.page + 1) * LOG_PAGE);
-  const list = el("ol", { class: "deliveries" }, page.map((d) => deliveryItem(id, d)));
+  const list = out.querySelector("ol.deliveries") || out.appendChild(el("ol", { class: "deliveries" }));
+  updateList(list, page.map((d) => [bodyKey(d), d]), (d) => deliveryItem(id, d));
   for (const d of page) loadBody(id, d);
   const count = shown.length === 0 ? "No deliveries match these filters." :
     "Showing " + (v.page * LOG_PAGE + 1) + "–" + (v.page * LOG_PAGE + page.length) + " of " + shown.length + (v.data.length >= LOG_FETCH ? " (among the " + LOG_FETCH + " most recent)" : "");
-  const pager = el("div", { class: "pager" },
-    el("span", { class: "count", role: "status", text: count }),
-    el("button", { type: "button", "data-action": "newer", disabled: v.page === 0, onclick: () => { v.page--; renderLog(id); } }, "← Newer"),
-    el("button", { type: "button", "data-action": "older", disabled: v.page >= pages - 1, onclick: () => { v.page++; renderLog(id); } }, "Older →"));
-  out.replaceChildren(list, pager);
+  const pager = out.querySelector(".pager") || out.appendChild(el("div", { class: "pager" },
+    el("span", { class: "count", role: "status" }),
+    el("button", { type: "button", "data-action": "newer", onclick: () => { v.page--; renderLog(id); } }, "← Newer"),
+    el("button", { type: "button", "data-action": "older", onclick: () => { v.page++; renderLog(id); } }, "Older →")));
+  setIfChanged(pager.querySelector(".count"), "textContent", count);
+  setIfChanged(pager.querySelector('[data-action="newer"]'), "disabled", v.page === 0);
+  setIfChanged(pager.querySelector('[data-action="older"]'), "disabled", v.page >= pages - 1);
+}
+
+function setIfChanged(node, prop, value) {
+  if (node[prop] !== value) node[prop] = value;
+}
+
+// updateList makes list show items ([key, data] pairs, in order) in place:
+// an item whose data did not change keeps its element (and so its open
+// disclosures and focus); a changed one gets a new element from build,
+// with the old one's open disclosures and focus carried over; elements of
+// items no longer listed go.
+function updateList(list, items, build) {
+  const old = new Map([...list.children].map((li) => [li.dataset.key, li]));
+  const keep = new Set();
+  items.forEach(([key, data], i) => {
+    const sig = JSON.stringify(data);
+    let li = old.get(key);
+    if (!li || li._sig !== sig) {
+      const fresh = build(data);
+      fresh.dataset.key = key;
+      fresh._sig = sig;
+      if (li) carryOver(li, fresh);
+      li = fresh;
+    }
+    keep.add(li);
+    if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+  });
+  for (const li of [...list.children]) if (!keep.has(li)) li.remove();
+}
+
+// carryOver replaces before by after, keeping which disclosures were
+// open and where focus was (matched by their place among their kind
+// within the same attempt, or within the entry outside attempts).
+function carryOver(before, after) {
+  const spot = (n) => {
+    const scope = n.closest("tr.attempt") || before;
+    const rows = [...before.querySelectorAll("tr.attempt")];
+    const kin = [...scope.querySelectorAll(n.tagName)].filter((m) => (m.closest("tr.attempt") || before) === scope);
+    return { row: scope === before ? -1 : rows.indexOf(scope), tag: n.tagName, index: kin.indexOf(n) };
+  };
+  const find = (s) => {
+    const scope = s.row < 0 ? after : after.querySelectorAll("tr.attempt")[s.row];
+    if (!scope) return null;
+    const kin = [...scope.querySelectorAll(s.tag)].filter((m) => (m.closest("tr.attempt") || after) === scope);
+    return kin[s.index] || null;
+  };
+  const open = [...before.querySelectorAll("details[open]")].map(spot);
+  const active = before.contains(document.activeElement) ? spot(document.activeElement) : null;
+  before.replaceWith(after);
+  for (const s of open) { const d = find(s); if (d) d.open = true; }
+  if (active) { const f = find(active); if (f) f.focus(); }
 }
 
 function deliveryItem(id, d) {

@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"github.com/hari-crm/webhooks/api"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/settings"
+)
+
+// logSite serves the API and the page for one new workspace.
+func logSite(t *testing.T) (*apiClient, string) {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Bodies: tc}).Handler())
+	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	ws := "ui-" + uuid.NewString()[:8]
+	tok := workspaceToken(t, ws)
+	return &apiClient{t: t, srv: site, ws: ws, token: tok}, site.URL + "/settings/webhooks?workspace=" + ws + "#token=" + tok
+}
+
+// publishOpp publishes a Closed Won event through the API and returns its
+// event ID.
+func publishOpp(t *testing.T, c *apiClient) string {
+	t.Helper()
+	var receipt struct {
+		EventID string `json:"event_id"`
+	}
+	if code, b := c.do("POST", c.events(), oppEvent(c.ws, "Closed Won"), &receipt); code != http.StatusAccepted {
+		t.Fatalf("publish: got %d %s, want 202", code, b)
+	}
+	return receipt.EventID
+}
+
+// The open delivery log updates in place while a delivery is pending: a
+// disclosure opened in one entry, and one opened in the pending entry
+// itself, stay open (and focus stays) while the pending delivery fails
+// once, waits for its retry and is delivered. Before, every change
+// rebuilt every entry and closed them.
+func TestDeliveryLogUpdatesInPlaceInBrowser(t *testing.T) {
+	t.Parallel()
+	// Request 1 (the first event) is answered at once. Request 2 (the
+	// second event's first attempt) waits until the page shows it pending,
+	// then fails with 503; request 3 (its retry) waits until the test has
+	// opened the pending entry's disclosure, then answers.
+	var seenPending, opened atomic.Bool
+	hold := func(flag *atomic.Bool) {
+		for deadline := time.Now().Add(12 * time.Second); !flag.Load() && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		switch n {
+		case 2:
+			hold(&seenPending)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		case 3:
+			hold(&opened)
+		}
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	})
+	c, page := logSite(t)
+	var wh view
+	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	first := publishOpp(t, c)
+	if _, err := pub.Wait(context.Background(), c.ws, first); err != nil {
+		t.Fatal(err)
+	}
+	waitLogged(t, c, wh.ID, "", 1)
+
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	firstEntry := `.log li.delivery[data-delivery="` + first + `:` + wh.ID + `"]`
+	step(t, ctx, "open the log and the first entry's request and response",
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="log"]`)),
+		chromedp.WaitVisible(C(firstEntry+`[data-status="delivered"] details.exchange summary`)),
+		chromedp.Click(C(firstEntry+` details.exchange summary`)),
+	)
+	if !get(t, ctx, chromedp.Evaluate[bool](`document.querySelector('`+firstEntry+` details.exchange').open`)) {
+		t.Fatal("the first entry's Request and response did not open on click")
+	}
+
+	second := publishOpp(t, c)
+	secondEntry := `.log li.delivery[data-delivery="` + second + `:` + wh.ID + `"]`
+	waitFor(t, ctx, "the second delivery pending on the page", `document.querySelector('`+secondEntry+`[data-status="pending"]') !== null`)
+	seenPending.Store(true)
+	waitFor(t, ctx, "the second delivery's failed first attempt", `document.querySelector('`+secondEntry+` tr.attempt details.exchange') !== null`)
+	step(t, ctx, "open the pending entry's request and response",
+		chromedp.Click(C(secondEntry+` tr.attempt details.exchange summary`)),
+	)
+	opened.Store(true)
+	waitFor(t, ctx, "the second delivery delivered", `document.querySelector('`+secondEntry+`[data-status="delivered"]') !== null`)
+	shot(t, ctx, "20-log-updated-in-place")
+
+	if !get(t, ctx, chromedp.Evaluate[bool](`document.querySelector('`+firstEntry+` details.exchange').open`)) {
+		t.Errorf("first entry's Request and response: got closed after the other delivery changed, want still open")
+	}
+	if !get(t, ctx, chromedp.Evaluate[bool](`document.querySelector('`+secondEntry+` tr.attempt details.exchange').open`)) {
+		t.Errorf("pending entry's attempt 1 Request and response: got closed once it was delivered, want still open")
+	}
+	if got := get(t, ctx, chromedp.Evaluate[string](`(document.activeElement.closest('li.delivery') || {}).dataset ? document.activeElement.closest('li.delivery').dataset.delivery + ' ' + document.activeElement.tagName : document.activeElement.tagName`)); got != second+":"+wh.ID+" SUMMARY" {
+		t.Errorf("focus after the update: got %q, want the pending entry's summary (%s:%s SUMMARY)", got, second, wh.ID)
+	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+secondEntry+` tr.attempt').length`)); n != 2 {
+		t.Errorf("second delivery's attempts on the page: got %d, want 2 (503, then 200)", n)
+	}
+}
+
+// waitLogged waits until the webhook's log (GET .../deliveries with the
+// query) lists at least n deliveries.
+func waitLogged(t *testing.T, c *apiClient, id, query string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(300 * time.Millisecond) {
+		var got struct {
+			Deliveries []json.RawMessage `json:"deliveries"`
+		}
+		code, b := c.do("GET", c.hooks()+"/"+id+"/deliveries?"+query, "", &got)
+		if code == http.StatusOK && len(got.Deliveries) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log of %s?%s: got %d %s, want %d deliveries within a minute", id, query, code, b, n)
+		}
+	}
+}
