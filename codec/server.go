@@ -20,12 +20,16 @@ type Access struct {
 	// development only. Without it and without a Token every call is
 	// refused with 401.
 	Anonymous bool
+	// WebUI is the Temporal Web UI's address, linked from the sign-in page.
+	WebUI string
 }
 
 // Handler serves the codec endpoint the Temporal Web UI and CLI call to
 // decode payloads (POST {prefix}/decode and {prefix}/encode). Whoever may
 // call it can read every payload and forge new ones, so it is
-// authenticated by default.
+// authenticated by default: the token as a bearer token (the CLI), or the
+// cookie of {prefix}/signin, a page where an engineer enters the token
+// once for the Web UI in the same browser.
 func Handler(keys *Keyring, access Access) http.Handler {
 	inner := converter.NewPayloadCodecHTTPHandler(Codec{Keys: keys, PassPlain: true})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -49,11 +53,15 @@ func Handler(keys *Keyring, access Access) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		if p := r.URL.Path; strings.HasSuffix(p, "/signin") || strings.HasSuffix(p, "/signout") {
+			serveSession(w, r, access, p[:strings.LastIndex(p, "/")+1])
+			return
+		}
 		if !authorized(r, access) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hari-codec"`)
 			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":{"code":"unauthorized","message":"a valid bearer token is required (HARI_CODEC_TOKEN)"}}` + "\n"))
+			_, _ = w.Write([]byte(`{"error":{"code":"unauthorized","message":"a valid bearer token is required (HARI_CODEC_TOKEN), or sign in at the codec endpoint's /signin page"}}` + "\n"))
 			return
 		}
 		if !strings.HasSuffix(r.URL.Path, "/decode") && !strings.HasSuffix(r.URL.Path, "/encode") {
@@ -67,6 +75,9 @@ func Handler(keys *Keyring, access Access) http.Handler {
 func authorized(r *http.Request, access Access) bool {
 	if access.Token == "" {
 		return access.Anonymous
+	}
+	if cookieMatches(r, access.Token) {
+		return true
 	}
 	// The scheme is case-insensitive (RFC 9110).
 	scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")

@@ -255,8 +255,14 @@ if [[ -z ${STACK_SERVER_ONLY:-} ]]; then
 # The Web UI reads the temporalio/ui image's own config template (the
 # module's config/docker.yaml), driven by the same variables as in compose.
 UI_ROOT=$(go list -modfile=tools/go.mod -m -f '{{.Dir}}' github.com/temporalio/ui-server/v2)
-echo "starting the Web UI on http://localhost:$UI_PORT (codec endpoint http://$W1_ADDR/codec)"
-TEMPORAL_ADDRESS=$TEMPORAL_ADDR TEMPORAL_UI_PORT=$UI_PORT TEMPORAL_CODEC_ENDPOINT=http://$W1_ADDR/codec \
+# The codec endpoint is named by the UI's host name (localhost), so that the
+# codec's sign-in cookie (SameSite=Strict) goes with the UI's codec calls
+# (credentials included).
+CODEC_URL=http://localhost:$W1_PORT/codec
+echo "starting the Web UI on http://localhost:$UI_PORT (codec endpoint $CODEC_URL)"
+TEMPORAL_ADDRESS=$TEMPORAL_ADDR TEMPORAL_UI_PORT=$UI_PORT TEMPORAL_CODEC_ENDPOINT=$CODEC_URL \
+  TEMPORAL_CODEC_INCLUDE_CREDENTIALS=true TEMPORAL_CODEC_DEFAULT_ERROR_LINK=$CODEC_URL/signin \
+  TEMPORAL_CODEC_DEFAULT_ERROR_MESSAGE="Payloads are encrypted. Sign this browser in to the codec with the codec token" \
   TEMPORAL_CORS_ORIGINS=http://localhost:$UI_PORT TEMPORAL_NOTIFY_ON_NEW_VERSION=false \
   supervise ui bin/temporal-ui-server --root "$UI_ROOT" --config config --env docker start
 
@@ -289,6 +295,7 @@ HARI_REDIS_ADDR=$REDIS_ADDR
 WORKER1_HTTP=$W1_ADDR
 WORKER2_HTTP=$W2_ADDR
 UI_URL=http://localhost:$UI_PORT
+CODEC_URL=http://localhost:$W1_PORT/codec
 PPROF_ADDR=127.0.0.1:$PPROF_PORT
 PG_BIN=$PG_BIN
 PGDATA=$PGDATA
@@ -301,7 +308,8 @@ cat <<MSG
 
 The production shape is running (state in $STACK, logs in $LOGS).
   Temporal:   $TEMPORAL_ADDR (PostgreSQL 127.0.0.1:$PG_PORT, databases temporal and temporal_visibility)
-  Web UI:     http://localhost:$UI_PORT (codec endpoint http://$W1_ADDR/codec; it needs the codec token, see README)
+  Web UI:     http://localhost:$UI_PORT (to see payloads decoded, sign this browser in once at
+              http://localhost:$W1_PORT/codec/signin with the token in $STACK/codec.token)
   Workers:    http://$W1_ADDR and http://$W2_ADDR (API, Settings page, /healthz, /metrics), limit shared through Redis $REDIS_ADDR
   Token:      HARI_API_KEYS_FILE=$STACK/api.keys $STACK/bin/starter token --workspace yourcompany
   Publish:    HARI_CODEC_KEYS_FILE=$STACK/codec.keys TEMPORAL_ADDRESS=$TEMPORAL_ADDR $STACK/bin/starter publish --file ...

@@ -78,6 +78,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	access.codec.WebUI = *uiURL
 
 	logger, err := newLogger(*level, *pretty)
 	if err != nil {

@@ -1,0 +1,76 @@
+package integration
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"github.com/hari-crm/webhooks/endpoint"
+	"github.com/hari-crm/webhooks/event"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/workflows"
+)
+
+// The production shape's Web UI shows an event's payloads decoded once the
+// engineer's browser has signed in to the codec endpoint with the codec
+// token (the UI cannot send a bearer token; it sends the sign-in cookie
+// with its codec calls), and only then: before, it shows them encrypted.
+func TestStackWebUIDecodesAfterCodecSignIn(t *testing.T) {
+	s := needStack(t)
+	token, err := os.ReadFile(s.Env["HARI_CODEC_TOKEN_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := devtest.NewReceiver(t, codes(200))
+	name := "Codec sign-in " + uuid.NewString()[:8]
+	ev := event.Event{
+		ID: uuid.NewString(), Type: event.StageChanged, Entity: "opportunity",
+		Timestamp: "2026-03-31T14:30:00Z", Workspace: "stack-ui-" + uuid.NewString()[:6],
+		Record:  event.Values(map[string]any{"id": "opp-7", "name": name, "amount": 5000}),
+		Changes: map[string]event.Change{"stage": event.ChangeOf("proposal", "closed_won")},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := pub.Publish(ctx, workflows.EventInput{Event: ev, Targets: []endpoint.Target{{ID: "t", URL: rc.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDelivered(t, ev.Workspace, []string{ev.ID}, 2*time.Minute)
+
+	page := s.Env["UI_URL"] + "/namespaces/" + url.PathEscape(s.Env["TEMPORAL_NAMESPACE"]) + "/workflows/" +
+		url.PathEscape(r.WorkflowID) + "/" + url.PathEscape(r.RunID) + "/history"
+	b := browser(t)
+	// Before sign-in: the page has loaded the workflow (its ID is shown),
+	// and the record's name, which is inside the encrypted input, is not.
+	step(t, b, "open the workflow before sign-in", chromedp.Navigate(page))
+	waitFor(t, b, "the workflow page", `document.body.innerText.includes(`+jsString(r.WorkflowID)+`) && document.body.innerText.includes("Input")`)
+	time.Sleep(3 * time.Second) // let the UI's codec calls come back (refused)
+	if get(t, b, chromedp.Evaluate[bool](`document.body.innerText.includes(`+jsString(name)+`)`)) {
+		shot(t, b, "stack-ui-before-signin")
+		t.Fatalf("the record name %q is readable before sign-in: want payloads encrypted without the codec token", name)
+	}
+	shot(t, b, "stack-ui-before-signin")
+	// The UI's codec error says what to do and links the sign-in page.
+	signin := s.Env["CODEC_URL"] + "/signin"
+	waitFor(t, b, "the link to the codec sign-in", `[...document.querySelectorAll('a')].some(a => a.href === `+jsString(signin)+`) && document.body.innerText.includes("Sign this browser in to the codec")`)
+	step(t, b, "sign in with a wrong token", chromedp.Navigate(signin),
+		chromedp.SendKeys(css(`#token`), "not-the-token"), chromedp.Submit(css(`#token`)))
+	waitFor(t, b, "the refusal", `document.body.innerText.includes("not this deployment's codec token")`)
+	step(t, b, "sign in", chromedp.Navigate(signin),
+		chromedp.SendKeys(css(`#token`), strings.TrimSpace(string(token))), chromedp.Submit(css(`#token`)))
+	waitFor(t, b, "signed in", `document.body.innerText.includes("Signed in")`)
+
+	step(t, b, "open the workflow after sign-in", chromedp.Navigate(page))
+	waitFor(t, b, "the decoded input", `document.body.innerText.includes(`+jsString(name)+`)`)
+	shot(t, b, "stack-ui-after-signin")
+}
+
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
