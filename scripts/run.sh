@@ -61,6 +61,8 @@ echo "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI http://lo
   --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
   --ui-codec-endpoint "http://$HTTP_ADDR/codec" \
   --dynamic-config-value matching.enableFairness=true \
+  --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
+  --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
   --log-level warn >"$DATA/temporal.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do

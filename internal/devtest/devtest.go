@@ -123,12 +123,16 @@ func StartServerAt(ctx context.Context, hostPort, dbFile, keySpec string, extraA
 	if err != nil {
 		return nil, err
 	}
+	args, err := devServerArgs(extraArgs)
+	if err != nil {
+		return nil, err
+	}
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  path,
 		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default", Logger: tclient.Logger(zerolog.Nop())},
 		DBFilename:    dbFile,
 		LogLevel:      "error",
-		ExtraArgs:     append([]string{"--dynamic-config-value", "matching.enableFairness=true"}, extraArgs...),
+		ExtraArgs:     args, // deploy/dynamicconfig.yaml's values, then the caller's
 		Stdout:        io.Discard,
 		Stderr:        io.Discard,
 	})
