@@ -14,6 +14,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,7 +53,7 @@ type Registry interface {
 type Publisher interface {
 	Publish(ctx context.Context, in workflows.EventInput) (publisher.Receipt, error)
 	Show(ctx context.Context, ws, eventID string) (publisher.Outcome, error)
-	Deliveries(ctx context.Context, ws, webhookID string, limit int) ([]publisher.LogEntry, error)
+	DeliveriesPage(ctx context.Context, ws, webhookID string, q publisher.LogQuery) (publisher.LogPage, error)
 	Redeliver(ctx context.Context, ws, webhookID, deliveryID string, opts publisher.RedeliverOptions) (publisher.Redelivery, error)
 	StartRecovery(ctx context.Context, ws, webhookID string, since time.Time) (publisher.RecoveryJob, error)
 	Recovery(ctx context.Context, ws, webhookID, job string) (publisher.Recovery, error)
@@ -84,7 +85,24 @@ type Server struct {
 	Bodies BodyQuerier
 	// MaxBody bounds request bodies (default event.MaxSize).
 	MaxBody int64
+	// Pages seals the execution log's page tokens (*codec.Keyring): a
+	// token is bound to its workspace and webhook, and one the API did
+	// not make is refused with 400 before it reaches Temporal (whose
+	// visibility store can take a malformed token for a failure worth
+	// retrying until the deadline). Without it the tokens are Temporal's,
+	// in base64url, and only their shape is checked.
+	Pages PageSealer
 }
+
+// PageSealer seals and opens text bound to a workspace, a webhook and a
+// purpose (*codec.Keyring).
+type PageSealer interface {
+	Seal(secret, workspace, webhookID, url string) (string, error)
+	Open(sealed, workspace, webhookID, url string) (string, error)
+}
+
+// logPagePurpose binds a sealed page token to the execution log.
+const logPagePurpose = "hari:execution-log-page"
 
 // Handler returns the API's routes under /api/v1/.
 func (s *Server) Handler() http.Handler {
@@ -516,33 +534,110 @@ func (s *Server) dismissTest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
-	limit := 20
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			writeError(w, http.StatusBadRequest, "invalid", "limit must be a whole number from 1 to 100", "limit")
-			return
-		}
-		limit = n
+	ws, id := r.PathValue("ws"), r.PathValue("id")
+	q, bad := logQuery(r.URL.Query())
+	if bad == nil {
+		q.PageToken, bad = s.openPageToken(r.URL.Query().Get("page_token"), ws, id)
+	}
+	if bad != nil {
+		writeError(w, http.StatusBadRequest, "invalid", bad.Field+" "+bad.Message, bad.Field)
+		return
 	}
 	c, cancel := ctx(r)
 	defer cancel()
-	ws, id := r.PathValue("ws"), r.PathValue("id")
 	hook, err := s.Registry.Get(c, ws, id)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	log, err := s.Publisher.Deliveries(c, ws, id, limit)
+	page, err := s.Publisher.DeliveriesPage(c, ws, id, q)
+	var qe *publisher.QueryError
+	if errors.As(err, &qe) {
+		writeError(w, http.StatusBadRequest, "invalid", qe.Field+" "+qe.Message, qe.Field)
+		return
+	}
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	out := make([]LogEntry, len(log))
-	for i, e := range log {
+	out := make([]LogEntry, len(page.Entries))
+	for i, e := range page.Entries {
 		out[i] = explainEntry(c, e, hook)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
+	body := map[string]any{"deliveries": out}
+	if len(page.NextPageToken) > 0 {
+		next, err := s.sealPageToken(page.NextPageToken, ws, id)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		body["next_page_token"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) sealPageToken(tok []byte, ws, id string) (string, error) {
+	raw := base64.RawURLEncoding.EncodeToString(tok)
+	if s.Pages == nil {
+		return raw, nil
+	}
+	return s.Pages.Seal(raw, ws, id, logPagePurpose)
+}
+
+// openPageToken returns the Temporal token a page_token stands for (nil
+// for none), or the parameter's error.
+func (s *Server) openPageToken(v, ws, id string) ([]byte, *publisher.QueryError) {
+	if v == "" {
+		return nil, nil
+	}
+	bad := &publisher.QueryError{Field: "page_token", Message: "is not a page token of this log (use next_page_token from a previous page)"}
+	if s.Pages != nil {
+		opened, err := s.Pages.Open(v, ws, id, logPagePurpose)
+		if err != nil {
+			return nil, bad
+		}
+		v = opened
+	}
+	tok, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(tok) == 0 || !json.Valid(tok) || tok[0] != '{' {
+		return nil, bad // Temporal's visibility stores make JSON objects
+	}
+	return tok, nil
+}
+
+// logQuery reads the log's query parameters: status, event_type, since
+// and until (RFC 3339), page_size (or its older name limit; default 20)
+// (page_token is read by openPageToken). The first bad one is named in
+// the error.
+func logQuery(v url.Values) (publisher.LogQuery, *publisher.QueryError) {
+	q := publisher.LogQuery{Status: v.Get("status"), EventType: event.Type(v.Get("event_type")), PageSize: 20}
+	for _, name := range []string{"limit", "page_size"} {
+		if raw := v.Get(name); raw != "" {
+			n, err := strconv.Atoi(raw)
+			if err != nil || n < 1 || n > publisher.MaxLogPage {
+				return q, &publisher.QueryError{Field: name, Message: fmt.Sprintf("must be a whole number from 1 to %d", publisher.MaxLogPage)}
+			}
+			q.PageSize = n
+		}
+	}
+	for _, t := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if raw := v.Get(t.name); raw != "" {
+			at, err := time.Parse(time.RFC3339Nano, raw)
+			if err != nil {
+				return q, &publisher.QueryError{Field: t.name, Message: "must be a time in RFC 3339 (2026-03-31T00:00:00Z)"}
+			}
+			*t.to = at
+		}
+	}
+	if err := q.Check(); err != nil {
+		var qe *publisher.QueryError
+		errors.As(err, &qe)
+		return q, qe
+	}
+	return q, nil
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {

@@ -137,9 +137,9 @@ func (f fakePublisher) NotSent(_ context.Context, ws, _ string, _ time.Time) (in
 	return 0, nil
 }
 
-func (f fakePublisher) Deliveries(_ context.Context, ws, _ string, _ int) ([]publisher.LogEntry, error) {
+func (f fakePublisher) DeliveriesPage(_ context.Context, ws, _ string, _ publisher.LogQuery) (publisher.LogPage, error) {
 	f.note("Deliveries", ws)
-	return nil, nil
+	return publisher.LogPage{}, nil
 }
 
 // testKeys signs the tests' tokens.

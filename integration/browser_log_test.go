@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,13 +16,14 @@ import (
 	"github.com/hari-crm/webhooks/api"
 	"github.com/hari-crm/webhooks/internal/devtest"
 	"github.com/hari-crm/webhooks/settings"
+	"github.com/hari-crm/webhooks/signature"
 )
 
 // logSite serves the API and the page for one new workspace.
 func logSite(t *testing.T) (*apiClient, string) {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Bodies: tc}).Handler())
+	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Bodies: tc, Pages: srv.Keys}).Handler())
 	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
 	site := httptest.NewServer(mux)
 	t.Cleanup(site.Close)
@@ -138,4 +140,104 @@ func waitLogged(t *testing.T, c *apiClient, id, query string, n int) {
 			t.Fatalf("log of %s?%s: got %d %s, want %d deliveries within a minute", id, query, code, b, n)
 		}
 	}
+}
+
+// The page's log pages and filters through the server: with more
+// deliveries than one page (10), Older shows the next page and Newer
+// comes back; the status filter and the date filters narrow what the
+// server lists.
+func TestDeliveryLogPagesAndFiltersInBrowser(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(signature.HeaderEvent) == "record.updated" {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	})
+	c, page := logSite(t)
+	var wh view
+	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	var receipt struct {
+		EventID string `json:"event_id"`
+	}
+	if code, b := c.do("POST", c.events(), updatedEvent(c.ws), &receipt); code != http.StatusAccepted {
+		t.Fatalf("publish: %d %s", code, b)
+	}
+	failed := receipt.EventID
+	events := []string{failed}
+	for range 11 {
+		events = append(events, publishOpp(t, c))
+	}
+	for _, id := range events {
+		if _, err := pub.Wait(context.Background(), c.ws, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLogged(t, c, wh.ID, "page_size=100", 12)
+
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	shown := func() []string {
+		return get(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.log li.delivery')].map((li) => li.dataset.delivery)`))
+	}
+	step(t, ctx, "open the log",
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="log"]`)),
+		chromedp.WaitVisible(C(`.log .pager .count`)),
+	)
+	waitFor(t, ctx, "page 1 of 10", `document.querySelectorAll('.log li.delivery').length === 10`)
+	first := shown()
+	step(t, ctx, "older", chromedp.Click(C(`.log .pager button[data-action="older"]`)))
+	waitFor(t, ctx, "page 2 with the other 2", `document.querySelectorAll('.log li.delivery').length === 2`)
+	second := shown()
+	seen := map[string]bool{}
+	for _, d := range append(append([]string{}, first...), second...) {
+		if seen[d] {
+			t.Errorf("delivery %s shown on both pages, want each once", d)
+		}
+		seen[d] = true
+	}
+	for _, id := range events {
+		if !seen[id+":"+wh.ID] {
+			t.Errorf("delivery %s:%s on neither page, want each of the 12 on one", id, wh.ID)
+		}
+	}
+	if !get(t, ctx, chromedp.Evaluate[bool](`document.querySelector('.log .pager button[data-action="older"]').disabled`)) {
+		t.Errorf("Older on the last page: got enabled, want disabled")
+	}
+	shot(t, ctx, "21-log-page-2")
+	step(t, ctx, "newer", chromedp.Click(C(`.log .pager button[data-action="newer"]`)))
+	waitFor(t, ctx, "page 1 again", `document.querySelectorAll('.log li.delivery').length === 10`)
+	if got := shown(); strings.Join(got, ",") != strings.Join(first, ",") {
+		t.Errorf("page 1 after Newer: got %v, want %v", got, first)
+	}
+
+	set := func(name, sel, value string) {
+		t.Helper()
+		step(t, ctx, "filter "+name, chromedp.SetValue(C(`.log [data-filter="`+sel+`"]`), value),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('.log [data-filter="`+sel+`"]').dispatchEvent(new Event("change"))`))
+	}
+	set("failed", "status", "failed")
+	waitFor(t, ctx, "only the failed delivery", `document.querySelectorAll('.log li.delivery').length === 1`)
+	if got := shown(); len(got) != 1 || got[0] != failed+":"+wh.ID {
+		t.Errorf("status failed: got %v, want only %s:%s", got, failed, wh.ID)
+	}
+	shot(t, ctx, "22-log-filter-failed")
+	set("any status", "status", "")
+	today := time.Now().Format("2006-01-02")
+	tomorrow := time.Now().AddDate(0, 0, 1).Format("2006-01-02")
+	yesterday := time.Now().AddDate(0, 0, -1).Format("2006-01-02")
+	set("from tomorrow", "since", tomorrow)
+	waitFor(t, ctx, "nothing from tomorrow", `document.querySelector('.log .pager .count').textContent === "No deliveries match these filters." && document.querySelectorAll('.log li.delivery').length === 0`)
+	set("from today", "since", today)
+	waitFor(t, ctx, "today's deliveries", `document.querySelectorAll('.log li.delivery').length === 10 && !document.querySelector('.log .pager button[data-action="older"]').disabled`)
+	set("to yesterday", "until", yesterday)
+	waitFor(t, ctx, "nothing from today to yesterday", `document.querySelectorAll('.log li.delivery').length === 0`)
+	set("from yesterday", "since", yesterday)
+	set("to today", "until", today)
+	waitFor(t, ctx, "today's deliveries again", `document.querySelectorAll('.log li.delivery').length === 10`)
 }

@@ -27,7 +27,7 @@ type apiClient struct {
 
 func newAPI(t *testing.T) *apiClient {
 	t.Helper()
-	s := httptest.NewServer((&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys}).Handler())
+	s := httptest.NewServer((&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Pages: srv.Keys}).Handler())
 	t.Cleanup(s.Close)
 	ws := "ws-" + uuid.NewString()[:8]
 	return &apiClient{t: t, srv: s, ws: ws, token: workspaceToken(t, ws)}

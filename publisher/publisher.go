@@ -53,6 +53,8 @@ type Publisher struct {
 	gates               *gates
 	// allowDirect: Options.AllowDirectSecrets.
 	allowDirect bool
+	// ended keeps the execution log's ended deliveries (see DeliveriesPage).
+	ended *endedCache
 }
 
 // gates bounds concurrent publishes per workspace.
@@ -135,7 +137,7 @@ func New(c client.Client, opts Options) *Publisher {
 	if opts.RouteWait == 0 {
 		opts.RouteWait = DefaultRouteWait
 	}
-	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts, allowDirect: opts.AllowDirectSecrets, routeWait: opts.RouteWait}
+	p := &Publisher{c: c, dc: opts.DataConverter, taskQueue: opts.TaskQueue, router: opts.Router, targets: opts.Targets, hosts: opts.Hosts, allowDirect: opts.AllowDirectSecrets, routeWait: opts.RouteWait, ended: newEndedCache()}
 	p.recoveryConcurrency = min(max(opts.RecoveryConcurrency, 0), workflows.MaxRecoveryConcurrency)
 	if t, ok := opts.Router.(Targets); ok && p.targets == nil {
 		p.targets = t

@@ -430,69 +430,92 @@ function workflowLink(wid, run) {
   return state.config.temporal_ui.replace(/\/$/, "") + "/namespaces/" + encodeURIComponent(state.config.namespace) + "/workflows/" + encodeURIComponent(wid) + (run ? "/" + encodeURIComponent(run) + "/history" : "");
 }
 
-const LOG_FETCH = 100; // the most recent deliveries the log filters and pages through
 const LOG_PAGE = 10;
-const logView = {}; // webhook id -> { data, status, type, since, page }
+// webhook id -> { data, next, tokens, page, seq, status, type, since, until }:
+// the page shown (data), the filters, and the page tokens of the pages
+// visited (tokens[i] asks for page i; the API's next_page_token leads on).
+const logView = {};
 let logTimer = 0;
+
+const filtered = (v) => !!(v.status || v.type || v.since || v.until);
+
+// logQuery is the log route's query for the page and filters shown: the
+// server filters and pages (in Temporal visibility), over every delivery.
+function logQuery(v) {
+  const q = new URLSearchParams({ page_size: String(LOG_PAGE) });
+  if (v.status) q.set("status", v.status);
+  if (v.type) q.set("event_type", v.type);
+  // Dates are the admin's local days: from the start of "From" to the end of "To".
+  if (v.since) q.set("since", new Date(v.since + "T00:00:00").toISOString());
+  if (v.until) { const end = new Date(v.until + "T00:00:00"); end.setDate(end.getDate() + 1); q.set("until", end.toISOString()); }
+  if (v.tokens[v.page]) q.set("page_token", v.tokens[v.page]);
+  return q;
+}
 
 async function loadLog(id) {
   const box = document.getElementById("log-" + id);
   if (!box) return;
-  const v = logView[id] || (logView[id] = { data: [], status: "", type: "", since: "", page: 0 });
+  const v = logView[id] || (logView[id] = { data: [], next: "", tokens: [""], page: 0, seq: 0, status: "", type: "", since: "", until: "" });
   if (!box.querySelector(".log-list")) box.replaceChildren(el("p", { text: "Loading deliveries…" }));
+  const seq = ++v.seq;
   let data;
-  try { data = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=" + LOG_FETCH); }
-  catch (e) { box.replaceChildren(el("p", { class: "error-text" }, el("strong", {}, "Error: "), e.message)); return; }
-  const fresh = data.deliveries || [];
-  // An unchanged log is not rebuilt, so a periodic refresh keeps open
-  // disclosures and focus; only failed body reads are asked again.
-  const same = !!box.querySelector(".log-list") && JSON.stringify(fresh) === JSON.stringify(v.data);
-  v.data = fresh;
-  if (v.data.length === 0) { box.replaceChildren(el("p", { text: "No deliveries yet." })); watchPending(); return; }
+  try { data = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?" + logQuery(v)); }
+  catch (e) {
+    if (seq !== v.seq) return;
+    const list = document.getElementById("log-list-" + id);
+    if (list) list.replaceChildren(el("p", { class: "error-text" }, el("strong", {}, "Error: "), e.message));
+    else box.replaceChildren(el("p", { class: "error-text" }, el("strong", {}, "Error: "), e.message));
+    return;
+  }
+  if (seq !== v.seq) return; // a newer read (another page, other filters) is under way
+  v.data = data.deliveries || [];
+  v.next = data.next_page_token || "";
+  if (v.data.length === 0 && v.page === 0 && !filtered(v)) { box.replaceChildren(el("p", { text: "No deliveries yet." })); watchPending(); return; }
   if (!box.querySelector(".log-list")) {
     box.replaceChildren(el("h3", { text: "Recent deliveries" }), recoverForm(id), logFilters(id), el("div", { class: "log-list", id: "log-list-" + id }));
   }
-  if (same) { for (const d of v.data) if (bodies[bodyKey(d)] && bodies[bodyKey(d)].error) loadBody(id, d); }
-  else renderLog(id);
+  renderLog(id);
   watchPending();
 }
 
-// logFilters narrows the log by status, event type and date.
+// logFilters narrows the log by status, event type and dates; the server
+// applies them to every delivery of the webhook.
 function logFilters(id) {
   const v = logView[id];
-  const change = (key) => (e) => { v[key] = e.currentTarget.value; v.page = 0; renderLog(id); };
+  const change = (key) => (e) => { v[key] = e.currentTarget.value; v.tokens = [""]; v.page = 0; loadLog(id); };
   const status = el("select", { id: "lf-status-" + id, "data-filter": "status", onchange: change("status") },
     [["", "Any status"], ["delivered", "Delivered"], ["failed", "Failed"], ["pending", "Pending"], ["skipped", "Skipped"]].map(([val, t]) => el("option", { value: val, selected: v.status === val }, t)));
   const type = el("select", { id: "lf-type-" + id, "data-filter": "type", onchange: change("type") },
     el("option", { value: "" }, "Any event"), EVENTS.map((e) => el("option", { value: e, selected: v.type === e }, e)));
   const since = el("input", { type: "date", id: "lf-since-" + id, "data-filter": "since", value: v.since, onchange: change("since") });
+  const until = el("input", { type: "date", id: "lf-until-" + id, "data-filter": "until", value: v.until, onchange: change("until") });
   return el("div", { class: "log-filters", role: "group", "aria-label": "Filter deliveries" },
     el("span", { class: "lf" }, el("label", { for: status.id, text: "Status" }), status),
     el("span", { class: "lf" }, el("label", { for: type.id, text: "Event" }), type),
-    el("span", { class: "lf" }, el("label", { for: since.id, text: "On or after" }), since));
+    el("span", { class: "lf" }, el("label", { for: since.id, text: "From" }), since),
+    el("span", { class: "lf" }, el("label", { for: until.id, text: "To" }), until));
 }
 
+// renderLog shows the page read last, in place: an entry whose delivery did
+// not change keeps its element (open disclosures, focus), and the pager
+// keeps its buttons.
 function renderLog(id) {
   const v = logView[id];
   const out = document.getElementById("log-list-" + id);
   if (!v || !out) return;
-  const from = v.since ? new Date(v.since + "T00:00:00") : null;
-  const shown = v.data.filter((d) => (!v.status || d.delivery.status === v.status) && (!v.type || d.event_type === v.type) && (!from || new Date(d.started_at) >= from));
-  const pages = Math.max(1, Math.ceil(shown.length / LOG_PAGE));
-  v.page = Math.min(v.page, pages - 1);
-  const page = shown.slice(v.page * LOG_PAGE, (v.page + 1) * LOG_PAGE);
+  for (const p of out.querySelectorAll(":scope > p")) p.remove(); // an error shown before
   const list = out.querySelector("ol.deliveries") || out.appendChild(el("ol", { class: "deliveries" }));
-  updateList(list, page.map((d) => [bodyKey(d), d]), (d) => deliveryItem(id, d));
-  for (const d of page) loadBody(id, d);
-  const count = shown.length === 0 ? "No deliveries match these filters." :
-    "Showing " + (v.page * LOG_PAGE + 1) + "–" + (v.page * LOG_PAGE + page.length) + " of " + shown.length + (v.data.length >= LOG_FETCH ? " (among the " + LOG_FETCH + " most recent)" : "");
+  updateList(list, v.data.map((d) => [bodyKey(d), d]), (d) => deliveryItem(id, d));
+  for (const d of v.data) loadBody(id, d);
+  const count = v.data.length === 0 ? (v.page === 0 ? "No deliveries match these filters." : "No more deliveries.") :
+    "Page " + (v.page + 1) + ": " + v.data.length + (v.data.length === 1 ? " delivery" : " deliveries") + (filtered(v) ? " matching the filters" : "") + (v.next ? ", older ones on the next pages" : "");
   const pager = out.querySelector(".pager") || out.appendChild(el("div", { class: "pager" },
     el("span", { class: "count", role: "status" }),
-    el("button", { type: "button", "data-action": "newer", onclick: () => { v.page--; renderLog(id); } }, "← Newer"),
-    el("button", { type: "button", "data-action": "older", onclick: () => { v.page++; renderLog(id); } }, "Older →")));
+    el("button", { type: "button", "data-action": "newer", onclick: () => { if (v.page > 0) { v.page--; loadLog(id); } } }, "← Newer"),
+    el("button", { type: "button", "data-action": "older", onclick: () => { if (v.next) { v.tokens[v.page + 1] = v.next; v.page++; loadLog(id); } } }, "Older →")));
   setIfChanged(pager.querySelector(".count"), "textContent", count);
   setIfChanged(pager.querySelector('[data-action="newer"]'), "disabled", v.page === 0);
-  setIfChanged(pager.querySelector('[data-action="older"]'), "disabled", v.page >= pages - 1);
+  setIfChanged(pager.querySelector('[data-action="older"]'), "disabled", !v.next);
 }
 
 function setIfChanged(node, prop, value) {
