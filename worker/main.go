@@ -178,7 +178,7 @@ func routes(c client.Client, reg *registry.Client, pub *publisher.Publisher, key
 	hosts := strings.Split(env("HARI_API_HOSTS", "localhost,127.0.0.1,::1"), ",")
 	apiServer := access.api
 	apiServer.Registry, apiServer.Publisher = reg, pub
-	apiServer.Bodies = c // the execution log's delivery bodies (c decodes with the codec)
+	apiServer.Bodies = c   // the execution log's delivery bodies (c decodes with the codec)
 	apiServer.Pages = keys // the execution log's page tokens, sealed
 	mux.Handle("/api/", apiServer.Handler())
 	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: uiURL, Namespace: namespace, Workspace: "yourcompany"}))
