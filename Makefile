@@ -35,7 +35,7 @@ bin/temporal-ui-server: tools/go.mod tools/go.sum
 ## stack-test: the integration suite's delivery, registry, limit and fault tests against the stack
 ## (HARI_STACK=1: Temporal on PostgreSQL, two supervised workers), with kill -9 of a worker and
 ## restarts of the Temporal server and of PostgreSQL; STACK_TESTS picks the tests (CI: STACK_TESTS_SHORT)
-STACK_TESTS_SHORT := TestStack(WorkerKill|ServerRestart|PostgresRestart|WebUI)
+STACK_TESTS_SHORT := TestStack(WorkerKill|ServerRestart|PostgresRestart|WebUI|CtrlC)
 STACK_TESTS ?= TestRetryScheduleHeadersAndSignature|TestFourOhFourStopsAtOnce|TestFailsAfterFourAttempts|TestShowWhileRetrying|TestDuplicatePublishDeliversOnce|TestInvalidInputStartsNothing|TestWebhookRegistryRoutingAndFieldSelection|TestTestFire|TestInternalAddressesRefusedAtConfiguration|TestLimitHoldsAcrossTwoWorkers|TestKilledWorkerSlotsComeBack|TestWorkerCrashLosesNothing|TestStack
 stack-test: deps $(TEMPORAL) stack-bins
 	HARI_STACK=1 TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go test -count=1 -timeout 25m -run '$(STACK_TESTS)' ./integration/

@@ -182,14 +182,18 @@ trap 'cleanup; exit 143' TERM
 
 # supervise NAME CMD...: runs CMD (environment as set by the caller), logs to
 # logs/NAME.log, writes run/NAME.pid, and starts it again 1 s after it exits
-# until the stack stops.
+# until the stack stops. CMD runs in a session of its own (setsid) and the
+# supervisor ignores SIGINT, so a Ctrl-C in the terminal reaches this script
+# alone, whose cleanup stops the parts in order (workers first, PostgreSQL
+# last) instead of every part at the same moment.
 supervise() {
   local name=$1; shift
   (
     child=
+    trap '' INT
     trap '[[ -n $child ]] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM
     while [[ ! -e $RUN/stopping ]]; do
-      "$@" >>"$LOGS/$name.log" 2>&1 9>&- &
+      setsid "$@" >>"$LOGS/$name.log" 2>&1 9>&- &
       child=$!
       echo "$child" >"$RUN/$name.pid"
       rc=0; wait "$child" || rc=$?

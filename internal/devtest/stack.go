@@ -182,6 +182,10 @@ func (s *Stack) Stop() {
 	}
 }
 
+// ProcessGroup is the process group of scripts/stack.sh, the group a
+// Ctrl-C in its terminal would signal.
+func (s *Stack) ProcessGroup() int { return s.cmd.Process.Pid }
+
 // PID is the process ID of a supervised part: worker1, worker2, temporal,
 // redis or ui.
 func (s *Stack) PID(name string) (int, error) {

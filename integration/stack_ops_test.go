@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,4 +74,34 @@ func TestStackWebUIDecodesAfterCodecSignIn(t *testing.T) {
 
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// A Ctrl-C in the terminal signals the foreground process group: it must
+// reach the script alone, whose cleanup stops the parts in order (workers
+// first, so their results reach a server still running), not every part
+// at the same moment.
+func TestStackCtrlCReachesOnlyTheScript(t *testing.T) {
+	s := needStack(t)
+	script := s.ProcessGroup()
+	parts := []string{"worker1", "worker2", "temporal", "redis", "ui"}
+	for _, name := range parts {
+		pid, err := s.PID(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pgid, err := syscall.Getpgid(pid)
+		if err != nil {
+			t.Fatalf("%s (pid %d): %v", name, pid, err)
+		}
+		if pgid == script {
+			t.Errorf("%s (pid %d) is in the script's process group %d: a Ctrl-C would stop it at once, want a group of its own", name, pid, script)
+		}
+	}
+	pg, err := s.PostgresPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pgid, err := syscall.Getpgid(pg); err != nil || pgid == script {
+		t.Errorf("PostgreSQL (pid %d): process group %d (%v), want one other than the script's %d", pg, pgid, err, script)
+	}
 }
