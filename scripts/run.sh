@@ -55,7 +55,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI http://localhost:$UI_PORT, data $DATA/temporal.db)"
-"$TEMPORAL" server start-dev \
+# The server's garbage collector as in deploy/temporal.env (GOGC, GOMEMLIMIT).
+server_gc=$(grep -E '^GO(GC|MEMLIMIT)=' deploy/temporal.env)
+# shellcheck disable=SC2086 # one NAME=VALUE per word
+env $server_gc "$TEMPORAL" server start-dev \
   --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$UI_PORT" \
   --db-filename "$DATA/temporal.db" \
   --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \

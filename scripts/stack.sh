@@ -48,6 +48,11 @@ set -a
 # shellcheck source=/dev/null
 . deploy/worker.env
 set +a
+# deploy/temporal.env's GOGC and GOMEMLIMIT tune the Temporal server's Go
+# runtime only: the other parts (workers, Web UI, schema tool) keep Go's
+# defaults, as in compose, where only the server's containers read that list.
+SERVER_GOGC=$GOGC SERVER_GOMEMLIMIT=$GOMEMLIMIT
+unset GOGC GOMEMLIMIT
 
 for b in bin/temporal bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server; do
   [[ -x $b ]] || { echo "$b is missing: run make stack (it builds it)"; exit 1; }
@@ -248,7 +253,7 @@ fi
 echo "starting the Temporal server on $TEMPORAL_ADDR (pprof 127.0.0.1:$PPROF_PORT)"
 export BIND_ON_IP=127.0.0.1 TEMPORAL_BROADCAST_ADDRESS=127.0.0.1
 export DYNAMIC_CONFIG_FILE_PATH=$ROOT/deploy/dynamicconfig.yaml
-supervise temporal bin/temporal-server --root "$ROOT/deploy" --config temporal --env hari --allow-no-auth start
+GOGC=$SERVER_GOGC GOMEMLIMIT=$SERVER_GOMEMLIMIT supervise temporal bin/temporal-server --root "$ROOT/deploy" --config temporal --env hari --allow-no-auth start
 waitfor "Temporal" 120 bin/temporal operator cluster health --address "$TEMPORAL_ADDR"
 TEMPORAL_CLI=$ROOT/bin/temporal TEMPORAL_ADDRESS=$TEMPORAL_ADDR sh deploy/create-namespace.sh >"$LOGS/namespace.log" 2>&1 \
   || { tail -20 "$LOGS/namespace.log"; exit 1; }

@@ -127,8 +127,12 @@ func StartServerAt(ctx context.Context, hostPort, dbFile, keySpec string, extraA
 	if err != nil {
 		return nil, err
 	}
+	exe, err := gcLauncher(path)
+	if err != nil {
+		return nil, err
+	}
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  path,
+		ExistingPath:  exe, // the CLI, with the server's GOGC and GOMEMLIMIT
 		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default", Logger: tclient.Logger(zerolog.Nop())},
 		DBFilename:    dbFile,
 		LogLevel:      "error",

@@ -1,11 +1,13 @@
 package devtest
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -69,4 +71,68 @@ func devServerArgs(extra []string) ([]string, error) {
 		args = append(args, "--dynamic-config-value", v)
 	}
 	return append(args, extra...), nil
+}
+
+// ServerEnvFile holds, among the server's environment, the Go runtime's
+// GOGC and GOMEMLIMIT that every Temporal server here runs with.
+const ServerEnvFile = "deploy/temporal.env"
+
+// ServerGCEnv is GOGC and GOMEMLIMIT of ServerEnvFile, as NAME=VALUE.
+func ServerGCEnv() ([]string, error) {
+	root, err := Root()
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(root, ServerEnvFile))
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && (k == "GOGC" || k == "GOMEMLIMIT") {
+			if v == "" || strings.ContainsAny(v, " '\"$`\\") {
+				return nil, fmt.Errorf("%s: %s=%q: want a plain value", ServerEnvFile, k, v)
+			}
+			env = append(env, k+"="+v)
+		}
+	}
+	return env, nil
+}
+
+// gcLauncher returns an executable that runs the Temporal CLI at cli with
+// ServerGCEnv in its environment (a dev server is started with the
+// caller's environment, which must not change for the caller's other
+// children): a two-line script that execs the CLI, so the server keeps
+// its process. It is written once per content under the temp folder.
+func gcLauncher(cli string) (string, error) {
+	env, err := ServerGCEnv()
+	if err != nil {
+		return "", err
+	}
+	if len(env) == 0 {
+		return cli, nil
+	}
+	script := fmt.Sprintf("#!/bin/sh\nexec env %s '%s' \"$@\"\n", strings.Join(env, " "), strings.ReplaceAll(cli, "'", `'\''`))
+	sum := sha256.Sum256([]byte(script))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("hari-temporal-%x.sh", sum[:8]))
+	if b, err := os.ReadFile(path); err == nil && string(b) == script {
+		return path, nil
+	}
+	tmp, err := os.CreateTemp(os.TempDir(), "hari-temporal-*.sh")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(script); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp.Name(), path)
 }

@@ -1,10 +1,13 @@
 package devtest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -49,4 +52,54 @@ func TestRunScriptHasTheSharedDynamicConfig(t *testing.T) {
 	if !slices.Equal(got, vals) {
 		t.Errorf("scripts/run.sh passes --dynamic-config-value %q, want %q (%s)", got, vals, DynamicConfigFile)
 	}
+}
+
+// A dev server started here runs with deploy/temporal.env's GOGC and
+// GOMEMLIMIT, and the caller's own environment stays as it was.
+func TestDevServerRunsWithTheServersGCSettings(t *testing.T) {
+	want, err := ServerGCEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 2 {
+		t.Fatalf("ServerGCEnv() = %q, want GOGC and GOMEMLIMIT from %s", want, ServerEnvFile)
+	}
+	before := os.Environ()
+	s := StartServer(t)
+	pid := serverPID(t, s.HostPort)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(string(b), "\x00")
+	for _, kv := range want {
+		if !slices.Contains(got, kv) {
+			t.Errorf("dev server (pid %d) environment lacks %s", pid, kv)
+		}
+	}
+	if after := os.Environ(); !slices.Equal(after, before) {
+		t.Errorf("the test process's environment changed: got %q, want %q", after, before)
+	}
+}
+
+// serverPID is the dev server's process listening on hostPort.
+func serverPID(t *testing.T, hostPort string) int {
+	t.Helper()
+	_, port, _ := strings.Cut(hostPort, ":")
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmd), "\x00start-dev\x00") || !strings.Contains(string(cmd), "\x00--port\x00"+port+"\x00") {
+			continue
+		}
+		if strings.HasPrefix(string(cmd), "/bin/sh") || strings.HasPrefix(string(cmd), "sh\x00") {
+			continue
+		}
+		pid, err := strconv.Atoi(e.Name())
+		if err == nil {
+			return pid
+		}
+	}
+	t.Fatalf("no dev server process for %s", hostPort)
+	return 0
 }
