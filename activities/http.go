@@ -9,9 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -213,7 +216,10 @@ func Send(ctx context.Context, client *http.Client, r Request) delivery.Attempt 
 		a.Error = err.Error()
 		return done()
 	}
+	sent := &sentHeaders{h: http.Header{}}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), sent.trace()))
 	resp, err := client.Do(req)
+	a.RequestHeaders = sent.keep(req)
 	if err != nil {
 		a.Class = delivery.Classify(err)
 		// The URL can hold a token (hooks.slack.com/services/...): keep
@@ -252,6 +258,47 @@ func Send(ctx context.Context, client *http.Client, r Request) delivery.Attempt 
 	}
 
 	return done()
+}
+
+// sentHeaders collects the header fields the transport writes (HTTP/1.1
+// and HTTP/2 alike), from the last connection it tried.
+type sentHeaders struct {
+	mu sync.Mutex
+	h  http.Header
+}
+
+func (s *sentHeaders) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { // a retry on another connection writes them again
+			s.mu.Lock()
+			s.h = http.Header{}
+			s.mu.Unlock()
+		},
+		WroteHeaderField: func(name string, values []string) {
+			switch {
+			case name == ":authority":
+				name = "Host"
+			case strings.HasPrefix(name, ":"):
+				return // HTTP/2's method, path and scheme: the log shows POST and the URL
+			}
+			s.mu.Lock()
+			s.h[http.CanonicalHeaderKey(name)] = append(s.h[http.CanonicalHeaderKey(name)], values...)
+			s.mu.Unlock()
+		},
+	}
+}
+
+// keep returns the headers to record: those written, or, when none were
+// (no connection), those the request was built with and its length.
+func (s *sentHeaders) keep(req *http.Request) map[string]string {
+	s.mu.Lock()
+	h := s.h.Clone()
+	s.mu.Unlock()
+	if len(h) == 0 {
+		h = req.Header.Clone()
+		h.Set("Content-Length", strconv.FormatInt(req.ContentLength, 10))
+	}
+	return delivery.KeepRequestHeaders(h, []string{signature.HeaderSecret}, []string{signature.HeaderSignature, signature.HeaderStdSignature})
 }
 
 func describe(class delivery.Class, timeout time.Duration, err error) string {

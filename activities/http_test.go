@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,66 @@ func TestNewRequestStandardWebhooksHeaders(t *testing.T) {
 	}
 	if !signature.Verify("new-secret-1", body, req.Header.Get(signature.HeaderSignature)) || req.Header.Get(signature.HeaderSecret) != "new-secret-1" {
 		t.Error("X-Webhook-Signature and X-Webhook-Secret must use the new secret")
+	}
+}
+
+// An attempt records the headers as the receiver got them (Host and
+// Content-Length included), over HTTP/1.1 and HTTP/2, with the secret and
+// the signatures redacted: neither reaches the history.
+func TestSendRecordsTheRequestHeadersAsSent(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		var got http.Header
+		var gotLen int64
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, gotLen = r.Header.Clone(), r.ContentLength
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		srv.EnableHTTP2 = h2
+		srv.StartTLS()
+		pool := x509.NewCertPool()
+		pool.AddCert(srv.Certificate())
+		client := NewHTTPClient(ClientOptions{TLS: &tls.Config{RootCAs: pool}})
+		body := []byte(`{"event":"record.created","record":{"id":"c-1"}}`)
+		const secret = "whsec_do_not_log_me"
+		a := Send(context.Background(), client, Request{URL: srv.URL + "/hook", Body: body, Secret: secret, PreviousSecret: "whsec_old_one", DeliveryID: "e1:w1", EventType: "record.created", Attempt: 2})
+		srv.Close()
+		if a.StatusCode != http.StatusNoContent {
+			t.Fatalf("h2=%v: got %+v, want a 204", h2, a)
+		}
+		rh := a.RequestHeaders
+		want := map[string]string{
+			"Content-Length":             strconv.Itoa(len(body)),
+			"Host":                       strings.TrimPrefix(srv.URL, "https://"),
+			"Content-Type":               "application/json",
+			"User-Agent":                 UserAgent,
+			signature.HeaderID:           "e1:w1",
+			signature.HeaderAttempt:      "2",
+			signature.HeaderSecret:       delivery.RedactedSecret,
+			signature.HeaderSignature:    delivery.RedactedSignature,
+			signature.HeaderStdSignature: delivery.RedactedSignature,
+			signature.HeaderStdID:        "e1:w1",
+			signature.HeaderStdTimestamp: got.Get(signature.HeaderStdTimestamp),
+		}
+		for k, v := range want {
+			if rh[k] != v {
+				t.Errorf("h2=%v: recorded %s: got %q, want %q", h2, k, rh[k], v)
+			}
+		}
+		if gotLen != int64(len(body)) {
+			t.Errorf("h2=%v: receiver's content length %d, want %d", h2, gotLen, len(body))
+		}
+		// Every header the receiver got (Go moves Host out of the map) is recorded.
+		for k := range got {
+			if _, ok := rh[k]; !ok {
+				t.Errorf("h2=%v: header %s reached the receiver but is not recorded (recorded %v)", h2, k, rh)
+			}
+		}
+		b, _ := json.Marshal(a)
+		if strings.Contains(string(b), "whsec_") || strings.Contains(string(b), signature.Sign(secret, body)) {
+			t.Errorf("h2=%v: the attempt record holds the secret or its signature: %s", h2, b)
+		}
+		if len(b) > 2*delivery.KeptHeaderBytes+delivery.LoggedBodyLen {
+			t.Errorf("h2=%v: attempt record is %d bytes, want it bounded", h2, len(b))
+		}
 	}
 }

@@ -41,25 +41,33 @@ func (s *Server) explainTest(c context.Context, ws string, res *workflows.TestRe
 
 // LogEntry is one delivery of the execution log as the API shows it:
 // Help[i] puts attempt i's failure in plain language (null on success),
-// Requests[i] lists the headers attempt i sent, and NextRetryAt says when
-// a delivery under way tries again.
+// Requests[i] lists the headers attempt i sent (as recorded when it was
+// sent; RequestsRebuilt[i] is true for an attempt recorded before
+// attempts kept them, whose headers are rebuilt from the webhook's
+// current settings), and NextRetryAt says when a delivery under way tries
+// again.
 type LogEntry struct {
 	publisher.LogEntry
-	Help        []*delivery.Help `json:"help"`
-	Requests    [][]Header       `json:"requests"`
-	NextRetryAt *time.Time       `json:"next_retry_at,omitempty"`
+	Help            []*delivery.Help `json:"help"`
+	Requests        [][]Header       `json:"requests"`
+	RequestsRebuilt []bool           `json:"requests_rebuilt"`
+	NextRetryAt     *time.Time       `json:"next_retry_at,omitempty"`
 }
 
 // NotKept stands for a signature header's value, which the log does not
 // keep (it is an HMAC of the body with the secret).
-const NotKept = "(signature: not kept in the log)"
+const NotKept = delivery.RedactedSignature
 
 func explainEntry(ctx context.Context, e publisher.LogEntry, hook webhook.View) LogEntry {
 	d := e.Delivery
-	out := LogEntry{LogEntry: e, Help: make([]*delivery.Help, len(d.Attempts)), Requests: make([][]Header, len(d.Attempts))}
+	out := LogEntry{LogEntry: e, Help: make([]*delivery.Help, len(d.Attempts)), Requests: make([][]Header, len(d.Attempts)), RequestsRebuilt: make([]bool, len(d.Attempts))}
 	for j, a := range d.Attempts {
 		out.Help[j] = delivery.Explain(a.Class, a.StatusCode, a.DurationMS, d.URL)
-		out.Requests[j] = attemptHeaders(ctx, d, a, e.EventType, hook)
+		if a.RequestHeaders != nil {
+			out.Requests[j] = sortedHeaders(a.RequestHeaders)
+			continue
+		}
+		out.Requests[j], out.RequestsRebuilt[j] = attemptHeaders(ctx, d, a, e.EventType, hook), true
 	}
 	if d.Status == workflows.StatusPending {
 		if at, ok := delivery.NextRetryAt(d.Attempts); ok {
@@ -69,8 +77,18 @@ func explainEntry(ctx context.Context, e publisher.LogEntry, hook webhook.View) 
 	return out
 }
 
-// attemptHeaders are the headers an attempt sent, rebuilt by the request
-// builder of deliveries (the signature values are not kept; the secret
+// sortedHeaders lists recorded headers in name order.
+func sortedHeaders(h map[string]string) []Header {
+	out := make([]Header, 0, len(h))
+	for name, v := range h {
+		out = append(out, Header{Name: name, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// attemptHeaders are the headers an attempt recorded before attempts kept
+// them sent, rebuilt by the request builder of deliveries (the signature values are not kept; the secret
 // settings are the webhook's current ones).
 func attemptHeaders(ctx context.Context, d workflows.DeliveryResult, a delivery.Attempt, eventType string, hook webhook.View) []Header {
 	in := activities.Request{URL: PlaceholderURL, DeliveryID: d.DeliveryID, EventType: eventType, Attempt: a.Number, At: a.StartedAt, NoSecretHeader: !hook.SecretHeader}
@@ -85,8 +103,10 @@ func attemptHeaders(ctx context.Context, d workflows.DeliveryResult, a delivery.
 	for name, vals := range req.Header {
 		for _, v := range vals {
 			switch name {
-			case signature.HeaderSignature, signature.HeaderSecret, signature.HeaderStdSignature:
+			case signature.HeaderSignature, signature.HeaderStdSignature:
 				v = NotKept
+			case signature.HeaderSecret:
+				v = delivery.RedactedSecret
 			}
 			hs = append(hs, Header{Name: name, Value: v})
 		}

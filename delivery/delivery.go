@@ -101,6 +101,10 @@ type Attempt struct {
 	// ResponseHeaders keeps the response's headers (see KeepHeaders);
 	// absent when there was no response, and in attempts recorded before it.
 	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
+	// RequestHeaders keeps the headers the attempt sent, as written on the
+	// connection (with Host and Content-Length), secret values redacted
+	// (see KeepRequestHeaders); absent in attempts recorded before it.
+	RequestHeaders map[string]string `json:"request_headers,omitempty"`
 }
 
 // Succeeded reports whether the attempt got a 2xx response.

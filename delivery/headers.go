@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -17,6 +18,31 @@ const (
 
 // droppedHeaders are never kept: they can carry credentials.
 var droppedHeaders = map[string]bool{"Set-Cookie": true, "Authorization": true, "Proxy-Authorization": true}
+
+// Values that stand for secret header values in a kept request.
+const (
+	RedactedSecret    = "(secret: not kept in the log)"
+	RedactedSignature = "(signature: not kept in the log)"
+)
+
+// KeepRequestHeaders returns the request headers an attempt records, as
+// KeepHeaders bounds them, with the values of the named secret headers
+// replaced by RedactedSecret and of the signature headers by
+// RedactedSignature: neither reaches the history.
+func KeepRequestHeaders(h http.Header, secret []string, signatures []string) map[string]string {
+	clean := make(http.Header, len(h))
+	for name, vals := range h {
+		name = http.CanonicalHeaderKey(name)
+		switch {
+		case slices.Contains(secret, name):
+			vals = []string{RedactedSecret}
+		case slices.Contains(signatures, name):
+			vals = []string{RedactedSignature}
+		}
+		clean[name] = append(clean[name], vals...)
+	}
+	return KeepHeaders(clean)
+}
 
 // KeepHeaders returns the response headers an attempt records: in name
 // order, values of one name joined with ", ", each cut to KeptHeaderValue

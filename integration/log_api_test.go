@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -247,6 +248,67 @@ func TestDeliveryLogRefreshReadsEndedDeliveriesOnce(t *testing.T) {
 	for i := range again.Entries {
 		if g, w := again.Entries[i].Delivery.Status, first.Entries[i].Delivery.Status; g != w || g != "delivered" {
 			t.Errorf("entry %d on refresh: got %s, want %s as first read (delivered)", i, g, w)
+		}
+	}
+}
+
+// The log shows the headers a delivery's attempt sent, as recorded with
+// the attempt: changing the webhook's secret settings afterwards does not
+// change them (they used to be rebuilt from the current settings), and
+// they include Content-Length and Host, with the secret and signatures
+// redacted.
+func TestDeliveryLogShowsTheRequestAsSent(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, nil)
+	c := newAPI(t)
+	var wh view
+	spec := fmtURL(closedWon, rc.URL+"/erp")
+	if code, b := c.do("POST", c.hooks(), spec, &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	id := publishOpp(t, c)
+	if _, err := pub.Wait(context.Background(), c.ws, id); err != nil {
+		t.Fatal(err)
+	}
+	hit := rc.WaitHits(t, 1, 30*time.Second)[0]
+	// Now send only signatures, not the secret itself.
+	noSecretHeader := strings.Replace(spec, `"fields"`, `"secret_header": false, "fields"`, 1)
+	if code, b := c.do("PUT", c.hooks()+"/"+wh.ID, noSecretHeader, nil); code != http.StatusOK {
+		t.Fatalf("update: %d %s", code, b)
+	}
+	waitLogged(t, c, wh.ID, "", 1)
+	var log struct {
+		Deliveries []struct {
+			Requests        [][]struct{ Name, Value string } `json:"requests"`
+			RequestsRebuilt []bool                           `json:"requests_rebuilt"`
+		} `json:"deliveries"`
+	}
+	if code, b := c.do("GET", c.hooks()+"/"+wh.ID+"/deliveries", "", &log); code != http.StatusOK || len(log.Deliveries) != 1 || len(log.Deliveries[0].Requests) != 1 {
+		t.Fatalf("log: got %d %s, want one delivery with one attempt", code, b)
+	}
+	if log.Deliveries[0].RequestsRebuilt[0] {
+		t.Errorf("requests_rebuilt: got true, want false (recorded when sent)")
+	}
+	shown := map[string]string{}
+	for _, h := range log.Deliveries[0].Requests[0] {
+		shown[h.Name] = h.Value
+	}
+	want := map[string]string{
+		"Content-Length":          strconv.Itoa(len(hit.Body)),
+		"Host":                    strings.TrimPrefix(rc.URL, "https://"),
+		signature.HeaderSecret:    "(secret: not kept in the log)",
+		signature.HeaderSignature: "(signature: not kept in the log)",
+		signature.HeaderID:        hit.Header.Get(signature.HeaderID),
+		"Webhook-Timestamp":       hit.Header.Get("Webhook-Timestamp"),
+	}
+	for k, v := range want {
+		if shown[k] != v {
+			t.Errorf("request header %s in the log: got %q, want %q (as sent)", k, shown[k], v)
+		}
+	}
+	for k := range hit.Header {
+		if _, ok := shown[k]; !ok {
+			t.Errorf("header %s reached the receiver but the log does not show it", k)
 		}
 	}
 }

@@ -106,7 +106,8 @@ func carryBudget(in EventInput) (int, error) {
 }
 
 // carry builds the continuation of a run: the deliveries with their waits,
-// response excerpts shortened until the whole fits budget bytes of JSON.
+// response excerpts shortened (and, last, the attempts' kept headers left
+// out) until the whole fits budget bytes of JSON.
 // A delivery's URL is left out (the next run takes it from its target).
 func carry(run int, res []DeliveryResult, waits []*Wait, budget int) (*Continuation, error) {
 	c := &Continuation{Run: run, Deliveries: make([]CarriedDelivery, len(res))}
@@ -115,11 +116,16 @@ func carry(run int, res []DeliveryResult, waits []*Wait, budget int) (*Continuat
 		d.URL = ""
 		c.Deliveries[i] = CarriedDelivery{DeliveryResult: d, Wait: waits[i]}
 	}
-	for _, keep := range []int{delivery.LoggedBodyLen, 512, 128, 0} {
+	// keep -1: no excerpts, and the attempts' kept request and response
+	// headers go too (up to 2 KiB each per attempt).
+	for _, keep := range []int{delivery.LoggedBodyLen, 512, 128, 0, -1} {
 		for i := range c.Deliveries {
 			for j := range c.Deliveries[i].Attempts {
 				at := &c.Deliveries[i].Attempts[j]
-				at.ResponseBody = cutUTF8(at.ResponseBody, keep)
+				at.ResponseBody = cutUTF8(at.ResponseBody, max(keep, 0))
+				if keep < 0 {
+					at.RequestHeaders, at.ResponseHeaders = nil, nil
+				}
 			}
 		}
 		b, err := json.Marshal(c)
@@ -130,7 +136,7 @@ func carry(run int, res []DeliveryResult, waits []*Wait, budget int) (*Continuat
 			return c, nil
 		}
 	}
-	return nil, fmt.Errorf("the deliveries' state is above the %d bytes the event and its targets leave of Temporal's %d-byte input limit, even without response excerpts", max(budget, 0), maxInputBytes)
+	return nil, fmt.Errorf("the deliveries' state is above the %d bytes the event and its targets leave of Temporal's %d-byte input limit, even without response excerpts and headers", max(budget, 0), maxInputBytes)
 }
 
 // cutUTF8 shortens s to at most n bytes without splitting a character.

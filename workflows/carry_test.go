@@ -3,6 +3,7 @@ package workflows
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 // The worst case of an event's continue-as-new input: a 256 KiB event routed
 // to 200 registry webhooks whose definitions fill their 4 KiB encoded
 // bound, every delivery waiting with four attempts whose 2 KiB response
-// excerpts JSON escapes six-fold. The whole input (event, routed targets and
+// excerpts and kept request and response headers JSON escapes six-fold. The whole input (event, routed targets and
 // continuation) stays under Temporal's 2 MiB less the codec's margin, and
 // the carried deliveries leave their URLs to the targets.
 func TestContinueAsNewInputFitsTemporalsLimit(t *testing.T) {
@@ -34,7 +35,8 @@ func TestContinueAsNewInputFitsTemporalsLimit(t *testing.T) {
 		d := DeliveryResult{WebhookID: id, DeliveryID: DeliveryID("evt-outage", id), URL: url, Status: StatusPending}
 		for n := 1; n <= delivery.MaxAttempts; n++ {
 			d.Attempts = append(d.Attempts, delivery.Attempt{Number: n, StartedAt: now, DurationMS: 15000, Class: delivery.ClassTimeout,
-				Error: "timeout: no complete response within 15s (context deadline exceeded)", ResponseBody: strings.Repeat("<", delivery.LoggedBodyLen)})
+				Error: "timeout: no complete response within 15s (context deadline exceeded)", ResponseBody: strings.Repeat("<", delivery.LoggedBodyLen),
+				RequestHeaders: fullHeaders(), ResponseHeaders: fullHeaders()})
 		}
 		res = append(res, d)
 		waits = append(waits, &Wait{Since: now, NextRound: 3, Queued: now})
@@ -72,6 +74,20 @@ func TestContinueAsNewInputFitsTemporalsLimit(t *testing.T) {
 	if res[0].URL != url {
 		t.Errorf("the running state's URL was changed by carry")
 	}
+}
+
+// fullHeaders are kept headers at their bound, every byte one that JSON
+// escapes six-fold.
+func fullHeaders() map[string]string {
+	h := http.Header{}
+	for i := range delivery.KeptHeaders {
+		h.Set(fmt.Sprintf("X-H%02d", i), strings.Repeat("<", delivery.KeptHeaderValue))
+	}
+	kept := delivery.KeepHeaders(h)
+	if n := len(kept); n < 9 {
+		panic(fmt.Sprintf("fullHeaders: %d kept, want the byte bound to stop them", n))
+	}
+	return kept
 }
 
 // A continuation that cannot fit what the event and its targets leave of

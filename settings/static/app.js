@@ -331,6 +331,8 @@ function showTest(id, res) {
   const h = state.hooks.find((x) => x.id === id);
   if (h && h.state !== "active") parts.push(el("p", { class: "inactive-note", "data-test": "inactive" }, "This webhook is " + (h.state === "disabled" ? "disabled" : "inactive") + ": real events do not send to it. Test fire sends anyway."));
   if (failed) parts.push(el("div", { class: "error-text", "data-test": "error", role: "alert" }, el("strong", {}, "Error: "), ...explained(res.help, res.error)));
+  if (res.response_headers) parts.push(headerTable(res.response_headers, "test-response-headers", "Response headers"));
+  else if (res.status_code) parts.push(el("p", { class: "hint", text: "Response headers: not recorded for this Test fire." }));
   if (res.body) {
     const full = res.body;
     const chars = Array.from(full);
@@ -592,19 +594,27 @@ function deliveryItem(id, d) {
     attempts);
 }
 
-// exchange shows an attempt's request (its headers, rebuilt by the
-// request builder; the signatures are not kept) and its response (the
-// status and the body that was kept; response headers are not kept).
+// headerTable shows kept headers (name -> value) in name order.
+function headerTable(h, testName, caption) {
+  return el("table", { class: "headers", "data-test": testName }, caption ? el("caption", { class: "label", text: caption }) : null,
+    el("tbody", {}, Object.keys(h).sort().map((k) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", {}, el("code", { text: h[k] }))))));
+}
+
+// exchange shows an attempt's request (the headers it sent, as recorded
+// with the attempt, the secret and signatures not kept; rebuilt from the
+// current settings, and said so, for attempts recorded before) and its
+// response (the status, headers and the body that was kept).
 function exchange(d, a, i) {
   const heads = (d.requests || [])[i] || [];
   const href = workflowLink(d.workflow_id, d.run_id);
   return el("details", { class: "exchange" }, el("summary", { text: "Request and response" }),
     el("p", { class: "label", text: "Request: POST " + d.delivery.url }),
-    el("table", { class: "headers" }, el("tbody", {}, heads.map((h) => el("tr", {}, el("th", { scope: "row", text: h.name }), el("td", {}, el("code", { text: h.value })))))),
+    (d.requests_rebuilt || [])[i] ? el("p", { class: "hint", "data-test": "headers-rebuilt", text: "Headers rebuilt from current settings: this attempt was recorded before HARi kept the headers it sent." }) : null,
+    el("table", { class: "headers", "data-test": "request-headers" }, el("tbody", {}, heads.map((h) => el("tr", {}, el("th", { scope: "row", text: h.name }), el("td", {}, el("code", { text: h.value })))))),
     el("p", { class: "label" }, "Body (the same on every attempt", href ? [", and in the ", el("a", { href, target: "_blank", rel: "noopener", text: "Web UI" })] : null, ")"),
     el("pre", { class: "body json req-body", "data-test": "request-body", tabindex: "0", "aria-label": "Request body" }, bodyText(d)),
     el("p", { class: "label", text: "Response: " + (a.status_code ? "HTTP " + a.status_code : "none") }),
-    a.response_headers ? el("table", { class: "headers", "data-test": "response-headers" }, el("tbody", {}, Object.keys(a.response_headers).sort().map((k) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", {}, el("code", { text: a.response_headers[k] })))))) :
+    a.response_headers ? headerTable(a.response_headers, "response-headers") :
       a.status_code ? el("p", { class: "hint", text: "Headers: not recorded for this attempt." }) : null,
     a.response_body ? el("pre", { class: "body", tabindex: "0", "aria-label": "Response body of attempt " + a.attempt }, a.response_body) : el("p", { class: "hint", text: a.status_code ? "Empty body." : "No response." }));
 }
