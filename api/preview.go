@@ -56,6 +56,10 @@ type Preview struct {
 	// PlaceholderSecret says the signature headers (and X-Webhook-Secret)
 	// were computed with PlaceholderSecret, not the webhook's secret.
 	PlaceholderSecret bool `json:"placeholder_secret"`
+	// ChangesNotSent names the fields the sample event changed whose
+	// change the body leaves out (they are not among the selected fields),
+	// so the page can say why "changes" lacks them.
+	ChangesNotSent []string `json:"changes_not_sent,omitempty"`
 }
 
 // previewForm answers POST .../webhooks/preview: the request a webhook
@@ -169,5 +173,6 @@ func buildPreview(ctx context.Context, hook webhook.Webhook, signed, secretHeade
 		}
 	}
 	sort.SliceStable(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
-	return Preview{Method: req.Method, URL: shown, Headers: hs, Body: string(body), Pretty: pretty.String(), PlaceholderSecret: signed}, nil
+	return Preview{Method: req.Method, URL: shown, Headers: hs, Body: string(body), Pretty: pretty.String(), PlaceholderSecret: signed,
+		ChangesNotSent: webhook.ChangesNotSent(ev, hook.Fields)}, nil
 }

@@ -68,6 +68,22 @@ func TestPreviewOfTheForm(t *testing.T) {
 		t.Error("the preview's signature does not verify with the placeholder secret, want headers of the real shape")
 	}
 
+	if len(p.ChangesNotSent) != 0 {
+		t.Errorf("changes not sent: got %v, want none (stage is selected)", p.ChangesNotSent)
+	}
+
+	// A stage-changed webhook whose first event is record.updated and that
+	// does not send the stage: its sample is a stage change all the same,
+	// and the preview names the change the body leaves out.
+	code, p, _ = previewOf(t, `{"entity":"opportunity","events":["record.updated","stage.changed"],
+		"conditions":[{"field":"stage","op":"changed_to","value":"Closed Won"}],"fields":["name","amount"]}`)
+	if got, _ := header(p, "X-Webhook-Event"); code != http.StatusOK || got != "stage.changed" || !strings.HasPrefix(p.Body, `{"event":"stage.changed"`) || !strings.HasSuffix(p.Body, `"changes":{}}`) {
+		t.Errorf("stage-changed webhook without stage: got %d, event header %q, body %s; want a stage.changed sample whose changes the builder left empty", code, got, p.Body)
+	}
+	if len(p.ChangesNotSent) != 1 || p.ChangesNotSent[0] != "stage" {
+		t.Errorf("changes not sent: got %v, want [stage]", p.ChangesNotSent)
+	}
+
 	// Unsigned: no signature headers at all; an unfinished form still previews.
 	code, p, _ = previewOf(t, `{"entity":"lead","fields":[]}`)
 	if code != http.StatusOK || p.URL != PlaceholderURL || p.PlaceholderSecret {

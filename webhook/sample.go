@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,16 +21,14 @@ var Stages = map[string][]string{
 // Statuses are the record statuses of status.changed.
 var Statuses = []string{"active", "inactive", "archived"}
 
-// Sample returns the event a Test fire sends for w: its first trigger
-// event, its entity, realistic values for that entity's selected fields,
-// and, for a modification event, changes that satisfy its change
-// conditions, with a plausible previous value (the stage before, the
-// other status, another owner).
+// Sample returns the event a Test fire sends for w: the trigger event that
+// fits it best (sampleType), its entity, realistic values for that
+// entity's selected fields, and, for a modification event, changes that
+// satisfy its change conditions, with a plausible previous value (the
+// stage before, the other status, another owner). The payload builder
+// then keeps what a real delivery keeps (changes of selected fields only).
 func Sample(w Webhook, eventID string, now time.Time) event.Event {
-	typ := event.RecordUpdated
-	if len(w.Events) > 0 {
-		typ = w.Events[0]
-	}
+	typ := sampleType(w)
 	ev := event.Event{
 		ID: eventID, Type: typ, Entity: w.Entity, Timestamp: now.UTC().Format(time.RFC3339), Workspace: w.Workspace,
 		Record: event.Record{"id": json.RawMessage(`"sample-` + w.Entity + `-0001"`)},
@@ -72,6 +71,73 @@ func Sample(w Webhook, eventID string, now time.Time) event.Event {
 		ev.Changes[f] = event.Change{Old: before(w.Entity, f, v, now), New: v}
 	}
 	return ev
+}
+
+// changeEvents are the event types that one field's change triggers.
+var changeEvents = map[string]event.Type{"stage": event.StageChanged, "status": event.StatusChanged, "owner": event.AssignmentChanged}
+
+// sampleType is the event type of w's sample: the event its change
+// conditions are about (stage.changed for "stage changed to Closed Won"),
+// else record.updated for a change condition on another field ("amount
+// changed"), else its first event triggered by one field's change (a
+// webhook on record.updated and stage.changed is there for stage
+// changes), else its first event (record.updated when it has none).
+func sampleType(w Webhook) event.Type {
+	has := func(t event.Type) bool {
+		for _, e := range w.Events {
+			if e == t {
+				return true
+			}
+		}
+		return false
+	}
+	otherChange := false
+	for _, c := range w.Conditions {
+		if c.Op != condition.Changed && c.Op != condition.ChangedTo && c.Op != condition.ChangedFrom {
+			continue
+		}
+		if t, ok := changeEvents[c.Field]; ok && has(t) {
+			return t
+		}
+		otherChange = true
+	}
+	if otherChange && has(event.RecordUpdated) {
+		return event.RecordUpdated
+	}
+	for _, e := range w.Events {
+		if e == event.StageChanged || e == event.StatusChanged || e == event.AssignmentChanged {
+			return e
+		}
+	}
+	if len(w.Events) > 0 {
+		return w.Events[0]
+	}
+	return event.RecordUpdated
+}
+
+// ChangesNotSent are the fields whose change the sample event carries but
+// whose change the payload leaves out, because fields (the selection,
+// when not empty) does not name them: the page says so next to the
+// preview. Sorted.
+func ChangesNotSent(ev event.Event, fields []string) []string {
+	if len(fields) == 0 || !ev.Type.IsModification() {
+		return nil
+	}
+	var out []string
+	for k := range ev.Changes {
+		kept := false
+		for _, f := range fields {
+			if f == k {
+				kept = true
+				break
+			}
+		}
+		if !kept {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // defaultFields are the fields a sample record has when the webhook

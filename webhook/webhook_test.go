@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,9 +122,72 @@ func TestSampleSatisfiesTheWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"event":"record.updated","entity":"opportunity","timestamp":"2026-03-31T14:30:00Z","workspace":"acme","record":{"id":"sample-opportunity-0001","name":"Acme Corp – 200 seats","amount":48000,"owner":"Vincent"},"changes":{}}`
+	// A stage-changed webhook's sample is a stage change (not its first
+	// event, record.updated); stage is not a selected field, so the
+	// payload builder keeps no change, as it does for a real stage change.
+	want := `{"event":"stage.changed","entity":"opportunity","timestamp":"2026-03-31T14:30:00Z","workspace":"acme","record":{"id":"sample-opportunity-0001","name":"Acme Corp – 200 seats","amount":48000,"owner":"Vincent"},"changes":{}}`
 	if string(body) != want {
 		t.Errorf("sample body\n got %s\nwant %s", body, want)
+	}
+	if got := ChangesNotSent(ev, w.Fields); !slices.Equal(got, []string{"stage"}) {
+		t.Errorf("changes not sent: got %v, want [stage]", got)
+	}
+}
+
+// The sample is an event of the webhook's trigger with a change of the
+// field that triggers it, whatever order the events were picked in.
+func TestSampleIsAnEventOfTheTrigger(t *testing.T) {
+	at := time.Date(2026, 3, 31, 14, 30, 0, 0, time.UTC)
+	won := json.RawMessage(`"Closed Won"`)
+	changedTo := func(field string, v string) []condition.Condition {
+		return []condition.Condition{{Field: field, Op: condition.ChangedTo, Value: json.RawMessage(v)}}
+	}
+	tests := []struct {
+		name      string
+		w         Webhook
+		wantType  event.Type
+		wantBody  string
+		wantDrops []string
+	}{
+		{"stage changed to Closed Won, stage sent", Webhook{Entity: "opportunity", Events: []event.Type{event.RecordUpdated, event.StageChanged},
+			Conditions: []condition.Condition{{Field: "stage", Op: condition.ChangedTo, Value: won}}, Fields: []string{"name", "stage"}},
+			event.StageChanged, `"changes":{"stage":{"old":"Negotiation","new":"Closed Won"}}`, nil},
+		{"stage changed to Closed Won, stage not sent", Webhook{Entity: "opportunity", Events: []event.Type{event.RecordUpdated, event.StageChanged},
+			Conditions: []condition.Condition{{Field: "stage", Op: condition.ChangedTo, Value: won}}, Fields: []string{"name"}},
+			event.StageChanged, `"changes":{}`, []string{"stage"}},
+		{"stage changes, every field sent", Webhook{Entity: "lead", Events: []event.Type{event.RecordCreated, event.StageChanged}},
+			event.StageChanged, `"changes":{"stage":{"old":"New","new":"Contacted"}}`, nil},
+		{"owner changed to Maria", Webhook{Entity: "contact", Events: []event.Type{event.RecordUpdated, event.AssignmentChanged},
+			Conditions: changedTo("owner", `"Maria Garcia"`), Fields: []string{"name", "owner"}},
+			event.AssignmentChanged, `"changes":{"owner":{"old":"Vincent","new":"Maria Garcia"}}`, nil},
+		{"amount changed: an update", Webhook{Entity: "opportunity", Events: []event.Type{event.StageChanged, event.RecordUpdated},
+			Conditions: []condition.Condition{{Field: "amount", Op: condition.Changed}}, Fields: []string{"name", "amount"}},
+			event.RecordUpdated, `"changes":{"amount":{"old":36000,"new":48000}}`, nil},
+		{"created only", Webhook{Entity: "company", Events: []event.Type{event.RecordCreated}},
+			event.RecordCreated, `"record":{"id":"sample-company-0001"`, nil},
+	}
+	for _, tt := range tests {
+		tt.w.ID, tt.w.Workspace, tt.w.Active = "wh", "acme", true
+		ev := Sample(tt.w, "test-1", at)
+		if ev.Type != tt.wantType {
+			t.Errorf("%s: sample event got %s, want %s", tt.name, ev.Type, tt.wantType)
+		}
+		if err := ev.Validate(); err != nil {
+			t.Errorf("%s: sample event invalid: %v", tt.name, err)
+		}
+		if !tt.w.Matches(ev) {
+			t.Errorf("%s: got a sample that does not match its webhook: %+v", tt.name, ev)
+		}
+		body, err := payload.Build(ev, tt.w.Fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), tt.wantBody) {
+			t.Errorf("%s: body got %s, want it to contain %s", tt.name, body, tt.wantBody)
+		}
+		if got := ChangesNotSent(ev, tt.w.Fields); !slices.Equal(got, tt.wantDrops) {
+			t.Errorf("%s: changes not sent got %v, want %v", tt.name, got, tt.wantDrops)
+		}
 	}
 }
 
