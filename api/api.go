@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/hari-crm/webhooks/api/token"
+	"github.com/hari-crm/webhooks/delivery"
 	"github.com/hari-crm/webhooks/endpoint"
 	"github.com/hari-crm/webhooks/event"
 	"github.com/hari-crm/webhooks/publisher"
@@ -290,6 +291,9 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// Help puts a refused Redeliver or Recover in plain language, with
+	// its next step (absent elsewhere).
+	Help *delivery.Help `json:"help,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -306,43 +310,60 @@ func writeError(w http.ResponseWriter, status int, code, msg, field string) {
 
 // fail maps an error to its status and code; bad input is always a 4xx.
 func fail(w http.ResponseWriter, err error) {
+	status, e := failure(err)
+	writeFailure(w, status, e, err)
+}
+
+// writeFailure writes a failure's answer (a running recovery's job ID
+// beside the error).
+func writeFailure(w http.ResponseWriter, status int, e Error, err error) {
+	var running *publisher.RecoveryRunningError
+	if errors.As(err, &running) {
+		writeJSON(w, status, map[string]any{"error": e, "job_id": running.JobID})
+		return
+	}
+	writeJSON(w, status, map[string]Error{"error": e})
+}
+
+// failure is the status and error an error is answered with.
+func failure(err error) (int, Error) {
 	var wfe *webhook.FieldError
 	var efe *event.FieldError
 	var running *publisher.RecoveryRunningError
 	switch {
 	case errors.As(err, &running):
-		writeJSON(w, http.StatusConflict, map[string]any{"error": Error{Code: "recovery_running", Message: running.Error(), Field: "since"}, "job_id": running.JobID})
+		return http.StatusConflict, Error{Code: "recovery_running", Message: running.Error(), Field: "since"}
 	case errors.Is(err, registry.ErrNotFound), errors.Is(err, publisher.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", err.Error(), "")
+		return http.StatusNotFound, Error{Code: "not_found", Message: err.Error()}
 	case errors.Is(err, registry.ErrRetired):
-		writeError(w, http.StatusConflict, "retired", message(err), "")
+		return http.StatusConflict, Error{Code: "retired", Message: message(err)}
 	case errors.Is(err, publisher.ErrPending):
-		writeError(w, http.StatusConflict, "pending", err.Error(), "delivery_id")
+		return http.StatusConflict, Error{Code: "pending", Message: err.Error(), Field: "delivery_id"}
 	case errors.Is(err, publisher.ErrInactive):
-		writeError(w, http.StatusConflict, "inactive", err.Error(), "")
+		return http.StatusConflict, Error{Code: "inactive", Message: err.Error()}
 	case errors.Is(err, publisher.ErrDisabled):
-		writeError(w, http.StatusConflict, "disabled", err.Error(), "")
+		return http.StatusConflict, Error{Code: "disabled", Message: err.Error()}
 	case errors.Is(err, publisher.ErrTooManyRedeliveries):
-		writeError(w, http.StatusConflict, "conflict", err.Error(), "delivery_id")
+		return http.StatusConflict, Error{Code: "conflict", Message: err.Error(), Field: "delivery_id"}
 	case errors.Is(err, publisher.ErrIDTaken):
-		writeError(w, http.StatusConflict, "conflict", message(err), "id")
+		return http.StatusConflict, Error{Code: "conflict", Message: message(err), Field: "id"}
 	case errors.Is(err, registry.ErrConflict):
 		field := ""
 		if errors.As(err, &wfe) {
 			field = wfe.Field
 		}
-		writeError(w, http.StatusConflict, "conflict", message(err), field)
+		return http.StatusConflict, Error{Code: "conflict", Message: message(err), Field: field}
 	case errors.As(err, &wfe):
-		writeError(w, http.StatusBadRequest, "invalid", wfe.Message, wfe.Field)
+		return http.StatusBadRequest, Error{Code: "invalid", Message: wfe.Message, Field: wfe.Field}
 	case errors.As(err, &efe):
-		writeError(w, http.StatusBadRequest, "invalid", efe.Message, efe.Field)
+		return http.StatusBadRequest, Error{Code: "invalid", Message: efe.Message, Field: efe.Field}
 	case errors.Is(err, endpoint.ErrInvalid), errors.Is(err, webhook.ErrInvalid), errors.Is(err, event.ErrInvalid):
-		writeError(w, http.StatusBadRequest, "invalid", message(err), fieldOf(err))
+		return http.StatusBadRequest, Error{Code: "invalid", Message: message(err), Field: fieldOf(err)}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		writeError(w, http.StatusGatewayTimeout, "timeout", "the webhook service did not answer in time", "")
+		return http.StatusGatewayTimeout, Error{Code: "timeout", Message: "the webhook service did not answer in time"}
 	default:
 		// Internal error text (hosts, ports) stays out of answers.
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "the webhook service is unavailable; try again", "")
+		return http.StatusServiceUnavailable, Error{Code: "unavailable", Message: "the webhook service is unavailable; try again"}
 	}
 }
 
@@ -686,7 +707,7 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 	}
 	red, err := s.Publisher.Redeliver(c, ws, id, r.PathValue("delivery"), publisher.RedeliverOptions{Key: r.Header.Get("Idempotency-Key")})
 	if err != nil {
-		fail(w, err)
+		failRefusal(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, red)
@@ -715,7 +736,7 @@ func (s *Server) startRecovery(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	job, err := s.Publisher.StartRecovery(c, r.PathValue("ws"), r.PathValue("id"), since)
 	if err != nil {
-		fail(w, err)
+		failRefusal(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, job)
@@ -726,10 +747,10 @@ func (s *Server) recovery(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	p, err := s.Publisher.Recovery(c, r.PathValue("ws"), r.PathValue("id"), r.PathValue("job"))
 	if err != nil {
-		fail(w, err)
+		failRefusal(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, RecoveryView{Recovery: p, Help: recoveryHelp(p)})
 }
 
 func (s *Server) cancelRecovery(w http.ResponseWriter, r *http.Request) {

@@ -201,6 +201,8 @@ func TestDisabledNoticeInBrowser(t *testing.T) {
 	if badge := get(t, ctx, chromedp.Text(C(`tr.hook td[data-label="State"] .badge`))); badge != "Active" {
 		t.Errorf("state badge after Re-enable %q, want Active", badge)
 	}
+	// The row was rebuilt under the Re-enable button: focus is on its menu.
+	waitFor(t, ctx, "focus on the row's menu after Re-enable", `document.activeElement.dataset.action === "menu" && document.activeElement.closest("tr.hook") !== null`)
 	shot(t, ctx, "15-reenabled-offer")
 	step(t, ctx, "recover missed",
 		chromedp.Click(C(`.notice button[data-action="recover-missed"]`)),

@@ -224,7 +224,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		t.Errorf("form preview body %q has email, want only the selected fields", preview)
 	}
 	heads := get(t, ctx, chromedp.Text(C(`#form-preview [data-test="form-preview-headers"]`)))
-	for _, want := range []string{"X-Webhook-Signature", "X-Webhook-Secret", "Webhook-Signature", "X-Webhook-Event\trecord.updated"} {
+	for _, want := range []string{"X-Webhook-Signature", "X-Webhook-Secret", "Webhook-Signature", "X-Webhook-Event\tstage.changed"} {
 		if !strings.Contains(heads, want) {
 			t.Errorf("form preview headers %q lack %s", heads, want)
 		}
@@ -242,7 +242,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		chromedp.Click(C(`#save-btn`)),
 		chromedp.WaitVisible(C(`tr.hook`)),
 	)
-	row := get(t, ctx, chromedp.Text(C(`tr.hook`)))
+	row := get(t, ctx, chromedp.TextContent(C(`tr.hook`))) // the URL's host and path are two boxes
 	for _, want := range []string{"ERP sync", rc.URL + "/hooks", `stage changed to "Closed Won"`, "Active", "opportunity: record.updated, stage.changed"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("row %q lacks %q", row, want)
@@ -364,7 +364,7 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	if f := get(t, ctx, chromedp.Evaluate[string](`document.activeElement.dataset.action || ""`)); f != "menu" {
 		t.Errorf("after closing the drawer focus is on %q, want the row's menu button it was opened from", f)
 	}
-	if row := get(t, ctx, chromedp.Text(C(`tr.hook`))); !strings.Contains(row, rc.URL+"/hooks") || strings.Contains(row, "/moved") {
+	if row := get(t, ctx, chromedp.TextContent(C(`tr.hook`))); !strings.Contains(row, rc.URL+"/hooks") || strings.Contains(row, "/moved") {
 		t.Errorf("after the refused move the row reads %q, want the URL unchanged", row)
 	}
 
@@ -494,11 +494,11 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	layout := get(t, ctx, chromedp.Evaluate[map[string]any](`(() => {
 		const row = document.querySelector('tr.hook:nth-of-type(4)');
 		const acts = row.querySelector('.row-actions');
-		const url = row.querySelector('code.url');
+		const url = row.querySelector('code.url'), path = row.querySelector('[data-test="url-path"]');
 		const visible = [...acts.querySelectorAll('button')].filter((b) => b.offsetParent !== null).map((b) => b.dataset.action);
 		return { visible: visible.join(","), primary: row.querySelector('button[data-action="test"]').classList.contains('primary'),
 			oneLine: acts.getBoundingClientRect().height < 2 * row.querySelector('button[data-action="test"]').getBoundingClientRect().height,
-			cut: url.scrollWidth > url.clientWidth, title: url.title };
+			cut: path.scrollWidth > path.clientWidth, title: url.title };
 	})()`))
 	if layout["visible"] != "test,log,menu" || layout["primary"] != true || layout["oneLine"] != true {
 		t.Errorf("row actions: got %v, want Test fire (primary), Delivery log and the menu button on one line", layout)
@@ -659,9 +659,9 @@ func TestSettingsPageInBrowser(t *testing.T) {
 	step(t, ctx, "another workspace",
 		chromedp.Navigate(site.URL+"/settings/webhooks?workspace="+other),
 		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
-		chromedp.WaitVisible(C(`#status.error`)),
+		chromedp.WaitVisible(C(`#alert:not(:empty)`)),
 	)
-	msg := get(t, ctx, chromedp.Text(C(`#status`)))
+	msg := get(t, ctx, chromedp.Text(C(`#alert`)))
 	emptyShown := get(t, ctx, chromedp.Evaluate[bool](`!document.querySelector("#empty").hidden`))
 	newDisabled := get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("#new-btn").disabled`))
 	if !strings.Contains(msg, "do not have access") || !strings.Contains(msg, other) || emptyShown || !newDisabled {
@@ -672,9 +672,9 @@ func TestSettingsPageInBrowser(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`),
 		chromedp.Navigate(page[:strings.Index(page, "#")]),
 		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
-		chromedp.WaitVisible(C(`#status.error`)),
+		chromedp.WaitVisible(C(`#alert:not(:empty)`)),
 	)
-	if msg := get(t, ctx, chromedp.Text(C(`#status`))); !strings.Contains(msg, "not signed in") {
+	if msg := get(t, ctx, chromedp.Text(C(`#alert`))); !strings.Contains(msg, "not signed in") {
 		t.Errorf("without a token: message %q, want the sign-in message", msg)
 	}
 	shot(t, ctx, "10-unauthorized")

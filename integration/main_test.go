@@ -5,9 +5,11 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +30,19 @@ import (
 // The tests' receivers listen on 127.0.0.1: the one range the guard lets
 // through, as in development.
 var guard = netguard.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+
+// noInvalidNames is the shared worker's DNS: a name under .invalid (which
+// never exists, RFC 6761) fails at once without a query leaving the
+// machine, as a name without a DNS record would; every other name goes to
+// the system's resolver, as before.
+type noInvalidNames struct{}
+
+func (noInvalidNames) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if h := strings.TrimSuffix(strings.ToLower(host), "."); h == "invalid" || strings.HasSuffix(h, ".invalid") {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return net.DefaultResolver.LookupNetIP(ctx, network, host)
+}
 
 var (
 	srv *devtest.Server
@@ -98,7 +113,7 @@ func runMain(m *testing.M) int {
 	if stack != nil {
 		return m.Run()
 	}
-	w, err := service.NewWorker(tc, service.Options{AllowDirectSecrets: true, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf, Control: guard.Control}), Secrets: srv.Keys, Recovery: pub})
+	w, err := service.NewWorker(tc, service.Options{AllowDirectSecrets: true, HTTPClient: activities.NewHTTPClient(activities.ClientOptions{TLS: tlsConf, Control: guard.Control, Resolver: noInvalidNames{}}), Secrets: srv.Keys, Recovery: pub})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1

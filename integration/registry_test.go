@@ -284,7 +284,9 @@ func TestTestFire(t *testing.T) {
 	var sample map[string]any
 	_ = json.Unmarshal(h[0].Body, &sample)
 	rec := sample["record"].(map[string]any)
-	if sample["event"] != "record.updated" || sample["entity"] != "opportunity" || rec["name"] == nil || rec["amount"] == nil || rec["owner"] == nil {
+	// The webhook is there for stage changes to Closed Won: its sample is
+	// a stage change, though record.updated is its first event.
+	if sample["event"] != "stage.changed" || sample["entity"] != "opportunity" || rec["name"] == nil || rec["amount"] == nil || rec["owner"] == nil {
 		t.Errorf("sample payload %s lacks the trigger or the selected fields", h[0].Body)
 	}
 

@@ -57,14 +57,19 @@ const denied = (e) => e && (e.code === "unauthorized" || e.code === "forbidden")
 
 const base = () => "/api/v1/workspaces/" + encodeURIComponent(state.ws) + "/webhooks";
 
-// say puts a message in the status line. A confirmation clears itself
-// after a while; an error stays until the next message.
+// say puts a message in the status line: a confirmation in the polite
+// status region (#status), written only when its text changes, clearing
+// itself after a while; an error in the alert region (#alert), written
+// once per new error, staying until the next message. Nothing else on the
+// page is a live region that a reload rewrites, so each change is
+// announced once.
 let sayTimer = 0;
 function say(msg, isError) {
-  const s = $("#status");
-  s.textContent = msg;
-  s.classList.toggle("error", !!isError);
+  const s = $("#status"), a = $("#alert");
   clearTimeout(sayTimer);
+  const [to, other] = isError ? [a, s] : [s, a];
+  if (other.textContent) other.textContent = "";
+  if (isError || to.textContent !== msg) to.textContent = msg;
   if (msg && !isError) sayTimer = setTimeout(() => { if (s.textContent === msg) s.textContent = ""; }, STATUS_CLEAR_MS);
 }
 
@@ -118,6 +123,7 @@ async function load() {
   }
   render();
   delete document.body.dataset.loading;
+  announceDisabled();
   await Promise.all(state.hooks.map(async (h) => {
     await Promise.all([loadTest(h.id), loadLast(h.id), loadHealth(h.id)]);
     if (state.logs.has(h.id)) await loadLog(h.id);
@@ -136,7 +142,7 @@ function render() {
     const row = el("tr", { "data-id": h.id, class: "hook" },
       el("td", { "data-label": "Name" }, el("span", { id: "name-" + h.id, class: "name", text: h.name })),
       el("td", { "data-label": "URL", class: "url-cell" }, el("div", { class: "url-wrap" },
-        el("code", { class: "url", title: h.url, text: h.url }),
+        urlText(h.url),
         el("button", { type: "button", class: "copy", "data-action": "copy-url", "aria-label": "Copy the URL of " + h.name, onclick: () => copyURL(h) }, "Copy"))),
       el("td", { "data-label": "Events" }, el("span", { text: h.entity + ": " + h.events.join(", ") })),
       el("td", { "data-label": "Conditions", text: h.conditions.length ? h.conditions_text : "None: every " + h.entity + " event above" }),
@@ -198,6 +204,21 @@ function closeMenus() {
   }
 }
 
+// urlText shows a URL with its scheme and host whole and its path cut
+// with an ellipsis when the column is too narrow (CSS does the cutting);
+// the full URL is in the title and Copy copies it.
+function urlText(url) {
+  let origin = url, rest = "";
+  try {
+    const u = new URL(url);
+    origin = u.origin;
+    rest = url.startsWith(origin) ? url.slice(origin.length) : u.href.slice(u.origin.length);
+  } catch (e) { /* not a URL: shown whole, cut at the end */ }
+  return el("code", { class: "url", title: url, "data-test": "url" },
+    el("span", { class: "url-host", "data-test": "url-host", text: origin }),
+    rest ? el("span", { class: "url-path", "data-test": "url-path", text: rest }) : null);
+}
+
 // copyURL puts a webhook's full URL on the clipboard.
 async function copyURL(h) {
   try {
@@ -220,7 +241,7 @@ function stateBadge(h) {
 function disabledNotice(h) {
   const back = state.reenabled[h.id];
   if (back) {
-    return el("div", { class: "notice", role: "status", id: "notice-" + h.id },
+    return el("div", { class: "notice", id: "notice-" + h.id },
       el("strong", {}, "Re-enabled. "), "Send again what failed or was not sent since " + new Date(back).toLocaleString() + "? ",
       el("button", { type: "button", "data-action": "recover-missed", onclick: async () => {
         delete state.reenabled[h.id];
@@ -230,12 +251,22 @@ function disabledNotice(h) {
       } }, "Recover missed deliveries"), " ",
       el("button", { type: "button", onclick: () => { delete state.reenabled[h.id]; render(); load(); } }, "Not now"));
   }
-  return el("div", { class: "notice disabled", role: "alert", id: "notice-" + h.id },
+  return el("div", { class: "notice disabled", id: "notice-" + h.id },
     el("strong", {}, "Disabled by HARi on " + new Date(h.disabled_at).toLocaleString() + ": "),
     el("span", { class: "reason", id: "reason-" + h.id }, "its deliveries kept failing. "),
     el("details", { class: "raw" }, el("summary", { text: "Technical details" }), el("code", { text: h.disabled_reason })), " ",
     el("span", { class: "not-sent", id: "not-sent-" + h.id }), "Test fire still works, so you can check the fix first. ",
     el("button", { type: "button", "data-action": "reenable", onclick: () => reenable(h) }, "Re-enable"));
+}
+
+// announceDisabled says once (in the alert region) that HARi disabled a
+// webhook; the notice in its row, rebuilt by every load, is not a live
+// region, so a reload does not say it again.
+const announced = new Set();
+function announceDisabled() {
+  const fresh = state.hooks.filter((h) => h.state === "disabled" && !announced.has(h.id + "@" + h.disabled_at));
+  for (const h of fresh) announced.add(h.id + "@" + h.disabled_at);
+  if (fresh.length) say(fresh.map((h) => "HARi disabled " + h.name + ": its deliveries kept failing.").join(" ") + " The notice under its row says what to do.", true);
 }
 
 async function reenable(h) {
@@ -330,7 +361,7 @@ function showTest(id, res) {
   }
   const h = state.hooks.find((x) => x.id === id);
   if (h && h.state !== "active") parts.push(el("p", { class: "inactive-note", "data-test": "inactive" }, "This webhook is " + (h.state === "disabled" ? "disabled" : "inactive") + ": real events do not send to it. Test fire sends anyway."));
-  if (failed) parts.push(el("div", { class: "error-text", "data-test": "error", role: "alert" }, el("strong", {}, "Error: "), ...explained(res.help, res.error)));
+  if (failed) parts.push(el("div", { class: "error-text", "data-test": "error" }, el("strong", {}, "Error: "), ...explained(res.help, res.error)));
   if (res.response_headers) parts.push(headerTable(res.response_headers, "test-response-headers", "Response headers"));
   else if (res.status_code) parts.push(el("p", { class: "hint", text: "Response headers: not recorded for this Test fire." }));
   if (res.body) {
@@ -678,10 +709,10 @@ function recoverForm(id) {
   const since = el("input", { type: "datetime-local", id: "since-" + id, class: "since", step: "1" });
   const d = new Date(Date.now() - 24 * 3600 * 1000);
   since.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
-  const out = el("p", { class: "recovery", id: "recovery-" + id, role: "status" });
+  const out = el("div", { class: "recovery", id: "recovery-" + id, role: "status" });
   const btn = el("button", { type: "button", "data-action": "recover", onclick: () => startRecovery(id, since.value) }, "Recover failed deliveries");
   renderRecovery(id, out);
-  return el("div", { class: "recover" }, el("label", { for: "since-" + id, text: "Failed since " }), since, " ", btn, out);
+  return el("div", { class: "recover" }, el("label", { for: "since-" + id, text: "Failed since " }), since, " ", btn, out, el("div", { class: "redeliver-error", id: "redeliver-error-" + id }));
 }
 
 const recoveries = {}; // webhook id -> { job, progress, error }
@@ -693,33 +724,41 @@ async function startRecovery(id, local) {
     const job = await api("POST", base() + "/" + encodeURIComponent(id) + "/recover", { since: t.toISOString() });
     recoveries[id] = { job: job.job_id };
     watchRecovery(id);
-  } catch (e) { recoveries[id] = { error: e.message }; renderRecovery(id); }
+  } catch (e) { recoveries[id] = { error: e.message, help: e.help }; renderRecovery(id); }
 }
 
 const recoveryPath = (id) => base() + "/" + encodeURIComponent(id) + "/recoveries/" + encodeURIComponent(recoveries[id].job);
 
 async function watchRecovery(id) {
   const r = recoveries[id];
-  try { r.progress = await api("GET", recoveryPath(id)); r.error = ""; } catch (e) { r.error = e.message; renderRecovery(id); return; }
+  try { r.progress = await api("GET", recoveryPath(id)); r.error = ""; r.help = null; } catch (e) { r.error = e.message; r.help = e.help; renderRecovery(id); return; }
   renderRecovery(id);
   if (!r.progress.done) setTimeout(() => watchRecovery(id), 1000);
   else for (const ms of [0, 3000]) setTimeout(() => { loadLog(id); loadLast(id); loadHealth(id); }, ms);
 }
 
+// renderRecovery shows a recovery's progress, or why it fell short or was
+// refused in plain language (the raw error behind a disclosure). The
+// region is rewritten only when what it says changes, so the progress
+// polled every second is announced once per change.
 function renderRecovery(id, out = document.getElementById("recovery-" + id)) {
   const r = recoveries[id];
   if (!out || !r) return;
-  if (r.error) { out.replaceChildren(el("strong", {}, "Error: "), r.error); return; }
-  const p = r.progress;
-  if (!p) { out.textContent = "Recovery starting…"; return; }
-  const words = p.state === "failed" ? "Recovery failed: " + (p.last_error || "unknown error") + " (" + p.sent + " of " + p.total + " sent)" :
+  const p = r.error ? null : r.progress;
+  const said = JSON.stringify([r.error, r.help, p]);
+  if (out.dataset.said === said) return;
+  out.dataset.said = said;
+  if (r.error) { out.replaceChildren(el("p", { class: "error-text", "data-test": "recovery-error" }, el("strong", {}, "Recovery not started: "), ...explained(r.help, r.error))); return; }
+  if (!p) { out.replaceChildren(el("p", { text: "Recovery starting…" })); return; }
+  const words = p.state === "failed" ? "Recovery failed (" + p.sent + " of " + p.total + " sent)" :
     p.state === "listing" && !p.total ? "Recovery: finding failed deliveries…" :
     "Recovery " + (p.done ? (p.state === "canceled" || p.state === "stopped" ? p.state : "done") : "under way") + ": " + p.sent + " of " + p.total + " sent" + (p.failed ? ", " + p.failed + " failed" : "") +
-    (p.state === "stopped" ? " (" + p.last_error + ")" : p.state === "listing" ? " (finding more…)" : p.truncated ? " (more remain: they follow, oldest first)" : "");
+    (p.state === "listing" ? " (finding more…)" : p.truncated ? " (more remain: they follow, oldest first)" : "");
   const cancel = p.done ? null : el("button", { type: "button", "data-action": "cancel-recovery", onclick: async () => {
-    try { await api("POST", recoveryPath(id) + "/cancel"); } catch (e) { say(e.message, true); }
+    try { await api("POST", recoveryPath(id) + "/cancel"); } catch (e) { say(e.help ? e.help.problem + " " + e.help.next : e.message, true); }
   } }, "Cancel");
-  out.replaceChildren(el("span", { class: "progress", "data-sent": String(p.sent), "data-total": String(p.total), "data-state": p.done ? p.state : "running", text: words }), ...(cancel ? [" ", cancel] : []));
+  const why = p.help ? el("p", { class: "error-text", "data-test": "recovery-help" }, ...explained(p.help, p.last_error)) : null;
+  out.replaceChildren(el("p", {}, el("span", { class: "progress", "data-sent": String(p.sent), "data-total": String(p.total), "data-state": p.done ? p.state : "running", text: words }), ...(cancel ? [" ", cancel] : [])), why);
 }
 
 // redeliver sends one delivery again: the same body and X-Webhook-Id,
@@ -728,11 +767,17 @@ async function redeliver(id, deliveryID, btn) {
   if (btn) { btn.disabled = true; btn.textContent = "Redelivering…"; }
   try {
     const r = await api("POST", base() + "/" + encodeURIComponent(id) + "/deliveries/" + encodeURIComponent(deliveryID) + "/redeliver");
+    const out = document.getElementById("redeliver-error-" + id);
+    if (out) out.replaceChildren();
     say((r.duplicate ? "Already redelivering " : "Redelivery started for ") + deliveryID + ".");
     // The execution log lists it once visibility has it: look twice.
     for (const ms of [1500, 5000]) setTimeout(() => { loadLog(id); loadLast(id); loadHealth(id); }, ms);
   } catch (e) {
-    say(e.message, true);
+    // In plain language, with the raw error behind a disclosure, above
+    // the log (announced once, as a new error).
+    const out = document.getElementById("redeliver-error-" + id);
+    if (out) out.replaceChildren(el("p", { class: "error-text", "data-test": "redeliver-error" }, el("strong", {}, "Not redelivered: "), ...explained(e.help, e.message)));
+    say("Not redelivered: " + (e.help ? e.help.problem + " " + e.help.next : e.message), true);
     if (btn) { btn.disabled = false; btn.textContent = "Redeliver"; }
   }
 }
@@ -748,7 +793,17 @@ function requestView(p, testName) {
     el("table", { class: "headers", "data-test": testName + "-headers" }, el("caption", { class: "label", text: "Headers" }), el("tbody", {}, rows)),
     el("p", { class: "label", text: "Body (JSON, " + new Blob([p.body]).size + " bytes; shown indented)" }),
     el("pre", { class: "body json", "data-test": testName + "-body", tabindex: "0", "aria-label": "Request body" }, p.pretty),
+    notSent(p.changes_not_sent, testName),
     p.placeholder_secret ? el("p", { class: "hint", text: "The signature headers" + (p.headers.some((h) => h.name === "X-Webhook-Secret") ? " and X-Webhook-Secret" : "") + " are shown computed with a placeholder secret; your endpoint receives them computed with your secret." }) : null);
+}
+
+// notSent says why "changes" lacks the change that triggers the webhook:
+// it holds only the fields the webhook sends (a real delivery too).
+function notSent(fields, testName) {
+  if (!fields || fields.length === 0) return null;
+  const names = fields.join(", ");
+  return el("p", { class: "hint changes-note", "data-test": testName + "-changes-note" },
+    "“changes” leaves out the change of " + names + ": it holds only the fields this webhook sends, in a real delivery too. Tick " + names + " under “Record fields to send” to receive " + (fields.length === 1 ? "it" : "them") + ".");
 }
 
 let previewTimer = 0;
@@ -855,19 +910,25 @@ function valueChoices(field) {
 
 // conditionRow is one condition: a field of the entity, a comparison and
 // a value (picked from the stages or statuses, or typed).
+const OTHER = "__other__"; // the field select's "Other field…" choice
+
 function conditionRow(c = {}) {
   const known = entityFields();
-  const names = !c.field || known.includes(c.field) ? known.slice() : [c.field, ...known];
-  if (names.length === 0) names.push(c.field || "stage");
-  const field = el("select", { "aria-label": "Field", class: "c-field" }, names.map((f) => el("option", { value: f }, f)));
-  field.value = c.field || (names.includes("stage") ? "stage" : names[0]);
+  const names = known.length ? known.slice() : ["stage"];
+  const field = el("select", { "aria-label": "Field", class: "c-field" }, names.map((f) => el("option", { value: f }, f)), el("option", { value: OTHER }, "Other field…"));
+  const other = !!c.field && !names.includes(c.field);
+  field.value = other ? OTHER : c.field || (names.includes("stage") ? "stage" : names[0]);
+  // A field outside the catalog (a custom field) is typed, checked as the
+  // API checks field names.
+  const otherInput = el("input", { "aria-label": "Other field name", class: "c-field-other", placeholder: "field name, e.g. region", value: other ? c.field : "", maxlength: "100", "aria-describedby": "err-conditions", hidden: !other });
+  const fieldName = () => (field.value === OTHER ? otherInput.value.trim() : field.value);
   const op = el("select", { "aria-label": "Comparison", class: "c-op" }, OPS.map(([v, t]) => el("option", { value: v, selected: c.op === v }, t)));
   let shown = "";
   if (c.value !== undefined && c.value !== null) shown = typeof c.value === "string" ? c.value : JSON.stringify(c.value);
   const slot = el("span", { class: "c-value-slot" });
   const renderValue = (keep) => {
     const old = slot.firstChild;
-    const choices = valueChoices(field.value);
+    const choices = valueChoices(fieldName());
     const prev = keep !== undefined ? keep : old && (old.tagName === "SELECT") === !!choices ? old.value : "";
     let v;
     if (choices) {
@@ -880,11 +941,29 @@ function conditionRow(c = {}) {
     v.hidden = op.value === "changed";
     slot.replaceChildren(v);
   };
-  field.addEventListener("change", () => renderValue());
+  field.addEventListener("change", () => {
+    otherInput.hidden = field.value !== OTHER;
+    if (field.value === OTHER) otherInput.focus();
+    renderValue();
+  });
   op.addEventListener("change", () => { slot.firstChild.hidden = op.value === "changed"; });
   renderValue(shown);
-  const row = el("div", { class: "cond" }, field, op, slot, el("button", { type: "button", "aria-label": "Remove condition", onclick: () => { row.remove(); summarize(); schedulePreview(); } }, "Remove"));
+  const row = el("div", { class: "cond" }, field, otherInput, op, slot, el("button", { type: "button", "aria-label": "Remove condition", onclick: () => { row.remove(); summarize(); schedulePreview(); } }, "Remove"));
+  row.fieldName = fieldName;
   return row;
+}
+
+// otherFieldError checks the typed field names as the API does (not blank,
+// at most 100 bytes), marking the first wrong one; "" when all are fine.
+function otherFieldError() {
+  for (const input of document.querySelectorAll("#f-conditions .c-field-other:not([hidden])")) {
+    const name = input.value.trim();
+    const bytes = new TextEncoder().encode(name).length;
+    const msg = name === "" ? "Name the other field of the condition, for example region." :
+      bytes > 100 ? "A field name is at most 100 bytes; “" + name.slice(0, 20) + "…” has " + bytes + "." : "";
+    if (msg) { input.setAttribute("aria-invalid", "true"); return [msg, input]; }
+  }
+  return ["", null];
 }
 
 // The field picker keeps the order fields were chosen in (the payload's
@@ -993,6 +1072,7 @@ function editorClosed() {
   $("#secret-value").textContent = ""; // shown once: gone with the drawer
   $("#secret-reveal").hidden = true;
   $("#f-secret").value = "";
+  if (state.saved) return; // save() puts focus on the saved row
   const back = state.returnFocus && document.contains(state.returnFocus) ? state.returnFocus : $("#new-btn");
   state.returnFocus = null;
   back.focus();
@@ -1009,7 +1089,7 @@ function formSpec() {
     match: $("#f-match").value,
     conditions: Array.from(document.querySelectorAll("#f-conditions .cond")).map((r) => {
       const op = $(".c-op", r).value;
-      const c = { field: $(".c-field", r).value.trim(), op };
+      const c = { field: r.fieldName ? r.fieldName() : $(".c-field", r).value.trim(), op };
       if (op !== "changed") c.value = parseValue($(".c-value", r).value.trim());
       return c;
     }),
@@ -1030,6 +1110,12 @@ async function save(ev) {
   // The secret is sealed for its URL: moving the webhook, or turning the
   // secret header on, needs the secret again (or its removal). The server
   // refuses it too; say so before sending.
+  const [fieldErr, fieldInput] = otherFieldError();
+  if (fieldErr) {
+    $("#err-conditions").textContent = fieldErr;
+    fieldInput.focus();
+    return;
+  }
   const o = state.original;
   if (o && o.has_secret && spec.secret === undefined) {
     let need = "";
@@ -1045,13 +1131,19 @@ async function save(ev) {
   const btn = $("#save-btn");
   btn.disabled = true;
   try {
-    if (state.editing) await api("PUT", base() + "/" + encodeURIComponent(state.editing), spec);
-    else await api("POST", base(), spec);
+    const v = state.editing ? await api("PUT", base() + "/" + encodeURIComponent(state.editing), spec) : await api("POST", base(), spec);
     say(state.editing ? "Webhook saved." : "Webhook created.");
+    // Focus goes to the saved row (its menu, where Edit was), not back to
+    // "+ New webhook", once the list is rebuilt.
+    const id = state.editing || (v && v.id);
     state.returnFocus = null;
+    state.saved = true;
     closeEditor();
     await load();
-    refocus($("#new-btn"));
+    state.saved = false;
+    const row = id && $(`tr[data-id="${CSS.escape(id)}"]`);
+    const target = row ? $(state.editing ? 'button[data-action="menu"]' : 'button[data-action="test"]', row) : $("#new-btn");
+    if (!$("#editor").open) target.focus();
   } catch (e) {
     const input = e.field && FIELD_INPUT[e.field] ? document.getElementById(FIELD_INPUT[e.field]) : null;
     const msg = document.getElementById("err-" + e.field);
