@@ -253,11 +253,6 @@ func TestPageListAndFormInBrowser(t *testing.T) {
 	}
 }
 
-func jsString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
 // untrustedReceiver is an HTTPS server whose certificate (self-signed for
 // 127.0.0.1) no one trusts: the worker's TLS check refuses it.
 func untrustedReceiver(t *testing.T) *httptest.Server {
