@@ -189,18 +189,20 @@ func TestPageListAndFormInBrowser(t *testing.T) {
 	// The preview of a stage-changed webhook is a stage change; stage not
 	// being a chosen field, "changes" is empty and the page says why.
 	waitFor(t, ctx, "the form's preview", `(() => { const h = document.querySelector('#form-preview [data-test="form-preview-headers"]'); return !!h && h.textContent.includes("X-Webhook-Event") })()`)
-	heads := get(t, ctx, chromedp.Text(C(`#form-preview [data-test="form-preview-headers"]`)))
-	body := get(t, ctx, chromedp.TextContent(C(`#form-preview [data-test="form-preview-body"]`)))
+	// One read of the whole preview: it is rebuilt as the form settles.
+	pv := get(t, ctx, chromedp.Evaluate[[]string](`(() => { const q = (s) => { const n = document.querySelector('#form-preview [data-test="' + s + '"]'); return n ? n.innerText : "" };
+		return [q("form-preview-headers"), document.querySelector('#form-preview [data-test="form-preview-body"]').textContent, q("form-preview-changes-note")] })()`))
+	heads, body, note := pv[0], pv[1], pv[2]
 	if !strings.Contains(heads, "X-Webhook-Event\tstage.changed") || !strings.Contains(body, `"event": "stage.changed"`) || !strings.Contains(body, `"changes": {}`) {
 		t.Errorf("preview of a stage-changed webhook without stage: headers %q body %s; want a stage.changed event whose changes the builder left empty", heads, body)
 	}
-	if note := get(t, ctx, chromedp.Text(C(`#form-preview [data-test="form-preview-changes-note"]`))); !strings.Contains(note, "leaves out the change of stage") {
+	if !strings.Contains(note, "leaves out the change of stage") {
 		t.Errorf("changes note %q, want it to say the stage change is left out", note)
 	}
 	shot(t, ctx, "22-preview-stage-not-sent")
 	step(t, ctx, "send the stage", chromedp.Click(C(`#f-fields input[value="stage"]`)))
 	waitFor(t, ctx, "the stage change in the preview", `document.querySelector('#form-preview [data-test="form-preview-body"]').textContent.includes('"old": "Negotiation"') && !document.querySelector('#form-preview [data-test="form-preview-changes-note"]')`)
-	if body := get(t, ctx, chromedp.TextContent(C(`#form-preview [data-test="form-preview-body"]`))); !strings.Contains(body, `"new": "Closed Won"`) {
+	if body := get(t, ctx, chromedp.Evaluate[string](`document.querySelector('#form-preview [data-test="form-preview-body"]').textContent`)); !strings.Contains(body, `"new": "Closed Won"`) {
 		t.Errorf("preview with stage sent: %s, want the stage moving to Closed Won", body)
 	}
 	step(t, ctx, "cancel", chromedp.Click(C(`#cancel-btn`)), chromedp.WaitNotVisible(C(`#editor`)))
@@ -329,12 +331,18 @@ func TestPageFailuresInBrowser(t *testing.T) {
 	row := func(v view) string { return `tr.hook[data-id="` + v.ID + `"]` }
 	step(t, ctx, "open the page", chromedp.Navigate(page), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(row(goneHook))))
 	// All four at once: the hanging one takes HARi's 15 s.
+	step(t, ctx, "listen", chromedp.Evaluate[chromedp.Void](liveRegions))
 	for _, v := range []view{timeout, untrusted, nxdomain, slowHook} {
 		step(t, ctx, "test fire "+v.Name, chromedp.Click(C(row(v)+` button[data-action="test"]`)))
 	}
 	panel := func(v view, sel string) string {
 		t.Helper()
-		step(t, ctx, "result of "+v.Name, chromedp.WaitVisible(C(`#panel-`+v.ID+` `+sel)))
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := chromedp.Do(sctx, chromedp.WaitVisible(C(`#panel-`+v.ID+` `+sel))); err != nil {
+			shot(t, ctx, "failed-result-of-"+strings.ReplaceAll(v.Name, " ", "-"))
+			t.Fatalf("result of %s: %v; the page said %q", v.Name, err, get(t, ctx, chromedp.Evaluate[[]string](`window.liveLog || []`)))
+		}
 		return get(t, ctx, chromedp.Text(C(`#panel-`+v.ID+` `+sel)))
 	}
 	raw := func(v view) string {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
 	"github.com/hari-crm/webhooks/internal/devtest"
@@ -103,4 +104,62 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// The README's first five minutes in a real browser: the worker in -dev
+// with API keys (as make run starts it), the example webhook seeded by
+// `webhooks ensure` (as make run does), the Settings link make run prints
+// (a token from `starter token` in its fragment) opened in Chromium, then
+// the demo event as make demo-event publishes it: the delivery appears in
+// the open Delivery log without a reload.
+func TestQuickStartInBrowser(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, nil)
+	e := newCLIEnv(t, rc)
+	e.env = append(e.env, "HARI_API_KEYS="+apiKeySpec)
+	w := e.startWorker()
+	root, err := devtest.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := "qs-" + uuid.NewString()[:8]
+	var hook map[string]any
+	readJSON(t, filepath.Join(root, "testdata/webhooks/demo.json"), &hook)
+	hook["url"] = rc.URL + "/webhooks/hari" // the demo receiver's stand-in
+	spec, _ := json.Marshal(hook)
+	stdout, stderr, code := e.starterRun(string(spec), "webhooks", "ensure", "--workspace", ws, "--file", "-", "--json")
+	var v view
+	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || v.ID == "" {
+		t.Fatalf("webhooks ensure: exit %d, %s %s", code, stdout, stderr)
+	}
+	tok, stderr, code := e.starterRun("", "token", "--workspace", ws, "--ttl", "12h")
+	if code != 0 || strings.TrimSpace(tok) == "" {
+		t.Fatalf("starter token: exit %d, %s", code, stderr)
+	}
+	link := "http://" + w.addr + "/settings/webhooks?workspace=" + ws + "#token=" + strings.TrimSpace(tok)
+
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	row := `tr.hook[data-id="` + v.ID + `"]`
+	step(t, ctx, "open the Settings link", chromedp.Navigate(link), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(row)),
+		chromedp.Click(C(row+` button[data-action="log"]`)))
+	waitFor(t, ctx, "the empty log", `document.querySelector("#log-`+v.ID+`").textContent.includes("No deliveries yet")`)
+	shot(t, ctx, "30-quickstart-before-demo-event")
+
+	// make demo-event: the demo event, its workspace set, published and waited for.
+	b, err := os.ReadFile(filepath.Join(root, "testdata/events/demo_won.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Replace(string(b), `"workspace": "yourcompany"`, `"workspace": "`+ws+`"`, 1)
+	if stdout, stderr, code := e.starterRun(body, "publish", "--file", "-", "--wait"); code != 0 {
+		t.Fatalf("publish the demo event: exit %d, %s %s", code, stdout, stderr)
+	}
+	// No reload: the open log shows it by itself.
+	waitFor(t, ctx, "the demo delivery in the open log", `!!document.querySelector('#log-`+v.ID+` li.delivery[data-status="delivered"]')`)
+	waitFor(t, ctx, "the demo record's name", `document.querySelector('#log-`+v.ID+` li.delivery .record-title').textContent === "Acme Corp – 200 seats · a1b2c3d4-0000-4000-8000-000000000001"`)
+	if hits := rc.Hits(); len(hits) != 1 {
+		t.Errorf("the demo receiver got %d requests, want 1", len(hits))
+	}
+	shot(t, ctx, "31-quickstart-demo-delivery")
 }
