@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -240,4 +241,130 @@ func TestDeliveryLogPagesAndFiltersInBrowser(t *testing.T) {
 	set("from yesterday", "since", yesterday)
 	set("to today", "until", today)
 	waitFor(t, ctx, "today's deliveries again", `document.querySelectorAll('.log li.delivery').length === 10`)
+}
+
+// Test fire's Response tab shows the response's headers (kept with the
+// result), with the status line and the body.
+func TestTestFireShowsResponseHeadersInBrowser(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Receiver-Trace", "trace-4242")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"queued":true}`))
+	})
+	c, page := logSite(t)
+	var wh view
+	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	step(t, ctx, "test fire",
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="test"]`)),
+		chromedp.WaitVisible(C(`.panel [data-test="test-response-headers"]`)),
+	)
+	shot(t, ctx, "23-test-fire-response-headers")
+	if status := get(t, ctx, chromedp.Text(C(`.panel [data-test="status"]`))); !strings.Contains(status, "HTTP 202") {
+		t.Errorf("status line: got %q, want HTTP 202", status)
+	}
+	heads := get(t, ctx, chromedp.Text(C(`.panel [data-test="test-response-headers"]`)))
+	for _, want := range []string{"X-Receiver-Trace", "trace-4242", "Content-Type", "application/json"} {
+		if !strings.Contains(heads, want) {
+			t.Errorf("response headers shown: got %q, want %q among them", heads, want)
+		}
+	}
+	if body := get(t, ctx, chromedp.TextContent(C(`.panel [data-test="body"]`))); body != `{"queued":true}` {
+		t.Errorf("response body shown: got %q, want the receiver's", body)
+	}
+	// The kept result (after a reload) still has them.
+	step(t, ctx, "reload",
+		chromedp.Reload(),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.WaitVisible(C(`.panel [data-test="test-response-headers"]`)),
+	)
+	if heads := get(t, ctx, chromedp.Text(C(`.panel [data-test="test-response-headers"]`))); !strings.Contains(heads, "trace-4242") {
+		t.Errorf("response headers after a reload: got %q, want trace-4242 among them", heads)
+	}
+}
+
+// The log asks for the body of each delivery that sent one, asks again
+// after a failed read (it is not kept), and never asks for the body of a
+// skipped delivery (nothing was sent).
+func TestDeliveryLogBodyReadsInBrowser(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	reads := map[string]int{} // delivery ID -> body requests
+	failFirst := true
+	mux := http.NewServeMux()
+	apiHandler := (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Bodies: tc, Pages: srv.Keys}).Handler()
+	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/body") {
+			parts := strings.Split(r.URL.Path, "/")
+			id := parts[len(parts)-2]
+			mu.Lock()
+			reads[id]++
+			fail := failFirst
+			failFirst = false
+			mu.Unlock()
+			if fail {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"the webhook service is unavailable; try again"}}`))
+				return
+			}
+		}
+		apiHandler.ServeHTTP(w, r)
+	}))
+	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	ws := "ui-" + uuid.NewString()[:8]
+	tok := workspaceToken(t, ws)
+	c := &apiClient{t: t, srv: site, ws: ws, token: tok}
+	// Three failed deliveries disable the webhook; two more events are
+	// then skipped.
+	wh, _, _ := disabledWebhook(t, c)
+	var skipped []string
+	for range 2 {
+		id := publishOpp(t, c)
+		if _, err := pub.Wait(context.Background(), ws, id); err != nil {
+			t.Fatal(err)
+		}
+		skipped = append(skipped, id+":"+wh.ID)
+	}
+	waitLogged(t, c, wh.ID, "status=skipped", 2)
+	waitLogged(t, c, wh.ID, "", 5)
+
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	step(t, ctx, "open the log",
+		chromedp.Navigate(site.URL+"/settings/webhooks?workspace="+ws+"#token="+tok),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="log"]`)),
+		chromedp.WaitVisible(C(`.log li.delivery[data-status="skipped"]`)),
+	)
+	// The first read failed; the next refresh (12 s) asks again and the
+	// record's name appears on every failed delivery.
+	waitFor(t, ctx, "every sent delivery titled by its record", `[...document.querySelectorAll('.log li.delivery[data-status="failed"] .record-title')].filter((e) => e.textContent === "Jane Smith · opp-42").length === 3`)
+	shot(t, ctx, "24-log-skipped-and-failed")
+	mu.Lock()
+	defer mu.Unlock()
+	retried := false
+	for id, n := range reads {
+		retried = retried || n >= 2
+		for _, s := range skipped {
+			if id == s {
+				t.Errorf("skipped delivery %s: got %d body requests, want none", s, n)
+			}
+		}
+	}
+	if len(reads) != 3 {
+		t.Errorf("deliveries whose body was asked for: got %d (%v), want the 3 that were sent", len(reads), reads)
+	}
+	if !retried {
+		t.Errorf("body requests %v: want the failed first read asked again", reads)
+	}
 }

@@ -134,6 +134,10 @@ type TestResult struct {
 	Error         string    `json:"error"`
 	ErrorClass    string    `json:"error_class,omitempty"`
 	Succeeded     bool      `json:"succeeded"`
+	// ResponseHeaders are the response's headers as the attempt kept them
+	// (delivery.KeepHeaders: at most 2 KiB); absent without a response and
+	// in results kept before them. They count towards MaxKeptTestBytes.
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
 }
 
 // TestBodyPreview is how many characters of a test response body show
@@ -534,6 +538,10 @@ func (r *registry) testFire(ctx workflow.Context, req IDRequest) (TestResult, er
 		res.Error = "test fire failed: " + rootMessage(err)
 	} else {
 		res.StatusCode, res.DurationMS, res.Body = att.StatusCode, att.DurationMS, att.ResponseBody
+		// State only (no command depends on it: the state's size decides
+		// evictions of test results, never a continue-as-new), so histories
+		// recorded before replay unchanged.
+		res.ResponseHeaders = att.ResponseHeaders
 		res.BodyTruncated = len([]rune(att.ResponseBody)) > TestBodyPreview
 		res.ErrorClass, res.Succeeded = string(att.Class), att.Succeeded()
 		if !att.Succeeded() {
