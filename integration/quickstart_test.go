@@ -144,7 +144,7 @@ func TestQuickStartInBrowser(t *testing.T) {
 	step(t, ctx, "open the Settings link", chromedp.Navigate(link), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(row)),
 		chromedp.Click(C(row+` button[data-action="log"]`)))
 	waitFor(t, ctx, "the empty log", `document.querySelector("#log-`+v.ID+`").textContent.includes("No deliveries yet")`)
-	shot(t, ctx, "30-quickstart-before-demo-event")
+	shot(t, ctx, "50-quickstart-before-demo-event")
 
 	// make demo-event: the demo event, its workspace set, published and waited for.
 	b, err := os.ReadFile(filepath.Join(root, "testdata/events/demo_won.json"))
@@ -161,5 +161,5 @@ func TestQuickStartInBrowser(t *testing.T) {
 	if hits := rc.Hits(); len(hits) != 1 {
 		t.Errorf("the demo receiver got %d requests, want 1", len(hits))
 	}
-	shot(t, ctx, "31-quickstart-demo-delivery")
+	shot(t, ctx, "51-quickstart-demo-delivery")
 }

@@ -110,7 +110,9 @@ function refocusMenu(id) {
 
 // ---- list -----------------------------------------------------------------
 
-async function load() {
+// load reads the webhooks and rebuilds the rows; afterRender runs once
+// they are rebuilt, before their results, logs and health are read.
+async function load(afterRender) {
   document.body.dataset.loading = "true"; // the rows are about to be rebuilt
   try {
     const data = await api("GET", base());
@@ -123,6 +125,7 @@ async function load() {
   }
   render();
   delete document.body.dataset.loading;
+  if (afterRender) afterRender();
   announceDisabled();
   await Promise.all(state.hooks.map(async (h) => {
     await Promise.all([loadTest(h.id), loadLast(h.id), loadHealth(h.id)]);
@@ -724,7 +727,11 @@ async function startRecovery(id, local) {
     const job = await api("POST", base() + "/" + encodeURIComponent(id) + "/recover", { since: t.toISOString() });
     recoveries[id] = { job: job.job_id };
     watchRecovery(id);
-  } catch (e) { recoveries[id] = { error: e.message, help: e.help }; renderRecovery(id); }
+  } catch (e) {
+    recoveries[id] = { error: e.message, help: e.help };
+    renderRecovery(id);
+    say("Recovery not started: " + (e.help ? e.help.problem + " " + e.help.next : e.message), true);
+  }
 }
 
 const recoveryPath = (id) => base() + "/" + encodeURIComponent(id) + "/recoveries/" + encodeURIComponent(recoveries[id].job);
@@ -1136,14 +1143,19 @@ async function save(ev) {
     // Focus goes to the saved row (its menu, where Edit was), not back to
     // "+ New webhook", once the list is rebuilt.
     const id = state.editing || (v && v.id);
+    const edited = !!state.editing;
     state.returnFocus = null;
     state.saved = true;
     closeEditor();
-    await load();
+    const before = document.activeElement; // where the closed drawer put it
+    await load(() => {
+      const row = id && $(`tr[data-id="${CSS.escape(id)}"]`);
+      const target = row ? $(edited ? 'button[data-action="menu"]' : 'button[data-action="test"]', row) : $("#new-btn");
+      const now = document.activeElement;
+      // Never away from where the user has gone since.
+      if (!$("#editor").open && (!now || now === document.body || now === before)) target.focus();
+    });
     state.saved = false;
-    const row = id && $(`tr[data-id="${CSS.escape(id)}"]`);
-    const target = row ? $(state.editing ? 'button[data-action="menu"]' : 'button[data-action="test"]', row) : $("#new-btn");
-    if (!$("#editor").open) target.focus();
   } catch (e) {
     const input = e.field && FIELD_INPUT[e.field] ? document.getElementById(FIELD_INPUT[e.field]) : null;
     const msg = document.getElementById("err-" + e.field);
