@@ -237,7 +237,7 @@ func TestDeliveryLogPagesAndFiltersInBrowser(t *testing.T) {
 	set("from today", "since", today)
 	waitFor(t, ctx, "today's deliveries", `document.querySelectorAll('.log li.delivery').length === 10 && !document.querySelector('.log .pager button[data-action="older"]').disabled`)
 	set("to yesterday", "until", yesterday)
-	waitFor(t, ctx, "nothing from today to yesterday", `document.querySelectorAll('.log li.delivery').length === 0`)
+	waitFor(t, ctx, "nothing from today to yesterday, and why", `document.querySelectorAll('.log li.delivery').length === 0 && (document.querySelector('.log .log-error') || {}).textContent === "Error: Pick a “To” date on or after the “From” date."`)
 	set("from yesterday", "since", yesterday)
 	set("to today", "until", today)
 	waitFor(t, ctx, "today's deliveries again", `document.querySelectorAll('.log li.delivery').length === 10`)

@@ -32,14 +32,26 @@ type LogEntry struct {
 	RedeliveryOf string `json:"redelivery_of,omitempty"`
 }
 
-// Deliveries returns the most recent deliveries to one webhook, newest
-// first, each with its attempts (the first page of DeliveriesPage).
+// Deliveries returns the limit most recent deliveries to one webhook,
+// newest first, each with its attempts (DeliveriesPage's pages, followed
+// while more are wanted).
 func (p *Publisher) Deliveries(ctx context.Context, ws, webhookID string, limit int) ([]LogEntry, error) {
-	page, err := p.DeliveriesPage(ctx, ws, webhookID, LogQuery{PageSize: limit})
-	if err != nil {
-		return nil, err
+	if limit < 1 {
+		return nil, &QueryError{"limit", "must be at least 1"}
 	}
-	return page.Entries, nil
+	out := []LogEntry{}
+	var token []byte
+	for len(out) < limit {
+		page, err := p.DeliveriesPage(ctx, ws, webhookID, LogQuery{PageSize: min(limit-len(out), MaxLogPage), PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Entries...)
+		if token = page.NextPageToken; len(token) == 0 {
+			break
+		}
+	}
+	return out[:min(len(out), limit)], nil
 }
 
 // LogQuery narrows and pages a webhook's execution log. Every field is
@@ -82,6 +94,9 @@ type QueryError struct {
 }
 
 func (e *QueryError) Error() string { return e.Field + ": " + e.Message }
+
+// Unwrap makes a QueryError an invalid input (event.ErrInvalid).
+func (e *QueryError) Unwrap() error { return event.ErrInvalid }
 
 // Check returns a *QueryError naming the first field of q that is out of
 // range.

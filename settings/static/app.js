@@ -498,9 +498,22 @@ async function loadLog(id) {
   try { data = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?" + logQuery(v)); }
   catch (e) {
     if (seq !== v.seq) return;
+    // A page token the server no longer takes (its key ring changed):
+    // back to the first page.
+    if (e.field === "page_token" && v.page > 0) { v.tokens = [""]; v.page = 0; return loadLog(id); }
+    // A failed refresh leaves the entries shown as they are (open
+    // disclosures too) and says so above them; the next refresh tries again.
+    // Filters the server refuses (To before From) match nothing shown.
     const list = document.getElementById("log-list-" + id);
-    if (list) list.replaceChildren(el("p", { class: "error-text" }, el("strong", {}, "Error: "), e.message));
-    else box.replaceChildren(el("p", { class: "error-text" }, el("strong", {}, "Error: "), e.message));
+    const text = e.field === "until" && v.since && v.until ? "Pick a “To” date on or after the “From” date." : e.message;
+    const msg = el("p", { class: "error-text log-error" }, el("strong", {}, "Error: "), text);
+    if (!list) box.replaceChildren(msg);
+    else {
+      if (["status", "event_type", "since", "until"].includes(e.field)) { v.data = []; v.next = ""; renderLog(id); }
+      const old = list.querySelector(":scope > .log-error");
+      if (old) old.replaceWith(msg); else list.prepend(msg);
+    }
+    watchPending();
     return;
   }
   if (seq !== v.seq) return; // a newer read (another page, other filters) is under way
@@ -539,7 +552,7 @@ function renderLog(id) {
   const v = logView[id];
   const out = document.getElementById("log-list-" + id);
   if (!v || !out) return;
-  for (const p of out.querySelectorAll(":scope > p")) p.remove(); // an error shown before
+  for (const p of out.querySelectorAll(":scope > .log-error")) p.remove(); // a failed refresh before
   const list = out.querySelector("ol.deliveries") || out.appendChild(el("ol", { class: "deliveries" }));
   updateList(list, v.data.map((d) => [bodyKey(d), d]), (d) => deliveryItem(id, d));
   for (const d of v.data) loadBody(id, d);
