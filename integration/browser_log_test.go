@@ -178,6 +178,7 @@ func TestDeliveryLogPagesAndFiltersInBrowser(t *testing.T) {
 		}
 	}
 	waitLogged(t, c, wh.ID, "page_size=100", 12)
+	waitLogged(t, c, wh.ID, "status=failed", 1) // its outcome is searchable
 
 	ctx := browser(t)
 	C := func(sel string) css { return css(sel) }

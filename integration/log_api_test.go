@@ -82,7 +82,10 @@ func TestDeliveryLogFiltersAndPagesOnTheServer(t *testing.T) {
 	for _, body := range []string{updatedEvent(c.ws), oppEvent(c.ws, "Closed Won")} {
 		late = append(late, publish(body))
 	}
-	waitLogged(t, c, wh.ID, "page_size=100", 5)
+	// Visibility records an event's outcome when its workflow closes,
+	// shortly after: wait until both outcomes are searchable.
+	waitLogged(t, c, wh.ID, "status=failed", 2)
+	waitLogged(t, c, wh.ID, "status=delivered", 3)
 
 	logOf := func(query string) logPage {
 		t.Helper()
