@@ -66,6 +66,7 @@ var (
 	pubConc  = flag.Int("publishers", 32, "concurrent publishers")
 	only     = flag.String("only", "abcde", "scenarios to run: a, b, c, d, e, and L (the load and reconciliation run of `make soak`)")
 	nLoad    = flag.Int("load", 10000, "scenario L: events")
+	bDoor    = flag.String("b-door", "api", "scenario (b): how both workspaces publish: api (the worker's HTTP API, eager start) or client (a remote Go client through the publisher package)")
 	aRuns    = flag.String("a-runs", "api,nolimit,client,naive,bare", "scenario (a): lines to run: api (Redis limiter), nolimit, client (remote Go client), naive, bare; the ratios need all five")
 	backend  = flag.String("backend", "sqlite", "sqlite: the dev server on SQLite, as `make run`; postgres: the Temporal server on PostgreSQL, as `make stack` (needs `make stack-bins`)")
 )
@@ -743,7 +744,11 @@ func scenarioA(ctx context.Context, e *env) error {
 }
 
 func scenarioB(ctx context.Context, e *env) error {
-	fmt.Printf("(b) bulk import: workspace A publishes %d events to a 200 ms receiver while workspace B publishes %d (both through the worker's HTTP API)\n", *nBulk, *nB)
+	door := map[string]string{"api": "the worker's HTTP API", "client": "a remote Go client"}[*bDoor]
+	if door == "" {
+		return fmt.Errorf("-b-door %q: want api or client", *bDoor)
+	}
+	fmt.Printf("(b) bulk import: workspace A publishes %d events to a 200 ms receiver while workspace B publishes %d (both through %s)\n", *nBulk, *nB, door)
 	w, p, url, err := e.setup(ctx, 200*time.Millisecond, "HARI_REDIS_ADDR="+e.redis.Addr)
 	if err != nil {
 		return err
@@ -759,10 +764,15 @@ func scenarioB(ctx context.Context, e *env) error {
 	}
 	var pmu sync.Mutex
 	var publishB []time.Duration
-	_ = p
 	pub := func(ev event.Event) error {
 		t0 := time.Now()
-		err := w.publishAPI(ctx, ev, []endpoint.Target{{ID: "t", URL: url}})
+		targets := []endpoint.Target{{ID: "t", URL: url}}
+		var err error
+		if *bDoor == "client" {
+			_, err = p.Publish(ctx, workflows.EventInput{Event: ev, Targets: targets})
+		} else {
+			err = w.publishAPI(ctx, ev, targets)
+		}
 		if strings.HasPrefix(ev.ID, "wssmall.") {
 			pmu.Lock()
 			publishB = append(publishB, time.Since(t0))

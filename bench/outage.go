@@ -193,7 +193,7 @@ func runOutage(ctx context.Context, e *env, viaAPI bool, redisDown time.Duration
 	start := time.Now()
 	stopSampling := make(chan struct{})
 	printBacklog := e.backlogSampler(ctx, start, stopSampling)
-	printCPU := cpuSampler(w.cmd.Process.Pid, start, stopSampling)
+	printCPU := cpuSampler(e, w, start, stopSampling)
 	quietSent, quietErrs := publish(quiet, 0, 500*time.Millisecond, func(ev event.Event) error { return send(ev, url) })
 	close(stopSampling)
 	res, err := e.measure("quiet", quiet, quietSent, start, quietErrs, 10*time.Minute)

@@ -81,27 +81,24 @@ func (e *env) backlogSampler(ctx context.Context, start time.Time, stop <-chan s
 	}
 }
 
-// cpuSampler samples the CPU time of the Temporal server, the worker and
-// this process (receivers, publishers) every 500 ms until stop is closed,
-// and prints each one's share of a core per interval: during an outage it
-// shows which process the quiet workspace's events queue behind.
-func cpuSampler(workerPID int, start time.Time, stop <-chan struct{}) func() {
-	procs := []struct {
-		name string
-		pid  int
-	}{{"server", serverPID()}, {"worker", workerPID}, {"bench", os.Getpid()}}
+// cpuSampler samples the CPU time of each process of the run (e.cpuNow:
+// the Temporal server, PostgreSQL with its backends on -backend postgres,
+// Redis, the worker and this process with its receivers and publishers)
+// every 500 ms until stop is closed, and prints each one's share of a core
+// per interval: during an outage it shows which process the quiet
+// workspace's events queue behind.
+func cpuSampler(e *env, w *workerProc, start time.Time, stop <-chan struct{}) func() {
 	var series []string
-	last := make([]time.Duration, len(procs))
-	for i, p := range procs {
-		last[i] = procCPU(p.pid)
-	}
+	last := e.cpuNow(w)
 	wait := every(500*time.Millisecond, stop, func() {
+		now := e.cpuNow(w)
 		parts := []string{fmt.Sprintf("%+.1fs", time.Since(start).Seconds())}
-		for i, p := range procs {
-			now := procCPU(p.pid)
-			parts = append(parts, fmt.Sprintf("%s %3.0f%%", p.name, 100*(now-last[i]).Seconds()/0.5))
-			last[i] = now
+		for _, k := range cpuParts {
+			if _, ok := now[k]; ok {
+				parts = append(parts, fmt.Sprintf("%s %3.0f%%", k, 100*(now[k]-last[k]).Seconds()/0.5))
+			}
 		}
+		last = now
 		series = append(series, strings.Join(parts, " "))
 	})
 	return func() {
