@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hari-crm/webhooks/activities"
+	"github.com/hari-crm/webhooks/delivery"
+	"github.com/hari-crm/webhooks/event"
+)
+
+// floorWorkflow is the least a durable workflow per event can do to make
+// one delivery attempt: started eagerly (its first workflow task comes
+// back with the start), one local activity that POSTs (one marker event),
+// then it completes. No codec payloads beyond the input, no search
+// attributes, no limiter, no query handlers: the server's cost of it is
+// the floor of this design on the server (README, "CPU per delivery on
+// both backends").
+func floorWorkflow(ctx workflow.Context, in naiveInput) error {
+	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: delivery.AttemptTimeout})
+	return workflow.ExecuteLocalActivity(ctx, "NaivePost", in).Get(ctx, nil)
+}
+
+// runFloor runs floorWorkflow for n events through an in-process worker
+// (its CPU is counted with the load generator's) and eager start, as the
+// API door starts ours.
+func (e *env) runFloor(ctx context.Context, ws string, n int, delay time.Duration) (result, error) {
+	if err := e.fresh(ctx); err != nil {
+		return result{}, err
+	}
+	queue := "floor-" + uuid.NewString()[:8]
+	pool := x509.NewCertPool()
+	pool.AddCert(e.rcv.srv.Certificate())
+	hc := activities.NewHTTPClient(activities.ClientOptions{TLS: &tls.Config{RootCAs: pool}})
+	w := worker.New(e.tc, queue, worker.Options{MaxConcurrentWorkflowTaskPollers: 32, MaxConcurrentWorkflowTaskExecutionSize: 500, MaxConcurrentLocalActivityExecutionSize: 500})
+	w.RegisterWorkflowWithOptions(floorWorkflow, workflow.RegisterOptions{Name: "FloorWebhook"})
+	w.RegisterActivityWithOptions(naivePost(hc), activityName("NaivePost"))
+	if err := w.Start(); err != nil {
+		return result{}, err
+	}
+	defer w.Stop()
+	e.rcv.reset(delay)
+	url := e.rcv.srv.URL + "/hook"
+	evs := make([]event.Event, n)
+	for i := range evs {
+		evs[i] = benchEvent(ws, i, queue)
+	}
+	cpu := e.cpuNow()
+	pg := e.pgNow()
+	start := time.Now()
+	sent, errs := publish(evs, *pubConc, 0, func(ev event.Event) error {
+		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "floor-" + ev.ID, TaskQueue: queue, EnableEagerStart: true}, "FloorWebhook",
+			naiveInput{URL: url, ID: ev.ID, Body: []byte(`{"event":"stage.changed"}`)})
+		return err
+	})
+	res, err := e.measure("floor (eager start + 1 LA)", evs, sent, start, errs, 10*time.Minute)
+	res.cpu = cpuLine(res.n, cpu, e.cpuNow()) + pgLine(res.n, pg, e.pgNow()) + fmt.Sprintf("\n        (its worker runs in the load generator)")
+	return res, err
+}
