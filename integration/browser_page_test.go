@@ -124,7 +124,8 @@ func TestPageListAndFormInBrowser(t *testing.T) {
 	// A long URL at 1280 px: the scheme and host whole, the path cut.
 	u := get(t, ctx, chromedp.Evaluate[map[string]any](`(() => {
 		const host = document.querySelector('`+rowA+` [data-test="url-host"]'), path = document.querySelector('`+rowA+` [data-test="url-path"]');
-		return { host: host.textContent, hostCut: host.scrollWidth > host.clientWidth, hostWidth: host.getBoundingClientRect().width,
+		const text = document.createRange(); text.selectNodeContents(host); // the text's own width, cut or not
+		return { host: host.textContent, hostCut: host.scrollWidth > host.clientWidth || text.getBoundingClientRect().width > host.getBoundingClientRect().width + 0.01, hostWidth: host.getBoundingClientRect().width,
 			path: path.textContent, pathCut: path.scrollWidth > path.clientWidth, title: host.parentElement.title };
 	})()`))
 	if u["host"] != rc.URL || u["hostCut"] != false || u["hostWidth"].(float64) <= 0 {
@@ -139,6 +140,10 @@ func TestPageListAndFormInBrowser(t *testing.T) {
 		chromedp.Click(C(rowA+` button[data-action="copy-url"]`)))
 	waitFor(t, ctx, "the full URL copied", `window.copied === `+jsString(rc.URL+longPath))
 	shot(t, ctx, "40-long-url-1280")
+	step(t, ctx, "narrow", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond))
+	noSidewaysScroll(t, ctx, "the list at 390 px with a long URL")
+	shot(t, ctx, "40b-long-url-390")
+	step(t, ctx, "wide", chromedp.EmulateViewport(1280, 1000), chromedp.Sleep(200*time.Millisecond))
 
 	// The overflow menu by keyboard: Enter opens it on its first item,
 	// arrows move and wrap, Escape closes it and returns to its button.
@@ -195,6 +200,10 @@ func TestPageListAndFormInBrowser(t *testing.T) {
 	}
 	step(t, ctx, "show the conditions", chromedp.Evaluate[chromedp.Void](drawerTo(`#f-conditions`)))
 	viewShot(t, ctx, "41-other-field")
+	step(t, ctx, "narrow drawer", chromedp.EmulateViewport(390, 844), chromedp.Sleep(200*time.Millisecond), chromedp.Evaluate[chromedp.Void](drawerTo(`#f-conditions`)))
+	noSidewaysScroll(t, ctx, "the condition builder at 390 px")
+	viewShot(t, ctx, "41b-other-field-390")
+	step(t, ctx, "wide drawer", chromedp.EmulateViewport(1280, 1000), chromedp.Sleep(200*time.Millisecond))
 	step(t, ctx, "save", chromedp.Click(C(`#save-btn`)), chromedp.WaitNotVisible(C(`#editor`)))
 	// Focus on the edited row (its menu, where Edit was), not on New.
 	waitFor(t, ctx, "focus on the edited row after Save", `document.activeElement.dataset.action === "menu" && document.activeElement.closest("tr.hook") && document.activeElement.closest("tr.hook").dataset.id === `+jsString(a.ID))
