@@ -404,6 +404,7 @@ func TestPageFailuresInBrowser(t *testing.T) {
 	if got := panel(slowHook, `[data-test="time"]`); !regexp.MustCompile(`^Response time: \d+\.\d s$`).MatchString(got) {
 		t.Errorf("a 1.2 s answer: got %q, want the response time in seconds (Response time: 1.2 s)", got)
 	}
+	noSidewaysScroll(t, ctx, "Test fire errors at 1280 px")
 	shot(t, ctx, "44-tls-dns-errors")
 	// The cut at 15 s: in words, with the real duration in seconds.
 	if got := panel(timeout, `[data-test="error"] .problem`); !strings.HasPrefix(got, "127.0.0.1 did not send a complete response: HARi gave up after 1") || !strings.Contains(got, "reply 200 first") {
@@ -428,6 +429,7 @@ func TestPageFailuresInBrowser(t *testing.T) {
 	if got := get(t, ctx, chromedp.Text(C(`#log-`+goneHook.ID+` [data-test="recovery-error"]`))); !strings.Contains(got, "Recovery not started: The webhook is deactivated") || strings.Contains(got, "webhook inactive:") {
 		t.Errorf("Recover of a deactivated webhook: got %q, want it explained, the raw error folded away", got)
 	}
+	noSidewaysScroll(t, ctx, "the open log with refusals at 1280 px")
 	shot(t, ctx, "46-recovery-refused")
 
 	// The log's filters at 390 px: each label whole, beside or above its

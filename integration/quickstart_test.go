@@ -144,6 +144,7 @@ func TestQuickStartInBrowser(t *testing.T) {
 	step(t, ctx, "open the Settings link", chromedp.Navigate(link), chromedp.WaitVisible(C(`body[data-ready="true"]`)), chromedp.WaitVisible(C(row)),
 		chromedp.Click(C(row+` button[data-action="log"]`)))
 	waitFor(t, ctx, "the empty log", `document.querySelector("#log-`+v.ID+`").textContent.includes("No deliveries yet")`)
+	noSidewaysScroll(t, ctx, "the Quick start's empty log at 1280 px")
 	shot(t, ctx, "50-quickstart-before-demo-event")
 
 	// make demo-event: the demo event, its workspace set, published and waited for.
@@ -161,5 +162,8 @@ func TestQuickStartInBrowser(t *testing.T) {
 	if hits := rc.Hits(); len(hits) != 1 {
 		t.Errorf("the demo receiver got %d requests, want 1", len(hits))
 	}
+	noSidewaysScroll(t, ctx, "the Quick start's delivered log at 1280 px")
 	shot(t, ctx, "51-quickstart-demo-delivery")
+	step(t, ctx, "narrow", chromedp.EmulateViewport(390, 844), chromedp.Sleep(300*time.Millisecond))
+	noSidewaysScroll(t, ctx, "the Quick start's delivered log at 390 px")
 }
