@@ -315,3 +315,68 @@ func TestDeliveryLogShowsTheRequestAsSent(t *testing.T) {
 		}
 	}
 }
+
+// An event's status in visibility stays pending until every one of its
+// deliveries ends; a webhook whose delivery has ended is still listed
+// under Delivered or Failed while another webhook of the same event is
+// being retried.
+func TestDeliveryLogStatusFiltersWhileTheEventRuns(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hold := devtest.NewReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	ok := devtest.NewReceiver(t, nil)
+	gone := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
+	c := newAPI(t)
+	create := func(name, url string) view {
+		t.Helper()
+		var v view
+		spec := strings.Replace(fmtURL(closedWon, url), "Closed Won to ERP", name, 1)
+		if code, b := c.do("POST", c.hooks(), spec, &v); code != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", name, code, b)
+		}
+		return v
+	}
+	slow, fast, failing := create("Held", hold.URL+"/erp"), create("Answers at once", ok.URL+"/erp"), create("Gone", gone.URL+"/erp")
+	var receipt struct {
+		EventID string `json:"event_id"`
+	}
+	if code, b := c.do("POST", c.events(), oppEvent(c.ws, "Closed Won"), &receipt); code != http.StatusAccepted {
+		t.Fatalf("publish: got %d %s, want 202", code, b)
+	}
+	// The held webhook's attempts are each cut at 15 s and retried: the
+	// event runs for about a minute, well past these waits.
+	waitLogged(t, c, fast.ID, "status=delivered", 1)
+	waitLogged(t, c, failing.ID, "status=failed", 1)
+	for _, tc := range []struct {
+		hook         view
+		query, state string
+	}{
+		{fast, "status=delivered", "delivered"},
+		{failing, "status=failed", "failed"},
+		{slow, "status=pending", "pending"},
+		{fast, "status=pending", ""},
+		{slow, "status=delivered", ""},
+	} {
+		var p logPage
+		if code, b := c.do("GET", c.hooks()+"/"+tc.hook.ID+"/deliveries?"+tc.query, "", &p); code != http.StatusOK {
+			t.Fatalf("%s ?%s: got %d %s, want 200", tc.hook.Name, tc.query, code, b)
+		}
+		var got []string
+		for _, d := range p.Deliveries {
+			got = append(got, d.EventID+" "+d.Delivery.Status)
+		}
+		want := []string{}
+		if tc.state != "" {
+			want = []string{receipt.EventID + " " + tc.state}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s ?%s while the event runs: got %v, want %v", tc.hook.Name, tc.query, got, want)
+		}
+	}
+}

@@ -119,8 +119,9 @@ func (q LogQuery) Check() error {
 // filter is the visibility condition of q's status, type and times, to
 // add to DeliveriesQuery. An event's status covers all of its deliveries,
 // so it keeps every event whose delivery to this webhook may have the
-// status (partial: some delivered, some failed); DeliveriesPage then
-// keeps the deliveries that do.
+// status (partial: some delivered, some failed; pending or routing: this
+// webhook's delivery may have ended while another one's is retried);
+// DeliveriesPage then keeps the deliveries that do.
 func (q LogQuery) filter(webhookID string) string {
 	var and []string
 	status := workflows.SearchStatus.GetName()
@@ -128,9 +129,9 @@ func (q LogQuery) filter(webhookID string) string {
 	case workflows.StatusPending:
 		and = append(and, fmt.Sprintf("%s IN ('%s', '%s')", status, workflows.StatusPending, workflows.StatusRouting))
 	case workflows.StatusDelivered:
-		and = append(and, fmt.Sprintf("%s IN ('%s', '%s')", status, workflows.StatusDelivered, workflows.StatusPartial))
+		and = append(and, fmt.Sprintf("%s IN ('%s', '%s', '%s', '%s')", status, workflows.StatusDelivered, workflows.StatusPartial, workflows.StatusPending, workflows.StatusRouting))
 	case workflows.StatusFailed:
-		and = append(and, fmt.Sprintf("%s IN ('%s', '%s')", status, workflows.StatusFailed, workflows.StatusPartial))
+		and = append(and, fmt.Sprintf("%s IN ('%s', '%s', '%s', '%s')", status, workflows.StatusFailed, workflows.StatusPartial, workflows.StatusPending, workflows.StatusRouting))
 	case workflows.StatusSkipped:
 		and = append(and, fmt.Sprintf("(%s = '%s' OR %s = '%s')", status, workflows.StatusSkipped, workflows.SearchSkippedKeys.GetName(), workflows.WebhookKey(webhookID)))
 	}

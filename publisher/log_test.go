@@ -46,8 +46,8 @@ func TestLogQueryFilter(t *testing.T) {
 		want string
 	}{
 		{LogQuery{}, ""},
-		{LogQuery{Status: "delivered"}, " AND HariDeliveryStatus IN ('delivered', 'partial')"},
-		{LogQuery{Status: "failed"}, " AND HariDeliveryStatus IN ('failed', 'partial')"},
+		{LogQuery{Status: "delivered"}, " AND HariDeliveryStatus IN ('delivered', 'partial', 'pending', 'routing')"},
+		{LogQuery{Status: "failed"}, " AND HariDeliveryStatus IN ('failed', 'partial', 'pending', 'routing')"},
 		{LogQuery{Status: "pending"}, " AND HariDeliveryStatus IN ('pending', 'routing')"},
 		{LogQuery{Status: "skipped"}, " AND (HariDeliveryStatus = 'skipped' OR HariSkippedKeys = '" + workflows.WebhookKey("wh-1") + "')"},
 		{LogQuery{EventType: event.RecordUpdated, Since: at, Until: at.Add(time.Hour)},
