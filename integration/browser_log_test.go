@@ -369,3 +369,69 @@ func TestDeliveryLogBodyReadsInBrowser(t *testing.T) {
 		t.Errorf("body requests %v: want the failed first read asked again", reads)
 	}
 }
+
+// A status filter can answer an empty page with a next page token (the
+// server read a few visibility pages of events whose delivery to this
+// webhook has another outcome): the page says so and keeps Older, which
+// finds the older match. Here 40 events are partial (this webhook
+// delivered, another failed), and the oldest one failed here too.
+func TestDeliveryLogEmptyPageKeepsOlderInBrowser(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/other") || r.Header.Get(signature.HeaderEvent) == "record.updated" {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	})
+	c, page := logSite(t)
+	var wh, other view
+	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	if code, b := c.do("POST", c.hooks(), strings.Replace(fmtURL(closedWon, rc.URL+"/other"), "Closed Won to ERP", "Other", 1), &other); code != http.StatusCreated {
+		t.Fatalf("create the other: %d %s", code, b)
+	}
+	var receipt struct {
+		EventID string `json:"event_id"`
+	}
+	if code, b := c.do("POST", c.events(), updatedEvent(c.ws), &receipt); code != http.StatusAccepted {
+		t.Fatalf("publish: %d %s", code, b)
+	}
+	failed := receipt.EventID
+	if _, err := pub.Wait(context.Background(), c.ws, failed); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the failed event is the oldest by its close time too
+	events := []string{}
+	for range 40 {
+		events = append(events, publishOpp(t, c))
+	}
+	for _, id := range events {
+		if _, err := pub.Wait(context.Background(), c.ws, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLogged(t, c, wh.ID, "page_size=100", 41)
+	waitLogged(t, c, other.ID, "status=failed&page_size=100", 41) // every outcome is searchable
+	var first logPage
+	if code, b := c.do("GET", c.hooks()+"/"+wh.ID+"/deliveries?status=failed&page_size=10", "", &first); code != http.StatusOK || len(first.Deliveries) != 0 || first.NextPageToken == "" {
+		t.Fatalf("status=failed page 1: got %d %s, want 200 with no entry and a next_page_token (the case this test is about)", code, b)
+	}
+
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	row := `tr.hook[data-id="` + wh.ID + `"]`
+	log := `#log-` + wh.ID
+	step(t, ctx, "open the log", chromedp.Navigate(page), chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.Click(C(row+` button[data-action="log"]`)), chromedp.WaitVisible(C(log+` .pager .count`)))
+	step(t, ctx, "filter failed", chromedp.SetValue(C(log+` [data-filter="status"]`), "failed"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('`+log+` [data-filter="status"]').dispatchEvent(new Event("change"))`))
+	waitFor(t, ctx, "the empty first page that says older ones may match", `document.querySelector('`+log+` .pager .count').textContent === "None on this page; older ones may match." && document.querySelectorAll('`+log+` li.delivery').length === 0`)
+	if get(t, ctx, chromedp.Evaluate[bool](`document.querySelector('`+log+` .pager button[data-action="older"]').disabled`)) {
+		t.Fatalf("Older on an empty page with more to read: got disabled, want enabled")
+	}
+	shot(t, ctx, "23-log-empty-page-older")
+	step(t, ctx, "older", chromedp.Click(C(log+` .pager button[data-action="older"]`)))
+	waitFor(t, ctx, "the older failed delivery", `[...document.querySelectorAll('`+log+` li.delivery')].map((li) => li.dataset.delivery).join() === "`+failed+`:`+wh.ID+`"`)
+}

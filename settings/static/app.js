@@ -519,7 +519,9 @@ async function loadLog(id) {
   if (seq !== v.seq) return; // a newer read (another page, other filters) is under way
   v.data = data.deliveries || [];
   v.next = data.next_page_token || "";
-  if (v.data.length === 0 && v.page === 0 && !filtered(v)) { box.replaceChildren(el("p", { text: "No deliveries yet." })); watchPending(); return; }
+  // An empty page with a next token is not the end: the server stopped
+  // after a few visibility pages without a match, and older ones may match.
+  if (v.data.length === 0 && v.page === 0 && !filtered(v) && !v.next) { box.replaceChildren(el("p", { text: "No deliveries yet." })); watchPending(); return; }
   if (!box.querySelector(".log-list")) {
     box.replaceChildren(el("h3", { text: "Recent deliveries" }), recoverForm(id), logFilters(id), el("div", { class: "log-list", id: "log-list-" + id }));
   }
@@ -556,7 +558,7 @@ function renderLog(id) {
   const list = out.querySelector("ol.deliveries") || out.appendChild(el("ol", { class: "deliveries" }));
   updateList(list, v.data.map((d) => [bodyKey(d), d]), (d) => deliveryItem(id, d));
   for (const d of v.data) loadBody(id, d);
-  const count = v.data.length === 0 ? (v.page === 0 ? "No deliveries match these filters." : "No more deliveries.") :
+  const count = v.data.length === 0 ? (v.next ? "None on this page; older ones may match." : v.page === 0 ? "No deliveries match these filters." : "No more deliveries.") :
     "Page " + (v.page + 1) + ": " + v.data.length + (v.data.length === 1 ? " delivery" : " deliveries") + (filtered(v) ? " matching the filters" : "") + (v.next ? ", older ones on the next pages" : "");
   const pager = out.querySelector(".pager") || out.appendChild(el("div", { class: "pager" },
     el("span", { class: "count", role: "status" }),
