@@ -79,10 +79,12 @@ lint:
 	go vet ./...
 
 ## demo-event: publish testdata/events/demo_won.json (an opportunity moves to Closed Won) and wait: the
-## registry routes it to the example webhook that make run seeded (HARI_WORKSPACE: the same workspace)
+## registry routes it to the example webhook that make run seeded (HARI_WORKSPACE: the same workspace;
+## TEMPORAL_PORT or TEMPORAL_ADDRESS, and HARI_DATA_DIR: the same as make run's, when moved)
 demo-event:
 	sed 's/"workspace": "yourcompany"/"workspace": "$(or $(HARI_WORKSPACE),yourcompany)"/' testdata/events/demo_won.json | \
-	  HARI_CODEC_KEYS_FILE=.data/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 go run ./starter publish --file - --wait
+	  TEMPORAL_ADDRESS=$(or $(TEMPORAL_ADDRESS),127.0.0.1:$(or $(TEMPORAL_PORT),7233)) \
+	  HARI_CODEC_KEYS_FILE=$(or $(HARI_DATA_DIR),.data)/codec.keys HARI_ALLOW_CIDRS=127.0.0.1/32 go run ./starter publish --file - --wait
 
 ## clean: bin/, .data/ and artifacts/, and a stack's cluster kept under /var/tmp (named in .data/*/pgdata.path)
 clean:

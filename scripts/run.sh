@@ -3,15 +3,24 @@
 # .data/temporal.db (Web UI on http://localhost:8233, decoding payloads
 # through the worker's codec endpoint), the demo HTTPS receiver on
 # https://127.0.0.1:9443 and the delivery worker. Ctrl-C stops all three.
+# Each place can be moved (TestQuickStartRunsTheREADME runs this script on
+# free ports with its own data and binaries): TEMPORAL_PORT, UI_PORT,
+# HARI_HTTP_ADDR, HARI_RECEIVER_ADDR (the demo receiver; the example
+# webhook is seeded with its address), HARI_DATA_DIR (keys, certificates,
+# the dev server's database; default .data), HARI_BIN_DIR (where the
+# worker, starter and receiver are built; default bin) and TEMPORAL_CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DATA=.data
-TEMPORAL=bin/temporal
+DATA=${HARI_DATA_DIR:-.data}
+BIN=${HARI_BIN_DIR:-bin}
+TEMPORAL=${TEMPORAL_CLI:-bin/temporal}
 TEMPORAL_PORT=${TEMPORAL_PORT:-7233}
 UI_PORT=${UI_PORT:-8233}
 HTTP_ADDR=${HARI_HTTP_ADDR:-127.0.0.1:8234}
-mkdir -p "$DATA" bin
+RECEIVER_ADDR=${HARI_RECEIVER_ADDR:-127.0.0.1:9443}
+mkdir -p "$DATA" "$BIN"
+DATA_ABS=$(cd "$DATA" && pwd)
 
 # Payload codec key: made once, kept in .data (git-ignored).
 if [[ ! -s $DATA/codec.keys ]]; then
@@ -21,7 +30,7 @@ if [[ ! -s $DATA/codec.keys ]]; then
 fi
 # The worker and the starter refuse a key file that group or others can read.
 chmod 600 "$DATA/codec.keys"
-export HARI_CODEC_KEYS_FILE=$PWD/$DATA/codec.keys
+export HARI_CODEC_KEYS_FILE=$DATA_ABS/codec.keys
 # HTTP API signing key (HS256, for workspace and service tokens): made once.
 if [[ ! -s $DATA/api.keys ]]; then
   umask 077
@@ -29,7 +38,7 @@ if [[ ! -s $DATA/api.keys ]]; then
   umask 022
 fi
 chmod 600 "$DATA/api.keys" "$DATA/codec.keys"
-export HARI_API_KEYS_FILE=$PWD/$DATA/api.keys
+export HARI_API_KEYS_FILE=$DATA_ABS/api.keys
 # Direct targets with plaintext secrets (direct mode, such as
 # testdata/events/stage_changed.json) are refused unless allowed (see the
 # README's trust model); make demo-event does not need them.
@@ -40,10 +49,10 @@ export HARI_ALLOW_CIDRS=${HARI_ALLOW_CIDRS-127.0.0.1/32}
 # The demo receiver's self-signed certificate, trusted by the worker
 # through SSL_CERT_FILE next to the system roots and the user's own
 # SSL_CERT_FILE (appended, not replaced: an internal CA keeps working).
-go build -o bin/receiver ./receiver
-go build -o bin/worker ./worker
-go build -o bin/starter ./starter
-bin/receiver -gen-cert -cert "$DATA/receiver" >/dev/null
+go build -o "$BIN/receiver" ./receiver
+go build -o "$BIN/worker" ./worker
+go build -o "$BIN/starter" ./starter
+"$BIN/receiver" -gen-cert -cert "$DATA/receiver" >/dev/null
 scripts/ca-bundle.sh "$DATA/ca-bundle.pem" "$DATA/receiver.pem"
 
 pids=()
@@ -75,28 +84,30 @@ done
 "$TEMPORAL" operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" >/dev/null \
   || { echo "Temporal did not start; see $DATA/temporal.log"; exit 1; }
 
-echo "starting demo receiver on https://127.0.0.1:9443 (secret demo-secret-2026)"
-bin/receiver -addr 127.0.0.1:9443 -secret demo-secret-2026 -cert "$DATA/receiver" &
+echo "starting demo receiver on https://$RECEIVER_ADDR (secret demo-secret-2026)"
+"$BIN/receiver" -addr "$RECEIVER_ADDR" -secret demo-secret-2026 -cert "$DATA/receiver" &
 pids+=($!)
 
 # -dev: the codec endpoint takes no token (the dev server's Web UI cannot
 # send one); the API still requires signed tokens, minted below.
 echo "starting worker (codec endpoint and health on http://$HTTP_ADDR)"
-SSL_CERT_FILE=$PWD/$DATA/ca-bundle.pem TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT HARI_HTTP_ADDR=$HTTP_ADDR \
-  HARI_LOG_CONSOLE=${HARI_LOG_CONSOLE:-1} bin/worker -dev &
+SSL_CERT_FILE=$DATA_ABS/ca-bundle.pem TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT HARI_HTTP_ADDR=$HTTP_ADDR \
+  HARI_LOG_CONSOLE=${HARI_LOG_CONSOLE:-1} "$BIN/worker" -dev &
 pids+=($!)
 
 # A workspace token for the Settings link (in the fragment, which the
 # browser never sends to a server; the page keeps it for the tab only).
 WORKSPACE=${HARI_WORKSPACE:-yourcompany}
-TOKEN=$(bin/starter token --workspace "$WORKSPACE" --ttl 12h)
+TOKEN=$("$BIN/starter" token --workspace "$WORKSPACE" --ttl 12h)
 
 # The example webhook of the Quick start (testdata/webhooks/demo.json: won
 # opportunities to the demo receiver), made once: make demo-event publishes
-# an event it matches. The worker may still be starting: try for a minute.
+# an event it matches, at the demo receiver's address. The worker may still
+# be starting: try for a minute.
 SEEDED=""
 for _ in $(seq 1 30); do
-  if SEEDED=$(TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT bin/starter webhooks ensure --workspace "$WORKSPACE" --file testdata/webhooks/demo.json 2>&1); then break; fi
+  if SEEDED=$(sed "s#https://127.0.0.1:9443/#https://$RECEIVER_ADDR/#" testdata/webhooks/demo.json |
+    TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT "$BIN/starter" webhooks ensure --workspace "$WORKSPACE" --file - 2>&1); then break; fi
   SEEDED="could not seed the example webhook (make demo-event will match no webhook): $SEEDED"
   sleep 2
 done
