@@ -401,6 +401,15 @@ func TestPageFailuresInBrowser(t *testing.T) {
 			t.Errorf("%s: technical details %q, want the raw error (%s)", tt.v.Name, r, tt.raw)
 		}
 	}
+	// A lookup that fails at once takes under a millisecond: never "0 ms".
+	if got := panel(nxdomain, `[data-test="time"]`); !regexp.MustCompile(`^Failed after (under 1 ms|[1-9]\d* ms)$`).MatchString(got) {
+		t.Errorf("a failed DNS lookup: got %q, want Failed after under 1 ms, or its whole milliseconds", got)
+	}
+	for ms, want := range map[string]string{"0": "under 1 ms", "1": "1 ms", "850": "850 ms", "10002": "10.0 s"} {
+		if got := get(t, ctx, chromedp.Evaluate[string](`took(`+ms+`)`)); got != want {
+			t.Errorf("a duration of %s ms: got %q, want %q", ms, got, want)
+		}
+	}
 	if got := panel(slowHook, `[data-test="time"]`); !regexp.MustCompile(`^Response time: \d+\.\d s$`).MatchString(got) {
 		t.Errorf("a 1.2 s answer: got %q, want the response time in seconds (Response time: 1.2 s)", got)
 	}

@@ -73,8 +73,12 @@ function say(msg, isError) {
   if (msg && !isError) sayTimer = setTimeout(() => { if (s.textContent === msg) s.textContent = ""; }, STATUS_CLEAR_MS);
 }
 
-// took writes a duration for people: "850 ms", "10.0 s".
+// took writes a duration for people: "850 ms", "10.0 s"; durations are
+// recorded in whole milliseconds, so 0 is "under 1 ms" (a refused
+// connection, a failed DNS lookup), never "0 ms".
 function took(ms) {
+  if (typeof ms !== "number" || isNaN(ms)) return "—";
+  if (ms < 1) return "under 1 ms";
   return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s";
 }
 
