@@ -18,6 +18,7 @@ import (
 	"github.com/hari-crm/webhooks/internal/devtest"
 	"github.com/hari-crm/webhooks/settings"
 	"github.com/hari-crm/webhooks/signature"
+	"github.com/hari-crm/webhooks/webhook"
 )
 
 // logSite serves the API and the page for one new workspace.
@@ -192,6 +193,15 @@ func TestDeliveryLogPagesAndFiltersInBrowser(t *testing.T) {
 		chromedp.WaitVisible(C(`.log .pager .count`)),
 	)
 	waitFor(t, ctx, "page 1 of 10", `document.querySelectorAll('.log li.delivery').length === 10`)
+	// The Event filter speaks the catalog's words (as the form does), and
+	// filters on the type.
+	var want []string
+	for _, e := range webhook.Events {
+		want = append(want, string(e.Type)+"="+e.Label)
+	}
+	if got := get(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.log [data-filter="type"] option')].filter((o) => o.value).map((o) => o.value + "=" + o.textContent)`)); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("the log's Event filter: got %q, want the catalog's labels %q", got, want)
+	}
 	first := shown()
 	step(t, ctx, "older", chromedp.Click(C(`.log .pager button[data-action="older"]`)))
 	waitFor(t, ctx, "page 2 with the other 2", `document.querySelectorAll('.log li.delivery').length === 2`)

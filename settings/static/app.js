@@ -541,7 +541,7 @@ function logFilters(id) {
   const status = el("select", { id: "lf-status-" + id, "data-filter": "status", onchange: change("status") },
     [["", "Any status"], ["delivered", "Delivered"], ["failed", "Failed"], ["pending", "Pending"], ["skipped", "Skipped"]].map(([val, t]) => el("option", { value: val, selected: v.status === val }, t)));
   const type = el("select", { id: "lf-type-" + id, "data-filter": "type", onchange: change("type") },
-    el("option", { value: "" }, "Any event"), EVENTS.map((e) => el("option", { value: e, selected: v.type === e }, e)));
+    el("option", { value: "" }, "Any event"), CATALOG.events.map((e) => el("option", { value: e.type, selected: v.type === e.type }, e.label)));
   const since = el("input", { type: "date", id: "lf-since-" + id, "data-filter": "since", value: v.since, onchange: change("since") });
   const until = el("input", { type: "date", id: "lf-until-" + id, "data-filter": "until", value: v.until, onchange: change("until") });
   return el("div", { class: "log-filters", role: "group", "aria-label": "Filter deliveries" },
