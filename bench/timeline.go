@@ -89,21 +89,24 @@ func (e *env) backlogSampler(ctx context.Context, start time.Time, stop <-chan s
 // workspace's events queue behind.
 func cpuSampler(e *env, w *workerProc, start time.Time, stop <-chan struct{}) func() {
 	var series []string
-	last := e.cpuNow(w)
+	last, lastAt := e.cpuNow(w), time.Now()
 	wait := every(500*time.Millisecond, stop, func() {
-		now := e.cpuNow(w)
-		parts := []string{fmt.Sprintf("%+.1fs", time.Since(start).Seconds())}
+		now, at := e.cpuNow(w), time.Now()
+		// Over the interval actually elapsed: on a loaded machine a tick
+		// can come late.
+		span := at.Sub(lastAt).Seconds()
+		parts := []string{fmt.Sprintf("%+.1fs", at.Sub(start).Seconds())}
 		for _, k := range cpuParts {
 			if _, ok := now[k]; ok {
-				parts = append(parts, fmt.Sprintf("%s %3.0f%%", k, 100*(now[k]-last[k]).Seconds()/0.5))
+				parts = append(parts, fmt.Sprintf("%s %3.0f%%", k, 100*(now[k]-last[k]).Seconds()/span))
 			}
 		}
-		last = now
+		last, lastAt = now, at
 		series = append(series, strings.Join(parts, " "))
 	})
 	return func() {
 		wait()
-		fmt.Printf("        CPU (share of one core per 500 ms): %s\n", strings.Join(series, "; "))
+		fmt.Printf("        CPU (share of one core, sampled every 500 ms): %s\n", strings.Join(series, "; "))
 	}
 }
 
