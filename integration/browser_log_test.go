@@ -58,10 +58,15 @@ func TestDeliveryLogUpdatesInPlaceInBrowser(t *testing.T) {
 	// second event's first attempt) waits until the page shows it pending,
 	// then fails with 503; request 3 (its retry) waits until the test has
 	// opened the pending entry's disclosure, then answers.
-	var seenPending, opened atomic.Bool
+	// A hold ends after 12 s (under HARi's 15 s cut) and counts as given
+	// up: the test then fails, as the page did not show what it waited for.
+	var seenPending, opened, gaveUp atomic.Bool
 	hold := func(flag *atomic.Bool) {
-		for deadline := time.Now().Add(12 * time.Second); !flag.Load() && time.Now().Before(deadline); {
-			time.Sleep(50 * time.Millisecond)
+		for deadline := time.Now().Add(12 * time.Second); !flag.Load(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				gaveUp.Store(true)
+				return
+			}
 		}
 	}
 	rc := devtest.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
@@ -102,6 +107,12 @@ func TestDeliveryLogUpdatesInPlaceInBrowser(t *testing.T) {
 
 	second := publishOpp(t, c)
 	secondEntry := `.log li.delivery[data-delivery="` + second + `:` + wh.ID + `"]`
+	// A log with nothing pending reads again every 12 s, as long as the
+	// receiver can hold the attempt: close and open it to read it now (it
+	// is updated in place, so the open disclosure stays open).
+	step(t, ctx, "read the log again now",
+		chromedp.Click(C(`tr.hook button[data-action="log"]`)),
+		chromedp.Click(C(`tr.hook button[data-action="log"]`)))
 	waitFor(t, ctx, "the second delivery pending on the page", `document.querySelector('`+secondEntry+`[data-status="pending"]') !== null`)
 	seenPending.Store(true)
 	waitFor(t, ctx, "the second delivery's failed first attempt", `document.querySelector('`+secondEntry+` tr.attempt details.exchange') !== null`)
@@ -123,6 +134,59 @@ func TestDeliveryLogUpdatesInPlaceInBrowser(t *testing.T) {
 	}
 	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+secondEntry+` tr.attempt').length`)); n != 2 {
 		t.Errorf("second delivery's attempts on the page: got %d, want 2 (503, then 200)", n)
+	}
+	if gaveUp.Load() {
+		t.Errorf("the receiver stopped waiting after 12 s: got no pending state (or no opened disclosure) on the page in time, want each shown while the attempt was held")
+	}
+}
+
+// An action on one webhook leaves the others' rows alone: with a log
+// open, its Request and response disclosure open and focus on it,
+// Deactivate of ANOTHER webhook (through its menu) keeps that log's
+// entries, the open disclosure and the log's row element.
+func TestActionKeepsOtherOpenLogInBrowser(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, nil)
+	c, page := logSite(t)
+	var a, b view
+	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &a); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if code, body := c.do("POST", c.hooks(), strings.Replace(fmtURL(closedWon, rc.URL+"/other"), "Closed Won to ERP", "Other", 1), &b); code != http.StatusCreated {
+		t.Fatalf("create the other: %d %s", code, body)
+	}
+	ev := publishOpp(t, c)
+	if _, err := pub.Wait(context.Background(), c.ws, ev); err != nil {
+		t.Fatal(err)
+	}
+	waitLogged(t, c, a.ID, "", 1)
+
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	entry := `#log-` + a.ID + ` li.delivery[data-delivery="` + ev + `:` + a.ID + `"]`
+	rowB := `tr.hook[data-id="` + b.ID + `"]`
+	step(t, ctx, "open A's log and its entry's request and response",
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+		chromedp.Click(C(`tr.hook[data-id="`+a.ID+`"] button[data-action="log"]`)),
+		chromedp.WaitVisible(C(entry+`[data-status="delivered"] details.exchange summary`)),
+		chromedp.Click(C(entry+` details.exchange summary`)),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("log-row-`+a.ID+`").dataset.mark = "before"`),
+	)
+	step(t, ctx, "deactivate B through its menu",
+		chromedp.Click(C(rowB+` button[data-action="menu"]`)),
+		chromedp.WaitVisible(C(`#menu-`+b.ID+` [data-action="toggle"]`)),
+		chromedp.Click(C(`#menu-`+b.ID+` [data-action="toggle"]`)))
+	waitFor(t, ctx, "B inactive", `(document.querySelector('`+rowB+` .badge') || {}).textContent === "Inactive"`)
+	waitFor(t, ctx, "the list read again", `!document.body.dataset.loading`)
+	if got := get(t, ctx, chromedp.Evaluate[string](`document.getElementById("log-row-`+a.ID+`").dataset.mark || "a new row"`)); got != "before" {
+		t.Errorf("A's log row after B's Deactivate: got %s, want the same row (kept in place)", got)
+	}
+	if !get(t, ctx, chromedp.Evaluate[bool](`!!(document.querySelector('`+entry+` details.exchange') || {}).open`)) {
+		t.Errorf("A's open Request and response after B's Deactivate: got closed, want still open")
+	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#log-`+a.ID+` li.delivery').length`)); n != 1 {
+		t.Errorf("A's log entries after B's Deactivate: got %d, want 1", n)
 	}
 }
 

@@ -137,39 +137,63 @@ async function load(afterRender) {
   }));
 }
 
+// render shows state.hooks in place, keyed by webhook ID: a row whose
+// webhook (and busy, log-open, notice state) did not change keeps its
+// element, and every webhook keeps its Test fire panel and Delivery log
+// rows, so an action on one webhook (Save, Activate, Deactivate, Delete,
+// Re-enable) leaves the others' open logs, disclosures and focus alone.
 function render() {
   const tbody = $("#hooks tbody");
-  tbody.replaceChildren();
   $("#empty").hidden = state.hooks.length > 0 || state.denied;
   $("#new-btn").disabled = state.denied;
   $("#hooks").hidden = state.hooks.length === 0;
+  const rows = [];
   for (const h of state.hooks) {
-    const testBtn = el("button", { type: "button", class: "test primary", "data-action": "test", "aria-describedby": "name-" + h.id, onclick: () => testFire(h.id) }, "Test fire");
-    if (state.busy.has(h.id)) { testBtn.disabled = true; testBtn.textContent = "Testing…"; testBtn.setAttribute("aria-busy", "true"); }
-    const row = el("tr", { "data-id": h.id, class: "hook" },
-      el("td", { "data-label": "Name" }, el("span", { id: "name-" + h.id, class: "name", text: h.name })),
-      el("td", { "data-label": "URL", class: "url-cell" }, el("div", { class: "url-wrap" },
-        urlText(h.url),
-        el("button", { type: "button", class: "copy", "data-action": "copy-url", "aria-label": "Copy the URL of " + h.name, onclick: () => copyURL(h) }, "Copy"))),
-      el("td", { "data-label": "Events" }, el("span", { text: h.entity + ": " + h.events.join(", ") })),
-      el("td", { "data-label": "Conditions", text: h.conditions.length ? h.conditions_text : "None: every " + h.entity + " event above" }),
-      el("td", { "data-label": "State" }, stateBadge(h)),
-      el("td", { "data-label": "Last delivery", class: "last", id: "last-" + h.id, text: "—" }),
-      el("td", { "data-label": "Health", class: "health", id: "health-" + h.id, text: "—" }),
-      el("td", { class: "actions-cell" }, el("div", { class: "row-actions" },
-        testBtn,
-        el("button", { type: "button", "data-action": "log", "aria-expanded": state.logs.has(h.id) ? "true" : "false", "aria-controls": "log-" + h.id, onclick: () => toggleLog(h.id) }, "Delivery log"),
-        menu(h, [
-          ["edit", "Edit", () => openEditor(h)],
-          ["toggle", h.active ? "Deactivate" : "Activate", () => setActive(h, !h.active)],
-          ["delete", "Delete", () => remove(h), "danger"],
-        ]))));
-    const panel = el("tr", { class: "panel-row", id: "panel-row-" + h.id, hidden: true }, el("td", { colspan: "8" }, el("div", { class: "panel", id: "panel-" + h.id, role: "region", "aria-label": "Test fire result for " + h.name })));
-    const log = el("tr", { class: "log-row", id: "log-row-" + h.id, hidden: !state.logs.has(h.id) }, el("td", { colspan: "8" }, el("div", { class: "log", id: "log-" + h.id })));
-    tbody.append(row);
-    if (h.state === "disabled" || state.reenabled[h.id]) tbody.append(el("tr", { class: "notice-row", id: "notice-row-" + h.id }, el("td", { colspan: "8" }, disabledNotice(h))));
-    tbody.append(panel, log);
+    const sig = JSON.stringify([h, state.busy.has(h.id), state.logs.has(h.id), !!state.reenabled[h.id]]);
+    const keyed = (id, build) => {
+      const old = document.getElementById(id);
+      if (old && old._sig === sig) return old;
+      const fresh = build();
+      fresh.id = id;
+      fresh._sig = sig;
+      return fresh;
+    };
+    rows.push(keyed("hook-row-" + h.id, () => hookRow(h)));
+    if (h.state === "disabled" || state.reenabled[h.id]) rows.push(keyed("notice-row-" + h.id, () => el("tr", { class: "notice-row" }, el("td", { colspan: "8" }, disabledNotice(h)))));
+    const panel = document.getElementById("panel-row-" + h.id) ||
+      el("tr", { class: "panel-row", id: "panel-row-" + h.id, hidden: true }, el("td", { colspan: "8" }, el("div", { class: "panel", id: "panel-" + h.id, role: "region" })));
+    panel.querySelector(".panel").setAttribute("aria-label", "Test fire result for " + h.name);
+    const log = document.getElementById("log-row-" + h.id) ||
+      el("tr", { class: "log-row", id: "log-row-" + h.id }, el("td", { colspan: "8" }, el("div", { class: "log", id: "log-" + h.id })));
+    log.hidden = !state.logs.has(h.id);
+    rows.push(panel, log);
   }
+  rows.forEach((r, i) => { if (tbody.children[i] !== r) tbody.insertBefore(r, tbody.children[i] || null); });
+  while (tbody.children.length > rows.length) tbody.lastElementChild.remove();
+}
+
+// hookRow is one webhook's row: what it is, its state, its actions.
+function hookRow(h) {
+  const testBtn = el("button", { type: "button", class: "test primary", "data-action": "test", "aria-describedby": "name-" + h.id, onclick: () => testFire(h.id) }, "Test fire");
+  if (state.busy.has(h.id)) { testBtn.disabled = true; testBtn.textContent = "Testing…"; testBtn.setAttribute("aria-busy", "true"); }
+  return el("tr", { "data-id": h.id, class: "hook" },
+    el("td", { "data-label": "Name" }, el("span", { id: "name-" + h.id, class: "name", text: h.name })),
+    el("td", { "data-label": "URL", class: "url-cell" }, el("div", { class: "url-wrap" },
+      urlText(h.url),
+      el("button", { type: "button", class: "copy", "data-action": "copy-url", "aria-label": "Copy the URL of " + h.name, onclick: () => copyURL(h) }, "Copy"))),
+    el("td", { "data-label": "Events" }, el("span", { text: h.entity + ": " + h.events.join(", ") })),
+    el("td", { "data-label": "Conditions", text: h.conditions.length ? h.conditions_text : "None: every " + h.entity + " event above" }),
+    el("td", { "data-label": "State" }, stateBadge(h)),
+    el("td", { "data-label": "Last delivery", class: "last", id: "last-" + h.id, text: "—" }),
+    el("td", { "data-label": "Health", class: "health", id: "health-" + h.id, text: "—" }),
+    el("td", { class: "actions-cell" }, el("div", { class: "row-actions" },
+      testBtn,
+      el("button", { type: "button", "data-action": "log", "aria-expanded": state.logs.has(h.id) ? "true" : "false", "aria-controls": "log-" + h.id, onclick: () => toggleLog(h.id) }, "Delivery log"),
+      menu(h, [
+        ["edit", "Edit", () => openEditor(h)],
+        ["toggle", h.active ? "Deactivate" : "Activate", () => setActive(h, !h.active)],
+        ["delete", "Delete", () => remove(h), "danger"],
+      ]))));
 }
 
 // menu is an overflow menu (a menu button and its items): Enter, Space or
