@@ -14,7 +14,9 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -558,7 +560,7 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 	ws, id := r.PathValue("ws"), r.PathValue("id")
 	q, bad := logQuery(r.URL.Query())
 	if bad == nil {
-		q.PageToken, bad = s.openPageToken(r.URL.Query().Get("page_token"), ws, id)
+		q.PageToken, bad = s.openPageToken(r.URL.Query().Get("page_token"), ws, id, q)
 	}
 	if bad != nil {
 		writeError(w, http.StatusBadRequest, "invalid", bad.Field+" "+bad.Message, bad.Field)
@@ -587,7 +589,7 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	body := map[string]any{"deliveries": out}
 	if len(page.NextPageToken) > 0 {
-		next, err := s.sealPageToken(page.NextPageToken, ws, id)
+		next, err := s.sealPageToken(page.NextPageToken, ws, id, q)
 		if err != nil {
 			fail(w, err)
 			return
@@ -597,23 +599,41 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) sealPageToken(tok []byte, ws, id string) (string, error) {
+func (s *Server) sealPageToken(tok []byte, ws, id string, q publisher.LogQuery) (string, error) {
 	raw := base64.RawURLEncoding.EncodeToString(tok)
 	if s.Pages == nil {
 		return raw, nil
 	}
-	return s.Pages.Seal(raw, ws, id, logPagePurpose)
+	return s.Pages.Seal(raw, ws, id, pagePurpose(q))
+}
+
+// pagePurpose binds a sealed page token to the log and to the filters it
+// pages through (status, event type, since, until; not the page size): a
+// Temporal token continues one visibility query, so a token used with
+// other filters does not open.
+func pagePurpose(q publisher.LogQuery) string {
+	stamp := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	h := sha256.New()
+	for _, v := range []string{q.Status, string(q.EventType), stamp(q.Since), stamp(q.Until)} {
+		fmt.Fprintf(h, "%d:%s;", len(v), v)
+	}
+	return logPagePurpose + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
 // openPageToken returns the Temporal token a page_token stands for (nil
 // for none), or the parameter's error.
-func (s *Server) openPageToken(v, ws, id string) ([]byte, *publisher.QueryError) {
+func (s *Server) openPageToken(v, ws, id string, q publisher.LogQuery) ([]byte, *publisher.QueryError) {
 	if v == "" {
 		return nil, nil
 	}
-	bad := &publisher.QueryError{Field: "page_token", Message: "is not a page token of this log (use next_page_token from a previous page)"}
+	bad := &publisher.QueryError{Field: "page_token", Message: "is not a page token of this log with these filters (use next_page_token from the previous page, with the same status, event_type, since and until)"}
 	if s.Pages != nil {
-		opened, err := s.Pages.Open(v, ws, id, logPagePurpose)
+		opened, err := s.Pages.Open(v, ws, id, pagePurpose(q))
 		if err != nil {
 			return nil, bad
 		}

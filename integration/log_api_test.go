@@ -145,6 +145,29 @@ func TestDeliveryLogFiltersAndPagesOnTheServer(t *testing.T) {
 		}
 	}
 
+	// ... and to its filters: a token of the unfiltered log used with a
+	// status, event type or date is refused (it continues another query).
+	if tok := logOf("page_size=2").NextPageToken; tok != "" {
+		for _, filter := range []string{"status=delivered", "event_type=stage.changed", "since=" + url.QueryEscape(boundary.Format(time.RFC3339Nano)), "until=" + url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339))} {
+			var e apiError
+			if code, b := c.do("GET", c.hooks()+"/"+wh.ID+"/deliveries?page_size=2&"+filter+"&page_token="+url.QueryEscape(tok), "", &e); code != http.StatusBadRequest || e.Error.Field != "page_token" {
+				t.Errorf("the unfiltered log's page token with %s: got %d %s, want 400 naming page_token", filter, code, b)
+			}
+		}
+		// The same filters (another page size) take it.
+		if code, b := c.do("GET", c.hooks()+"/"+wh.ID+"/deliveries?page_size=3&page_token="+url.QueryEscape(tok), "", nil); code != http.StatusOK {
+			t.Errorf("the unfiltered log's page token, unfiltered: got %d %s, want 200", code, b)
+		}
+	}
+	// A filtered log's pages follow with their filters.
+	var pagedDelivered []string
+	if p := logOf("status=delivered&page_size=2"); p.NextPageToken == "" {
+		t.Errorf("status=delivered page 1 of 2: got no next_page_token, want one (3 delivered)")
+	} else {
+		pagedDelivered = append(ids(p), ids(logOf("status=delivered&page_size=2&page_token="+url.QueryEscape(p.NextPageToken)))...)
+	}
+	same("status=delivered in pages of 2", pagedDelivered, []string{late[1], early[2], early[0]})
+
 	same("status=failed", ids(logOf("status=failed")), []string{late[0], early[1]})
 	same("status=delivered", ids(logOf("status=delivered")), []string{late[1], early[2], early[0]})
 	same("status=pending", ids(logOf("status=pending")), nil)
