@@ -150,6 +150,7 @@ func (s *Server) mux() (*http.ServeMux, []route) {
 	scoped("GET "+wh+"/{id}/deliveries", s.deliveries)
 	scoped("POST "+wh+"/{id}/deliveries/{delivery}/redeliver", s.redeliver)
 	scoped("GET "+wh+"/{id}/deliveries/{delivery}/body", s.deliveryBody)
+	scoped("GET "+wh+"/{id}/deliveries/{delivery}/record", s.deliveryRecord)
 	scoped("POST "+wh+"/{id}/recover", s.startRecovery)
 	scoped("GET "+wh+"/{id}/recoveries/{job}", s.recovery)
 	scoped("POST "+wh+"/{id}/recoveries/{job}/cancel", s.cancelRecovery)

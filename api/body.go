@@ -44,30 +44,10 @@ type DeliveryBody struct {
 // ?workflow_id=&run_id= (the log entry's): only for a workflow of the
 // path's workspace and a delivery of the path's webhook.
 func (s *Server) deliveryBody(w http.ResponseWriter, r *http.Request) {
-	ws, id, deliveryID := r.PathValue("ws"), r.PathValue("id"), r.PathValue("delivery")
-	wid, runID := r.URL.Query().Get("workflow_id"), r.URL.Query().Get("run_id")
 	c, cancel := ctx(r)
 	defer cancel()
-	if _, err := s.Registry.Get(c, ws, id); err != nil {
-		fail(w, err)
-		return
-	}
-	owner, _, ok := workflows.ParseWorkflowID(wid)
+	wid, runID, deliveryID, ok := s.deliveryOfLog(c, w, r)
 	if !ok {
-		var rok bool
-		owner, _, _, rok = workflows.ParseRedeliveryWorkflowID(wid)
-		ok = rok
-	}
-	if !ok || owner != ws {
-		writeError(w, http.StatusBadRequest, "invalid", "workflow_id must be the workflow of a delivery of this workspace (as the execution log lists it)", "workflow_id")
-		return
-	}
-	if !strings.HasSuffix(deliveryID, ":"+id) {
-		writeError(w, http.StatusNotFound, "not_found", "no delivery "+deliveryID+" of webhook "+id, "delivery_id")
-		return
-	}
-	if s.Bodies == nil {
-		writeError(w, http.StatusNotFound, "not_found", "this server does not read delivery bodies", "")
 		return
 	}
 	qctx, qcancel := context.WithTimeout(c, BodyWait)
@@ -91,6 +71,65 @@ func (s *Server) deliveryBody(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// deliveryOfLog checks a delivery route's path and query (the workspace's
+// webhook, a workflow of the workspace, a delivery of the webhook) and
+// returns the workflow, its run and the delivery; false when it has
+// written the error.
+func (s *Server) deliveryOfLog(c context.Context, w http.ResponseWriter, r *http.Request) (wid, runID, deliveryID string, ok bool) {
+	ws, id, deliveryID := r.PathValue("ws"), r.PathValue("id"), r.PathValue("delivery")
+	wid, runID = r.URL.Query().Get("workflow_id"), r.URL.Query().Get("run_id")
+	if _, err := s.Registry.Get(c, ws, id); err != nil {
+		fail(w, err)
+		return "", "", "", false
+	}
+	owner, _, parsed := workflows.ParseWorkflowID(wid)
+	if !parsed {
+		owner, _, _, parsed = workflows.ParseRedeliveryWorkflowID(wid)
+	}
+	if !parsed || owner != ws {
+		writeError(w, http.StatusBadRequest, "invalid", "workflow_id must be the workflow of a delivery of this workspace (as the execution log lists it)", "workflow_id")
+		return "", "", "", false
+	}
+	if !strings.HasSuffix(deliveryID, ":"+id) {
+		writeError(w, http.StatusNotFound, "not_found", "no delivery "+deliveryID+" of webhook "+id, "delivery_id")
+		return "", "", "", false
+	}
+	if s.Bodies == nil {
+		writeError(w, http.StatusNotFound, "not_found", "this server does not read delivery bodies", "")
+		return "", "", "", false
+	}
+	return wid, runID, deliveryID, true
+}
+
+// deliveryRecord answers GET .../webhooks/{id}/deliveries/{delivery}/record
+// ?workflow_id=&run_id=: the record of the delivery's event (its ID and
+// name), read from the event, not from a body: a skipped delivery, which
+// sent none, has its record too. The same checks as the body's.
+func (s *Server) deliveryRecord(w http.ResponseWriter, r *http.Request) {
+	c, cancel := ctx(r)
+	defer cancel()
+	wid, runID, deliveryID, ok := s.deliveryOfLog(c, w, r)
+	if !ok {
+		return
+	}
+	qctx, qcancel := context.WithTimeout(c, BodyWait)
+	defer qcancel()
+	val, err := s.Bodies.QueryWorkflow(qctx, wid, runID, workflows.QueryRecord)
+	var rec workflows.RecordRef
+	if err == nil {
+		err = val.Get(&rec)
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			fail(w, err)
+			return
+		}
+		writeError(w, http.StatusNotFound, "not_found", "the record of delivery "+deliveryID+" is not available (its workflow is gone, or answers no such query)", "delivery_id")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"record": rec})
 }
 
 // describeBody indents a delivery body and reads its record's ID and

@@ -424,6 +424,8 @@ func TestDeliveryLogBodyReadsInBrowser(t *testing.T) {
 	// The first read failed; the next refresh (12 s) asks again and the
 	// record's name appears on every failed delivery.
 	waitFor(t, ctx, "every sent delivery titled by its record", `[...document.querySelectorAll('.log li.delivery[data-status="failed"] .record-title')].filter((e) => e.textContent === "Jane Smith · opp-42").length === 3`)
+	// A skipped delivery sent no body: its title comes from its event.
+	waitFor(t, ctx, "every skipped delivery titled by its event's record", `[...document.querySelectorAll('.log li.delivery[data-status="skipped"] .record-title')].filter((e) => e.textContent === "Acme renewal · opp-9").length === 2`)
 	shot(t, ctx, "24-log-skipped-and-failed")
 	mu.Lock()
 	defer mu.Unlock()

@@ -26,6 +26,9 @@ const (
 	TaskQueue = "hari-webhooks"
 	// QueryStatus returns the EventResult so far.
 	QueryStatus = "status"
+	// QueryRecord returns the event's record (RecordRef): what the log
+	// titles each of its deliveries with, a skipped one (no body) too.
+	QueryRecord = "record"
 	// workflowIDPrefix + workspace + ":" + event ID is the workflow ID.
 	// Before workflow IDs were scoped by workspace they were
 	// "webhook-event-<event id>": the ':' after "webhook-event" keeps the
@@ -111,6 +114,10 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	}
 	if err := checkSize(ctx, in); err != nil {
 		return EventResult{}, err
+	}
+	// A query handler adds no command: histories replay as they were.
+	if err := workflow.SetQueryHandler(ctx, QueryRecord, func() (RecordRef, error) { return recordRef(in.Event), nil }); err != nil {
+		return EventResult{}, fmt.Errorf("set query handler: %w", err)
 	}
 	// An event started with only the event (a raw client following the
 	// polyglot contract) is routed here, against the registry as it
@@ -261,6 +268,18 @@ func continuation(ctx workflow.Context, in EventInput, run int, res []DeliveryRe
 	}
 	workflow.GetLogger(ctx).Info("continuing as new", "run", run, "waiting_deliveries", n)
 	return next, true
+}
+
+// RecordRef names an event's record: its ID and its name, when the record
+// has a name.
+type RecordRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+func recordRef(ev event.Event) RecordRef {
+	name, _ := ev.Record.String("name")
+	return RecordRef{ID: ev.RecordID(), Name: name}
 }
 
 // deliveryBody answers QueryDeliveryBody: the body of one delivery, built

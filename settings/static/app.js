@@ -664,7 +664,8 @@ function deliveryItem(id, d) {
   const mark = d.redelivery_of ? el("span", { class: "badge redelivery", title: "Redelivery of " + d.redelivery_of, text: "redelivery" }) : null;
   const next = pending && d.next_retry_at ? el("span", { class: "next-retry", "data-test": "next-retry" }, "next retry at " + new Date(d.next_retry_at).toLocaleTimeString()) : null;
   const b = bodies[bodyKey(d)];
-  const record = el("strong", { class: "record-title", "data-test": "record" }, b && b.data ? recordTitle(b.data) : "");
+  const rec = records[bodyKey(d)];
+  const record = el("strong", { class: "record-title", "data-test": "record" }, b && b.data ? recordTitle(b.data) : rec && rec.data ? recordTitle(rec.data) : "");
   return el("li", { class: "delivery", "data-delivery": d.delivery.delivery_id, "data-body": bodyKey(d), "data-status": d.delivery.status },
     el("p", {}, record, " ", title, " ", mark, mark ? " " : null, el("span", { class: "badge " + d.delivery.status, text: d.delivery.status }), " ", next, next ? " " : null,
       el("span", { class: "when" }, new Date(d.started_at).toLocaleString(), " (", agoSpan(d.started_at), ")"), " ", redo),
@@ -711,7 +712,7 @@ function bodyText(d) {
 
 async function loadBody(id, d) {
   const key = bodyKey(d);
-  if (d.delivery.status === "skipped") return; // nothing was sent: no body to show
+  if (d.delivery.status === "skipped") return loadRecord(id, d); // nothing was sent: no body to show
   if (bodies[key] && !bodies[key].error) return;
   bodies[key] = { loading: true };
   try {
@@ -725,6 +726,27 @@ async function loadBody(id, d) {
     const t = li.querySelector(".record-title");
     if (t && bodies[key].data) t.textContent = recordTitle(bodies[key].data);
     for (const pre of li.querySelectorAll(".req-body")) pre.textContent = bodyText(d);
+  }
+}
+
+// Records of skipped deliveries, read once each from their event (they
+// sent no body to read it from); a failed read is not kept.
+const records = {}; // workflow id | delivery id -> { data: { record } }, { loading } or { error }
+
+async function loadRecord(id, d) {
+  const key = bodyKey(d);
+  if (records[key] && !records[key].error) return;
+  records[key] = { loading: true };
+  try {
+    const q = new URLSearchParams({ workflow_id: d.workflow_id, run_id: d.run_id });
+    records[key] = { data: await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries/" + encodeURIComponent(d.delivery.delivery_id) + "/record?" + q) };
+  } catch (e) {
+    records[key] = { error: e.message };
+    return;
+  }
+  for (const li of document.querySelectorAll(".log li.delivery")) {
+    const t = li.dataset.body === key && li.querySelector(".record-title");
+    if (t) t.textContent = recordTitle(records[key].data);
   }
 }
 
