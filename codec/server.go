@@ -76,7 +76,7 @@ func authorized(r *http.Request, access Access) bool {
 	if access.Token == "" {
 		return access.Anonymous
 	}
-	if cookieMatches(r, access.Token) {
+	if validSession(r, access.Token) {
 		return true
 	}
 	// The scheme is case-insensitive (RFC 9110).

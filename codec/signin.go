@@ -1,21 +1,29 @@
 package codec
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/subtle"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gorilla/securecookie"
 )
 
 // SessionCookie is the cookie the sign-in page sets for the Temporal Web UI
 // in the same browser. The Web UI cannot send a bearer token to a codec
 // endpoint; with its codec setting includeCredentials
 // (TEMPORAL_CODEC_INCLUDE_CREDENTIALS=true) it sends this browser's cookies
-// instead. The value is the codec token itself: HttpOnly (no script reads
-// it), SameSite=Strict (no other site's page sends it), and scoped to the
-// codec's path.
+// instead. HttpOnly (no script reads it), SameSite=Strict (no other site's
+// page sends it), scoped to the codec's path. Its value is not the token: a
+// session signed (gorilla/securecookie: HMAC-SHA256 with a timestamp) with
+// a key derived from the token, so a cookie that leaks (cookies ignore
+// ports: any server on the same host name receives it) opens the codec for
+// what is left of SessionMaxAge, checked here, and never becomes a bearer
+// token; rotating the codec token ends every session.
 const SessionCookie = "hari_codec"
 
 // SessionMaxAge is how long a sign-in lasts.
@@ -43,6 +51,20 @@ input{font:inherit;width:100%;padding:.4rem;box-sizing:border-box}button{font:in
 </body></html>
 `))
 
+// sessionCodec signs and checks session cookies with a key derived from
+// the codec token (HKDF-SHA256), so every worker of a deployment accepts
+// the same sessions and a restart keeps them.
+func sessionCodec(token string) *securecookie.SecureCookie {
+	key, err := hkdf.Key(sha256.New, []byte(token), nil, "hari codec session cookie v1", 64)
+	if err != nil {
+		panic(err) // only for a key length SHA-256 cannot give
+	}
+	return securecookie.New(key, nil).MaxAge(int(SessionMaxAge / time.Second))
+}
+
+// sessionValue is what a session cookie carries (signed, with its time).
+const sessionValue = "codec"
+
 type signInView struct {
 	Open, SignedIn bool
 	Hours          int
@@ -55,7 +77,7 @@ func serveSession(w http.ResponseWriter, r *http.Request, access Access, prefix 
 	status := http.StatusOK
 	switch {
 	case r.Method == http.MethodGet:
-		view.SignedIn = !view.Open && access.Token != "" && cookieMatches(r, access.Token)
+		view.SignedIn = !view.Open && access.Token != "" && validSession(r, access.Token)
 	case r.Method != http.MethodPost:
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -79,7 +101,12 @@ func serveSession(w http.ResponseWriter, r *http.Request, access Access, prefix 
 			status = http.StatusUnauthorized
 			break
 		}
-		http.SetCookie(w, sessionCookie(r, prefix, access.Token, int(SessionMaxAge/time.Second)))
+		value, err := sessionCodec(access.Token).Encode(SessionCookie, sessionValue)
+		if err != nil {
+			http.Error(w, "could not sign the session", http.StatusInternalServerError)
+			return
+		}
+		http.SetCookie(w, sessionCookie(r, prefix, value, int(SessionMaxAge/time.Second)))
 		view.SignedIn = true
 	}
 	h := w.Header()
@@ -105,9 +132,15 @@ func sessionCookie(r *http.Request, prefix, value string, maxAge int) *http.Cook
 	}
 }
 
-func cookieMatches(r *http.Request, token string) bool {
+// validSession reports whether the request carries a session cookie signed
+// for this token and not older than SessionMaxAge.
+func validSession(r *http.Request, token string) bool {
 	c, err := r.Cookie(SessionCookie)
-	return err == nil && c.Value != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(token)) == 1
+	if err != nil || c.Value == "" {
+		return false
+	}
+	var v string
+	return sessionCodec(token).Decode(SessionCookie, c.Value, &v) == nil && v == sessionValue
 }
 
 // sameOrigin refuses a form posted from another origin's page (a browser

@@ -80,6 +80,23 @@ func TestSignInLetsTheWebUIDecode(t *testing.T) {
 	if c.Name != SessionCookie || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/codec/" || c.MaxAge <= 0 {
 		t.Errorf("cookie %+v: want %s, HttpOnly, SameSite=Strict, Path=/codec/, a positive Max-Age", c, SessionCookie)
 	}
+	if c.Value == "s3cret-token" || strings.Contains(c.Value, "s3cret-token") {
+		t.Errorf("the cookie carries the codec token itself (%q): a leaked cookie would be a bearer token", c.Value)
+	}
+	if rec := decode(&http.Cookie{Name: SessionCookie, Value: "s3cret-token"}); rec.Code != http.StatusUnauthorized {
+		t.Errorf("decode with the raw token as cookie: got %d, want 401 (only signed sessions)", rec.Code)
+	}
+	bearer := httptest.NewRequest(http.MethodPost, "/codec/decode", bytes.NewReader(body))
+	bearer.Header.Set("Authorization", "Bearer "+c.Value)
+	if rec := httptest.NewRecorder(); func() int { h.ServeHTTP(rec, bearer); return rec.Code }() != http.StatusUnauthorized {
+		t.Errorf("the session cookie's value as a bearer token: got %d, want 401", rec.Code)
+	}
+	rotated := Handler(keys, Access{Origins: []string{ui}, Token: "a-new-token"})
+	after := httptest.NewRequest(http.MethodPost, "/codec/decode", bytes.NewReader(body))
+	after.AddCookie(c)
+	if rec := httptest.NewRecorder(); func() int { rotated.ServeHTTP(rec, after); return rec.Code }() != http.StatusUnauthorized {
+		t.Errorf("a session after the codec token was rotated: got %d, want 401", rec.Code)
+	}
 	got := decode(c)
 	if got.Code != http.StatusOK || !strings.Contains(got.Body.String(), `"ImhpIg=="`) {
 		t.Fatalf("decode with the sign-in cookie: got %d %s, want 200 and the plaintext payload", got.Code, got.Body)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,4 +105,69 @@ func TestStackCtrlCReachesOnlyTheScript(t *testing.T) {
 	if pgid, err := syscall.Getpgid(pg); err != nil || pgid == script {
 		t.Errorf("PostgreSQL (pid %d): process group %d (%v), want one other than the script's %d", pg, pgid, err, script)
 	}
+}
+
+// Ctrl-C (once, or twice while the stack stops) and a closed terminal
+// (SIGHUP) each leave no part of the stack running: every supervised part
+// and PostgreSQL are gone when the script has exited.
+func TestStackCtrlCStopsEverything(t *testing.T) {
+	needStack(t)
+	for _, tt := range []struct {
+		name string
+		sigs []syscall.Signal
+	}{
+		{"Ctrl-C", []syscall.Signal{syscall.SIGINT}},
+		{"Ctrl-C twice", []syscall.Signal{syscall.SIGINT, syscall.SIGINT}},
+		{"terminal closed", []syscall.Signal{syscall.SIGHUP}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			s, err := devtest.StartStackWith(ctx, devtest.StackOptions{Prefix: "stack-stop-"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Stop()
+			parts := map[string]int{}
+			for _, name := range []string{"worker1", "worker2", "ui", "temporal", "redis"} {
+				if parts[name], err = s.PID(name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if parts["postgres"], err = s.PostgresPID(); err != nil {
+				t.Fatal(err)
+			}
+			for i, sig := range tt.sigs {
+				if i > 0 {
+					time.Sleep(300 * time.Millisecond) // while the first one's cleanup runs
+				}
+				if err := s.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !s.WaitExited(2 * time.Minute) {
+				t.Fatalf("scripts/stack.sh still runs 2 minutes after %s", tt.name)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for name, pid := range parts {
+				for running(pid) && time.Now().Before(deadline) {
+					time.Sleep(100 * time.Millisecond)
+				}
+				if running(pid) {
+					t.Errorf("%s (pid %d) still runs after %s: want every part stopped", name, pid, tt.name)
+				}
+			}
+		})
+	}
+}
+
+// running reports whether pid is a live process (not gone, not a zombie
+// left for its new parent to reap).
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, ok := strings.Cut(string(b), ") ")
+	return ok && !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
 }

@@ -39,6 +39,17 @@ flock -n 9 || { echo "another make stack is running on $STACK (it holds $STACK/l
 RUN=$STACK/run
 LOGS=$STACK/logs
 mkdir -p "$RUN" "$LOGS" "$STACK/bin"
+# Parts a killed run left running (each runs in a session of its own, so
+# they outlive it): stop them, so that ours start on this run's ports. A
+# PID counts only while it is still a process started from this folder.
+for f in "$RUN"/*.pid; do
+  [[ -e $f ]] || continue
+  pid=$(cat "$f" 2>/dev/null || true)
+  if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$PWD" ]]; then
+    echo "stopping the $(basename "$f" .pid) a killed run left (pid $pid)"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+done
 rm -f "$STACK/stack.env" "$RUN"/*.pid "$RUN/stopping"
 
 # The environment lists shared with docker-compose.yml.
@@ -120,6 +131,12 @@ export FRONTEND_GRPC_PORT FRONTEND_HTTP_PORT HISTORY_GRPC_PORT MATCHING_GRPC_POR
   FRONTEND_MEMBERSHIP_PORT HISTORY_MEMBERSHIP_PORT MATCHING_MEMBERSHIP_PORT WORKER_MEMBERSHIP_PORT PPROF_PORT
 W1_ADDR=127.0.0.1:$W1_PORT
 W2_ADDR=127.0.0.1:$W2_PORT
+# The UI and the codec endpoint are named by the same host, 127.0.0.1 (the
+# address they listen on), so that the codec's sign-in cookie (SameSite=
+# Strict) goes with the UI's codec calls (credentials included). Not
+# "localhost": a browser tries [::1] first, where another local process
+# could listen on the same port and receive the sign-in.
+CODEC_URL=http://$W1_ADDR/codec
 TEMPORAL_ADDR=127.0.0.1:$FRONTEND_GRPC_PORT
 REDIS_ADDR=127.0.0.1:$REDIS_PORT
 
@@ -164,10 +181,34 @@ if [[ ! -s $PGDATA/PG_VERSION ]]; then
 fi
 
 pids=()
+names=()
 stopping=
 pg_started=
+# stop_part NAME: the part itself, if it still runs when its supervisor has
+# gone (a supervisor that was killed): TERM, then KILL after 30 s.
+stop_part() {
+  local pid
+  pid=$(cat "$RUN/$1.pid" 2>/dev/null || true)
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((j=0; j<300; j++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+# A second Ctrl-C (or TERM, or HUP) while the stack stops: stop everything
+# at once rather than leave any part running.
+force_stop() {
+  trap - EXIT INT TERM HUP
+  echo "second signal: stopping every part at once"
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for f in "$RUN"/*.pid; do [[ -e $f ]] && { kill -KILL "$(cat "$f")" 2>/dev/null || true; }; done
+  if [[ -n $pg_started ]]; then
+    asdb "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m immediate >/dev/null 2>&1 || true
+  fi
+  exit 130
+}
 cleanup() {
-  trap - EXIT INT TERM
+  trap - EXIT
+  trap force_stop INT TERM HUP
   stopping=1
   touch "$RUN/stopping"
   rm -f "$STACK/stack.env"
@@ -175,6 +216,7 @@ cleanup() {
   for ((i=${#pids[@]}-1; i>=0; i--)); do
     kill -TERM "${pids[i]}" 2>/dev/null || true
     wait "${pids[i]}" 2>/dev/null || true
+    stop_part "${names[i]}"
   done
   if [[ -n $pg_started ]]; then
     asdb "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null 2>&1 || true
@@ -184,31 +226,39 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
+trap 'cleanup; exit 129' HUP
 
 # supervise NAME CMD...: runs CMD (environment as set by the caller), logs to
 # logs/NAME.log, writes run/NAME.pid, and starts it again 1 s after it exits
 # until the stack stops. CMD runs in a session of its own (setsid) and the
-# supervisor ignores SIGINT, so a Ctrl-C in the terminal reaches this script
-# alone, whose cleanup stops the parts in order (workers first, PostgreSQL
-# last) instead of every part at the same moment.
+# supervisor ignores SIGINT and SIGHUP, so a Ctrl-C in the terminal (or its
+# closing) reaches this script alone, whose cleanup stops the parts in order
+# (workers first, PostgreSQL last) instead of every part at the same moment.
+# A TERM that comes while the part is being started is kept and applied as
+# soon as its PID is known.
 supervise() {
   local name=$1; shift
   (
-    child=
-    trap '' INT
-    trap '[[ -n $child ]] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM
-    while [[ ! -e $RUN/stopping ]]; do
+    child= stop=
+    trap '' INT HUP
+    trap 'stop=1; [[ -n $child ]] && kill -TERM "$child" 2>/dev/null' TERM
+    while [[ -z $stop && ! -e $RUN/stopping ]]; do
       setsid "$@" >>"$LOGS/$name.log" 2>&1 9>&- &
       child=$!
       echo "$child" >"$RUN/$name.pid"
+      [[ -n $stop ]] && kill -TERM "$child" 2>/dev/null
       rc=0; wait "$child" || rc=$?
+      # A TERM interrupts wait: wait again until the part has exited.
+      while kill -0 "$child" 2>/dev/null; do wait "$child" 2>/dev/null || true; done
       child=
-      [[ -e $RUN/stopping ]] && break
+      [[ -n $stop || -e $RUN/stopping ]] && break
       echo "$(date -u +%FT%TZ) $name exited ($rc); starting it again" | tee -a "$LOGS/$name.log" >&2
       sleep 1
     done
+    exit 0
   ) &
   pids+=($!)
+  names+=("$name")
 }
 
 watched_gone() { [[ -n ${STACK_WATCH_PID:-} ]] && ! kill -0 "$STACK_WATCH_PID" 2>/dev/null; }
@@ -264,15 +314,11 @@ if [[ -z ${STACK_SERVER_ONLY:-} ]]; then
 # The Web UI reads the temporalio/ui image's own config template (the
 # module's config/docker.yaml), driven by the same variables as in compose.
 UI_ROOT=$(go list -modfile=tools/go.mod -m -f '{{.Dir}}' github.com/temporalio/ui-server/v2)
-# The codec endpoint is named by the UI's host name (localhost), so that the
-# codec's sign-in cookie (SameSite=Strict) goes with the UI's codec calls
-# (credentials included).
-CODEC_URL=http://localhost:$W1_PORT/codec
-echo "starting the Web UI on http://localhost:$UI_PORT (codec endpoint $CODEC_URL)"
+echo "starting the Web UI on http://127.0.0.1:$UI_PORT (codec endpoint $CODEC_URL)"
 TEMPORAL_ADDRESS=$TEMPORAL_ADDR TEMPORAL_UI_PORT=$UI_PORT TEMPORAL_CODEC_ENDPOINT=$CODEC_URL \
   TEMPORAL_CODEC_INCLUDE_CREDENTIALS=true TEMPORAL_CODEC_DEFAULT_ERROR_LINK=$CODEC_URL/signin \
   TEMPORAL_CODEC_DEFAULT_ERROR_MESSAGE="Payloads are encrypted. Sign this browser in to the codec with the codec token" \
-  TEMPORAL_CORS_ORIGINS=http://localhost:$UI_PORT TEMPORAL_NOTIFY_ON_NEW_VERSION=false \
+  TEMPORAL_CORS_ORIGINS=http://127.0.0.1:$UI_PORT,http://localhost:$UI_PORT TEMPORAL_NOTIFY_ON_NEW_VERSION=false \
   supervise ui bin/temporal-ui-server --root "$UI_ROOT" --config config --env docker start
 
 go build -o "$STACK/bin/worker" ./worker
@@ -284,7 +330,7 @@ for n in 1 2; do
   TEMPORAL_ADDRESS=$TEMPORAL_ADDR HARI_HTTP_ADDR=${!addr} HARI_REDIS_ADDR=$REDIS_ADDR \
     HARI_CODEC_KEYS_FILE=$STACK/codec.keys HARI_API_KEYS_FILE=$STACK/api.keys \
     HARI_CODEC_TOKEN=$(cat "$STACK/codec.token") SSL_CERT_FILE=$STACK/ca-bundle.pem \
-    HARI_UI_ORIGIN=http://localhost:$UI_PORT,http://127.0.0.1:$UI_PORT HARI_TEMPORAL_UI=http://localhost:$UI_PORT \
+    HARI_UI_ORIGIN=http://localhost:$UI_PORT,http://127.0.0.1:$UI_PORT HARI_TEMPORAL_UI=http://127.0.0.1:$UI_PORT \
     supervise "worker$n" "$STACK/bin/worker"
 done
 httpok() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$1"; }
@@ -303,8 +349,8 @@ HARI_CODEC_TOKEN_FILE=$STACK/codec.token
 HARI_REDIS_ADDR=$REDIS_ADDR
 WORKER1_HTTP=$W1_ADDR
 WORKER2_HTTP=$W2_ADDR
-UI_URL=http://localhost:$UI_PORT
-CODEC_URL=http://localhost:$W1_PORT/codec
+UI_URL=http://127.0.0.1:$UI_PORT
+CODEC_URL=$CODEC_URL
 PPROF_ADDR=127.0.0.1:$PPROF_PORT
 PG_BIN=$PG_BIN
 PGDATA=$PGDATA
@@ -317,8 +363,8 @@ cat <<MSG
 
 The production shape is running (state in $STACK, logs in $LOGS).
   Temporal:   $TEMPORAL_ADDR (PostgreSQL 127.0.0.1:$PG_PORT, databases temporal and temporal_visibility)
-  Web UI:     http://localhost:$UI_PORT (to see payloads decoded, sign this browser in once at
-              http://localhost:$W1_PORT/codec/signin with the token in $STACK/codec.token)
+  Web UI:     http://127.0.0.1:$UI_PORT (to see payloads decoded, sign this browser in once at
+              $CODEC_URL/signin with the token in $STACK/codec.token)
   Workers:    http://$W1_ADDR and http://$W2_ADDR (API, Settings page, /healthz, /metrics), limit shared through Redis $REDIS_ADDR
   Token:      HARI_API_KEYS_FILE=$STACK/api.keys $STACK/bin/starter token --workspace yourcompany
   Publish:    HARI_CODEC_KEYS_FILE=$STACK/codec.keys TEMPORAL_ADDRESS=$TEMPORAL_ADDR $STACK/bin/starter publish --file ...

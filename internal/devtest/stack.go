@@ -152,25 +152,19 @@ func StartStackWith(ctx context.Context, opts StackOptions) (*Stack, error) {
 	return s, nil
 }
 
-// Stop stops the stack as Ctrl-C does (every process, PostgreSQL last),
-// waits for it and removes its folder.
+// Stop stops the stack as Ctrl-C does (every part in order, PostgreSQL
+// last), waits for it and removes its folder. It sends SIGTERM to the
+// script, which a script started with SIGINT ignored (by nohup, or as a
+// background job of another script) still takes. A stack that has not
+// stopped within a minute is killed part by part (each part runs in a
+// session of its own, outside the script's process group) before its
+// folder is removed.
 func (s *Stack) Stop() {
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGINT)
-	done := make(chan struct{})
-	go func() {
-		for {
-			if err := syscall.Kill(s.cmd.Process.Pid, 0); err != nil {
-				close(done)
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	}
+	_ = syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)
+	s.WaitExited(60 * time.Second)
+	// Whatever still runs (a script that did not stop, or parts it left)
+	// goes before the folder does.
+	s.kill()
 	s.log.Close()
 	if os.Getenv("HARI_STACK_KEEP") == "" {
 		// A cluster kept outside the folder (the postgres user could not
@@ -180,6 +174,46 @@ func (s *Stack) Stop() {
 		}
 		_ = os.RemoveAll(s.Dir)
 	}
+}
+
+// Signal sends sig to the script's process group, as a terminal does on
+// Ctrl-C (SIGINT) or when it closes (SIGHUP).
+func (s *Stack) Signal(sig syscall.Signal) error { return syscall.Kill(-s.cmd.Process.Pid, sig) }
+
+// WaitExited waits until the script has exited.
+func (s *Stack) WaitExited(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(s.cmd.Process.Pid, 0) != nil {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+// kill ends whatever of the stack still runs: the script's group, every
+// part, and PostgreSQL at once.
+func (s *Stack) kill() {
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	for _, name := range []string{"worker1", "worker2", "ui", "temporal", "redis"} {
+		if pid, err := s.PID(name); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if s.Env["PGDATA"] == "" {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(s.Env["PGDATA"], "postmaster.pid")); err != nil {
+		return // PostgreSQL has stopped
+	}
+	args := []string{filepath.Join(s.Env["PG_BIN"], "pg_ctl"), "-D", s.Env["PGDATA"], "stop", "-m", "immediate"}
+	if os.Getuid() == 0 {
+		args = append([]string{"runuser", "-u", "postgres", "--"}, args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = exec.CommandContext(ctx, args[0], args[1:]...).Run()
 }
 
 // ProcessGroup is the process group of scripts/stack.sh, the group a
