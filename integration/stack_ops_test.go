@@ -51,25 +51,25 @@ func TestStackWebUIDecodesAfterCodecSignIn(t *testing.T) {
 	// Before sign-in: the page has loaded the workflow (its ID is shown),
 	// and the record's name, which is inside the encrypted input, is not.
 	step(t, b, "open the workflow before sign-in", chromedp.Navigate(page))
-	waitFor(t, b, "the workflow page", `document.body.innerText.includes(`+jsString(r.WorkflowID)+`) && document.body.innerText.includes("Input")`)
+	waitFor(t, b, "the workflow page", `(document.body?.innerText ?? '').includes(`+jsString(r.WorkflowID)+`) && (document.body?.innerText ?? '').includes("Input")`)
 	time.Sleep(3 * time.Second) // let the UI's codec calls come back (refused)
-	if get(t, b, chromedp.Evaluate[bool](`document.body.innerText.includes(`+jsString(name)+`)`)) {
+	if get(t, b, chromedp.Evaluate[bool](`(document.body?.innerText ?? '').includes(`+jsString(name)+`)`)) {
 		shot(t, b, "stack-ui-before-signin")
 		t.Fatalf("the record name %q is readable before sign-in: want payloads encrypted without the codec token", name)
 	}
 	shot(t, b, "stack-ui-before-signin")
 	// The UI's codec error says what to do and links the sign-in page.
 	signin := s.Env["CODEC_URL"] + "/signin"
-	waitFor(t, b, "the link to the codec sign-in", `[...document.querySelectorAll('a')].some(a => a.href === `+jsString(signin)+`) && document.body.innerText.includes("Sign this browser in to the codec")`)
+	waitFor(t, b, "the link to the codec sign-in", `[...document.querySelectorAll('a')].some(a => a.href === `+jsString(signin)+`) && (document.body?.innerText ?? '').includes("Sign this browser in to the codec")`)
 	step(t, b, "sign in with a wrong token", chromedp.Navigate(signin),
 		chromedp.SendKeys(css(`#token`), "not-the-token"), chromedp.Submit(css(`#token`)))
-	waitFor(t, b, "the refusal", `document.body.innerText.includes("not this deployment's codec token")`)
+	waitFor(t, b, "the refusal", `(document.body?.innerText ?? '').includes("not this deployment's codec token")`)
 	step(t, b, "sign in", chromedp.Navigate(signin),
 		chromedp.SendKeys(css(`#token`), strings.TrimSpace(string(token))), chromedp.Submit(css(`#token`)))
-	waitFor(t, b, "signed in", `document.body.innerText.includes("Signed in")`)
+	waitFor(t, b, "signed in", `(document.body?.innerText ?? '').includes("Signed in")`)
 
 	step(t, b, "open the workflow after sign-in", chromedp.Navigate(page))
-	waitFor(t, b, "the decoded input", `document.body.innerText.includes(`+jsString(name)+`)`)
+	waitFor(t, b, "the decoded input", `(document.body?.innerText ?? '').includes(`+jsString(name)+`)`)
 	shot(t, b, "stack-ui-after-signin")
 }
 
