@@ -7,7 +7,7 @@ const OPS = [["equals", "equals"], ["not_equals", "does not equal"], ["changed",
 const PREVIEW = 500;
 const STATUS_CLEAR_MS = 8000;
 
-const state = { ws: "", token: "", denied: false, hooks: [], config: { temporal_ui: "", namespace: "default", workspace: "yourcompany" }, editing: null, busy: new Set(), logs: new Set(), reenabled: {} };
+const state = { ws: "", token: "", denied: false, hooks: [], config: { temporal_ui: "", namespace: "default", workspace: "yourcompany" }, editing: null, busy: new Set(), logs: new Set(), reenabled: {}, testSeq: {} };
 const TOKEN_KEY = "hari.apiToken";
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -348,9 +348,17 @@ async function loadLast(id) {
 
 // ---- test fire --------------------------------------------------------------
 
+// newTestAnswer marks that a Test fire or a Dismiss changed a webhook's
+// result here: a kept result read before it (a reload's request still on
+// its way) must not replace it.
+function newTestAnswer(id) { state.testSeq[id] = (state.testSeq[id] || 0) + 1; }
+
 async function loadTest(id) {
+  if (state.busy.has(id)) return; // a Test fire in flight shows its own answer
+  const seq = state.testSeq[id] || 0;
   try {
     const data = await api("GET", base() + "/" + encodeURIComponent(id) + "/test-result");
+    if (state.busy.has(id) || (state.testSeq[id] || 0) !== seq) return; // older than what is shown
     showTest(id, data.result);
   } catch (e) { /* the row shows no panel */ }
 }
@@ -363,6 +371,7 @@ async function testFire(id) {
   say("Sending a test payload…");
   try {
     const res = await api("POST", base() + "/" + encodeURIComponent(id) + "/test-fire");
+    newTestAnswer(id);
     showTest(id, res);
     const problem = res.help ? res.help.problem : res.error;
     say(res.error ? "Test fire failed: " + problem : "Test fire answered HTTP " + res.status_code + " in " + took(res.duration_ms) + ".", !!res.error);
@@ -465,6 +474,7 @@ function testRequest(id, res) {
 async function dismiss(id) {
   try {
     await api("DELETE", base() + "/" + encodeURIComponent(id) + "/test-result");
+    newTestAnswer(id);
     showTest(id, null);
     say("Test result dismissed.");
     const b = $(`tr[data-id="${CSS.escape(id)}"] button[data-action="test"]`);

@@ -1,0 +1,76 @@
+package integration
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"github.com/hari-crm/webhooks/api"
+	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/settings"
+)
+
+// A reload of the list reads each webhook's kept Test fire result. When
+// that read was answered before a Test fire ended but reaches the page
+// after it (a slow network, a loaded server), it must not replace the
+// Test fire's answer with the older result (here: none, which hid the
+// panel).
+func TestTestFireAnswerIsNotReplacedByAnOlderReadInBrowser(t *testing.T) {
+	t.Parallel()
+	rc := devtest.NewReceiver(t, codes(200))
+	var slow atomic.Bool
+	inner := (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Bodies: tc, Pages: srv.Keys}).Handler()
+	mux := http.NewServeMux()
+	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slow.Load() || r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/test-result") {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		// Read now, answer in 4 s: the answer is the result as it was.
+		rec := httptest.NewRecorder()
+		inner.ServeHTTP(rec, r)
+		time.Sleep(4 * time.Second)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	ws := "ui-" + uuid.NewString()[:8]
+	tok := workspaceToken(t, ws)
+	c := &apiClient{t: t, srv: site, ws: ws, token: tok}
+	var wh view
+	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+
+	ctx := browser(t)
+	C := func(sel string) css { return css(sel) }
+	step(t, ctx, "open the page",
+		chromedp.Navigate(site.URL+"/settings/webhooks?workspace="+ws+"#token="+tok),
+		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
+	)
+	slow.Store(true)
+	step(t, ctx, "reload the list, then Test fire while its read is on its way",
+		chromedp.Evaluate[chromedp.Void](`load()`),
+		chromedp.Sleep(500*time.Millisecond),
+		chromedp.Click(C(`tr.hook button[data-action="test"]`)),
+		chromedp.WaitVisible(C(`.panel [data-test="status"]`)),
+	)
+	// The reload's read comes back (with no result) about 4 s after it left.
+	time.Sleep(6 * time.Second)
+	visible := get(t, ctx, chromedp.Evaluate[bool](`(() => { const s = document.querySelector('.panel [data-test="status"]'); return !!s && s.offsetParent !== null && s.textContent.includes("HTTP 200"); })()`))
+	if !visible {
+		shot(t, ctx, "failed-test-fire-replaced")
+		t.Fatal("the Test fire's answer (HTTP 200) is gone after an older read of the kept result came back: want it kept")
+	}
+}
