@@ -127,10 +127,13 @@ func StartServerAt(ctx context.Context, hostPort, dbFile, keySpec string, extraA
 	if err != nil {
 		return nil, err
 	}
-	exe, err := gcLauncher(path)
+	exe, cleanup, err := gcLauncher(path)
 	if err != nil {
 		return nil, err
 	}
+	// StartDevServer returns once the server answers (or has failed), so
+	// the launcher has exec'd the CLI by then: nothing is left behind.
+	defer cleanup()
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  exe, // the CLI, with the server's GOGC and GOMEMLIMIT
 		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default", Logger: tclient.Logger(zerolog.Nop())},

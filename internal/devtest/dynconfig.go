@@ -1,7 +1,6 @@
 package devtest
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -100,39 +99,32 @@ func ServerGCEnv() ([]string, error) {
 }
 
 // gcLauncher returns an executable that runs the Temporal CLI at cli with
-// ServerGCEnv in its environment (a dev server is started with the
-// caller's environment, which must not change for the caller's other
-// children): a two-line script that execs the CLI, so the server keeps
-// its process. It is written once per content under the temp folder.
-func gcLauncher(cli string) (string, error) {
+// ServerGCEnv in its environment (testsuite.StartDevServer starts the CLI
+// with the caller's environment, which must not change for the caller's
+// other children), and a cleanup that removes it. The executable is a
+// two-line script that execs the CLI, so the server keeps its process. It
+// is written to a fresh private folder (os.MkdirTemp: mode 0700, a random
+// name, so no other local user can plant or swap it), and the caller
+// removes it once the server is up: by then the script has exec'd the CLI
+// and is not read again.
+func gcLauncher(cli string) (exe string, cleanup func(), err error) {
 	env, err := ServerGCEnv()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if len(env) == 0 {
-		return cli, nil
+		return cli, func() {}, nil
 	}
-	script := fmt.Sprintf("#!/bin/sh\nexec env %s '%s' \"$@\"\n", strings.Join(env, " "), strings.ReplaceAll(cli, "'", `'\''`))
-	sum := sha256.Sum256([]byte(script))
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("hari-temporal-%x.sh", sum[:8]))
-	if b, err := os.ReadFile(path); err == nil && string(b) == script {
-		return path, nil
-	}
-	tmp, err := os.CreateTemp(os.TempDir(), "hari-temporal-*.sh")
+	dir, err := os.MkdirTemp("", "hari-temporal-")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(script); err != nil {
-		tmp.Close()
-		return "", err
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	script := fmt.Sprintf("#!/bin/sh\nexec env %s '%s' \"$@\"\n", strings.Join(env, " "), strings.ReplaceAll(cli, "'", `'\''`))
+	path := filepath.Join(dir, "temporal.sh")
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		cleanup()
+		return "", nil, err
 	}
-	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	return path, os.Rename(tmp.Name(), path)
+	return path, cleanup, nil
 }

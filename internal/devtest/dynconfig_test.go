@@ -103,3 +103,42 @@ func serverPID(t *testing.T, hostPort string) int {
 	t.Fatalf("no dev server process for %s", hostPort)
 	return 0
 }
+
+// The launcher that gives the dev server its GC settings lives in a
+// private folder of its own (no other local user can plant or swap it),
+// and nothing of it is left in the temp folder once the server is up.
+func TestDevServerLeavesNoLauncherInTemp(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // os.TempDir, so only this test's launchers land here
+
+	exe, cleanup, err := gcLauncher("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(exe)
+	if filepath.Dir(dir) != tmp {
+		t.Fatalf("launcher %s: got folder %s, want a fresh folder under %s", exe, dir, tmp)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o700 {
+		t.Errorf("launcher folder %s: got mode %o, want 700", dir, got)
+	}
+	cleanup()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("launcher folder %s after cleanup: got err %v, want it gone", dir, err)
+	}
+
+	StartServer(t)
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "hari-temporal") {
+			t.Errorf("%s holds %s after the dev server started, want no launcher left", tmp, e.Name())
+		}
+	}
+}
