@@ -40,7 +40,7 @@ STACK_TESTS ?= TestRetryScheduleHeadersAndSignature|TestFourOhFourStopsAtOnce|Te
 stack-test: deps $(TEMPORAL) stack-bins
 	HARI_STACK=1 TEMPORAL_CLI=$(CURDIR)/$(TEMPORAL) go test -count=1 -timeout 25m -run '$(STACK_TESTS)' ./integration/
 
-## stack-test-short: CI's part of stack-test (the three fault tests, a few minutes)
+## stack-test-short: CI's part of stack-test (the three fault tests, the Web UI and the stop tests: STACK_TESTS_SHORT)
 stack-test-short:
 	$(MAKE) stack-test STACK_TESTS='$(STACK_TESTS_SHORT)'
 
