@@ -50,19 +50,8 @@ func (s *Server) deliveryBody(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	qctx, qcancel := context.WithTimeout(c, BodyWait)
-	defer qcancel()
-	val, err := s.Bodies.QueryWorkflow(qctx, wid, runID, activities.QueryDeliveryBody, deliveryID)
 	var body []byte
-	if err == nil {
-		err = val.Get(&body)
-	}
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			fail(w, err)
-			return
-		}
-		writeError(w, http.StatusNotFound, "not_found", "the body of delivery "+deliveryID+" is not available (its workflow is gone, or answers no such delivery)", "delivery_id")
+	if !s.queryDelivery(c, w, wid, runID, deliveryID, "body", "delivery", &body, activities.QueryDeliveryBody, deliveryID) {
 		return
 	}
 	out, err := describeBody(body)
@@ -103,6 +92,29 @@ func (s *Server) deliveryOfLog(c context.Context, w http.ResponseWriter, r *http
 	return wid, runID, deliveryID, true
 }
 
+// queryDelivery asks the log entry's workflow a query about one of its
+// deliveries (within BodyWait) and decodes the answer into out. It
+// answers 404 naming what is missing when the workflow is gone or does
+// not answer (what: "body" or "record"; unknown: what it does not
+// answer), and reports whether out was filled.
+func (s *Server) queryDelivery(c context.Context, w http.ResponseWriter, wid, runID, deliveryID, what, unknown string, out any, query string, args ...any) bool {
+	qctx, qcancel := context.WithTimeout(c, BodyWait)
+	defer qcancel()
+	val, err := s.Bodies.QueryWorkflow(qctx, wid, runID, query, args...)
+	if err == nil {
+		err = val.Get(out)
+	}
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		fail(w, err)
+		return false
+	}
+	writeError(w, http.StatusNotFound, "not_found", "the "+what+" of delivery "+deliveryID+" is not available (its workflow is gone, or answers no such "+unknown+")", "delivery_id")
+	return false
+}
+
 // deliveryRecord answers GET .../webhooks/{id}/deliveries/{delivery}/record
 // ?workflow_id=&run_id=: the record of the delivery's event (its ID and
 // name), read from the event, not from a body: a skipped delivery, which
@@ -114,19 +126,8 @@ func (s *Server) deliveryRecord(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	qctx, qcancel := context.WithTimeout(c, BodyWait)
-	defer qcancel()
-	val, err := s.Bodies.QueryWorkflow(qctx, wid, runID, workflows.QueryRecord)
 	var rec workflows.RecordRef
-	if err == nil {
-		err = val.Get(&rec)
-	}
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			fail(w, err)
-			return
-		}
-		writeError(w, http.StatusNotFound, "not_found", "the record of delivery "+deliveryID+" is not available (its workflow is gone, or answers no such query)", "delivery_id")
+	if !s.queryDelivery(c, w, wid, runID, deliveryID, "record", "query", &rec, workflows.QueryRecord) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"record": rec})
