@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,18 +30,35 @@ func floorWorkflow(ctx workflow.Context, in naiveInput) error {
 }
 
 // runFloor runs floorWorkflow for n events through an in-process worker
-// (its CPU is counted with the load generator's) and eager start, as the
-// API door starts ours.
+// and eager start, as the API door starts ours.
 func (e *env) runFloor(ctx context.Context, ws string, n int, delay time.Duration) (result, error) {
+	return e.runInProcess(ctx, inProcess{
+		label: "floor (eager start + 1 LA)", prefix: "floor", name: "FloorWebhook", workflow: floorWorkflow, eager: true,
+		opts: worker.Options{MaxConcurrentWorkflowTaskPollers: 32, MaxConcurrentWorkflowTaskExecutionSize: 500, MaxConcurrentLocalActivityExecutionSize: 500},
+	}, ws, n, delay)
+}
+
+// inProcess is a baseline whose worker runs in the bench's own process
+// (naive, floor): its CPU is counted with the load generator's.
+type inProcess struct {
+	label, prefix, name string // the line's label; task queue and workflow ID prefix; workflow type
+	workflow            any
+	opts                worker.Options
+	eager               bool
+}
+
+// runInProcess starts p's worker with the NaivePost activity and publishes
+// n events as p's workflow through the bench's client.
+func (e *env) runInProcess(ctx context.Context, p inProcess, ws string, n int, delay time.Duration) (result, error) {
 	if err := e.fresh(ctx); err != nil {
 		return result{}, err
 	}
-	queue := "floor-" + uuid.NewString()[:8]
+	queue := p.prefix + "-" + uuid.NewString()[:8]
 	pool := x509.NewCertPool()
 	pool.AddCert(e.rcv.srv.Certificate())
 	hc := activities.NewHTTPClient(activities.ClientOptions{TLS: &tls.Config{RootCAs: pool}})
-	w := worker.New(e.tc, queue, worker.Options{MaxConcurrentWorkflowTaskPollers: 32, MaxConcurrentWorkflowTaskExecutionSize: 500, MaxConcurrentLocalActivityExecutionSize: 500})
-	w.RegisterWorkflowWithOptions(floorWorkflow, workflow.RegisterOptions{Name: "FloorWebhook"})
+	w := worker.New(e.tc, queue, p.opts)
+	w.RegisterWorkflowWithOptions(p.workflow, workflow.RegisterOptions{Name: p.name})
 	w.RegisterActivityWithOptions(naivePost(hc), activityName("NaivePost"))
 	if err := w.Start(); err != nil {
 		return result{}, err
@@ -58,11 +74,11 @@ func (e *env) runFloor(ctx context.Context, ws string, n int, delay time.Duratio
 	pg := e.pgNow()
 	start := time.Now()
 	sent, errs := publish(evs, *pubConc, 0, func(ev event.Event) error {
-		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "floor-" + ev.ID, TaskQueue: queue, EnableEagerStart: true}, "FloorWebhook",
+		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: p.prefix + "-" + ev.ID, TaskQueue: queue, EnableEagerStart: p.eager}, p.name,
 			naiveInput{URL: url, ID: ev.ID, Body: []byte(`{"event":"stage.changed"}`)})
 		return err
 	})
-	res, err := e.measure("floor (eager start + 1 LA)", evs, sent, start, errs, 10*time.Minute)
-	res.cpu = cpuLine(res.n, cpu, e.cpuNow()) + pgLine(res.n, pg, e.pgNow()) + fmt.Sprintf("\n        (its worker runs in the load generator)")
+	res, err := e.measure(p.label, evs, sent, start, errs, 10*time.Minute)
+	res.cpu = cpuLine(res.n, cpu, e.cpuNow()) + pgLine(res.n, pg, e.pgNow()) + "\n        (its worker runs in the load generator)"
 	return res, err
 }

@@ -652,37 +652,10 @@ func naivePost(hc *http.Client) func(context.Context, naiveInput) error {
 func activityName(name string) activity.RegisterOptions { return activity.RegisterOptions{Name: name} }
 
 func (e *env) runNaive(ctx context.Context, ws string, n int, delay time.Duration) (result, error) {
-	if err := e.fresh(ctx); err != nil {
-		return result{}, err
-	}
-	queue := "naive-" + uuid.NewString()[:8]
-	pool := x509.NewCertPool()
-	pool.AddCert(e.rcv.srv.Certificate())
-	hc := activities.NewHTTPClient(activities.ClientOptions{TLS: &tls.Config{RootCAs: pool}})
-	w := worker.New(e.tc, queue, worker.Options{MaxConcurrentActivityExecutionSize: 1000})
-	w.RegisterWorkflowWithOptions(naiveWorkflow, workflow.RegisterOptions{Name: "NaiveWebhook"})
-	w.RegisterActivityWithOptions(naivePost(hc), activityName("NaivePost"))
-	if err := w.Start(); err != nil {
-		return result{}, err
-	}
-	defer w.Stop()
-	e.rcv.reset(delay)
-	url := e.rcv.srv.URL + "/hook"
-	evs := make([]event.Event, n)
-	for i := range evs {
-		evs[i] = benchEvent(ws, i, queue)
-	}
-	cpu := e.cpuNow()
-	start := time.Now()
-	sent, errs := publish(evs, *pubConc, 0, func(ev event.Event) error {
-		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "naive-" + ev.ID, TaskQueue: queue}, "NaiveWebhook",
-			naiveInput{URL: url, ID: ev.ID, Body: []byte(`{"event":"stage.changed"}`)})
-		return err
-	})
-	res, err := e.measure("naive (workflow+activity)", evs, sent, start, errs, 10*time.Minute)
-	// Its worker runs in this process: counted with the load generator.
-	res.cpu = cpuLine(res.n, cpu, e.cpuNow())
-	return res, err
+	return e.runInProcess(ctx, inProcess{
+		label: "naive (workflow+activity)", prefix: "naive", name: "NaiveWebhook", workflow: naiveWorkflow,
+		opts: worker.Options{MaxConcurrentActivityExecutionSize: 1000},
+	}, ws, n, delay)
 }
 
 func (e *env) runBare(ws string, n int, delay time.Duration) (result, error) {

@@ -24,8 +24,19 @@ import (
 // logSite serves the API and the page for one new workspace.
 func logSite(t *testing.T) (*apiClient, string) {
 	t.Helper()
+	return logSiteWith(t, nil)
+}
+
+// logSiteWith is logSite with the API handler wrapped (a test that delays
+// or fails some of its answers); nil wraps nothing.
+func logSiteWith(t *testing.T, wrap func(http.Handler) http.Handler) (*apiClient, string) {
+	t.Helper()
+	var h http.Handler = (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Bodies: tc, Pages: srv.Keys}).Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Bodies: tc, Pages: srv.Keys}).Handler())
+	mux.Handle("/api/", h)
 	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
 	site := httptest.NewServer(mux)
 	t.Cleanup(site.Close)

@@ -9,11 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/google/uuid"
 
-	"github.com/hari-crm/webhooks/api"
 	"github.com/hari-crm/webhooks/internal/devtest"
-	"github.com/hari-crm/webhooks/settings"
 )
 
 // A reload of the list reads each webhook's kept Test fire result. When
@@ -25,29 +22,23 @@ func TestTestFireAnswerIsNotReplacedByAnOlderReadInBrowser(t *testing.T) {
 	t.Parallel()
 	rc := devtest.NewReceiver(t, codes(200))
 	var slow atomic.Bool
-	inner := (&api.Server{Registry: reg, Publisher: pub, Tokens: apiKeys, Bodies: tc, Pages: srv.Keys}).Handler()
-	mux := http.NewServeMux()
-	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !slow.Load() || r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/test-result") {
-			inner.ServeHTTP(w, r)
-			return
-		}
-		// Read now, answer in 4 s: the answer is the result as it was.
-		rec := httptest.NewRecorder()
-		inner.ServeHTTP(rec, r)
-		time.Sleep(4 * time.Second)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
-	}))
-	mux.Handle("/", settings.Handler(settings.Config{TemporalUI: "http://localhost:8233", Namespace: "default"}))
-	site := httptest.NewServer(mux)
-	t.Cleanup(site.Close)
-	ws := "ui-" + uuid.NewString()[:8]
-	tok := workspaceToken(t, ws)
-	c := &apiClient{t: t, srv: site, ws: ws, token: tok}
+	c, page := logSiteWith(t, func(inner http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !slow.Load() || r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/test-result") {
+				inner.ServeHTTP(w, r)
+				return
+			}
+			// Read now, answer in 4 s: the answer is the result as it was.
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, r)
+			time.Sleep(4 * time.Second)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		})
+	})
 	var wh view
 	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, b)
@@ -56,7 +47,7 @@ func TestTestFireAnswerIsNotReplacedByAnOlderReadInBrowser(t *testing.T) {
 	ctx := browser(t)
 	C := func(sel string) css { return css(sel) }
 	step(t, ctx, "open the page",
-		chromedp.Navigate(site.URL+"/settings/webhooks?workspace="+ws+"#token="+tok),
+		chromedp.Navigate(page),
 		chromedp.WaitVisible(C(`body[data-ready="true"]`)),
 	)
 	slow.Store(true)
