@@ -55,13 +55,15 @@ func lightRouted(ctx context.Context, e *env, w *workerProc, url string) error {
 			evs[i] = benchEvent(d.ws, i, e.run)
 		}
 		cpu := e.cpuNow(w)
+		steal := stealMS()
+		var calls callTimes
 		start := time.Now()
-		sent, errs := publish(evs, 0, 100*time.Millisecond, d.start)
+		sent, errs := publish(evs, 0, 100*time.Millisecond, calls.timed(d.start))
 		res, err := e.measure(d.name, evs, sent, start, errs, 5*time.Minute)
 		if err != nil {
 			return err
 		}
-		res.cpu = cpuLine(res.n, cpu, e.cpuNow(w))
+		res.cpu = cpuLine(res.n, cpu, e.cpuNow(w)) + "\n" + e.split(evs, sent, &calls, steal)
 		fmt.Println("   ", res)
 	}
 	return nil

@@ -45,6 +45,9 @@ type inProcess struct {
 	workflow            any
 	opts                worker.Options
 	eager               bool
+	// every, when set, publishes one event per every (scenario (d)'s
+	// cadence) instead of as fast as the publishers can.
+	every time.Duration
 }
 
 // runInProcess starts p's worker with the NaivePost activity and publishes
@@ -72,13 +75,18 @@ func (e *env) runInProcess(ctx context.Context, p inProcess, ws string, n int, d
 	}
 	cpu := e.cpuNow()
 	pg := e.pgNow()
+	steal := stealMS()
+	var calls callTimes
 	start := time.Now()
-	sent, errs := publish(evs, *pubConc, 0, func(ev event.Event) error {
+	sent, errs := publish(evs, *pubConc, p.every, calls.timed(func(ev event.Event) error {
 		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: p.prefix + "-" + ev.ID, TaskQueue: queue, EnableEagerStart: p.eager}, p.name,
 			naiveInput{URL: url, ID: ev.ID, Body: []byte(`{"event":"stage.changed"}`)})
 		return err
-	})
+	}))
 	res, err := e.measure(p.label, evs, sent, start, errs, 10*time.Minute)
 	res.cpu = cpuLine(res.n, cpu, e.cpuNow()) + pgLine(res.n, pg, e.pgNow()) + "\n        (its worker runs in the load generator)"
+	if p.every > 0 {
+		res.cpu += "\n" + e.split(evs, sent, &calls, steal)
+	}
 	return res, err
 }

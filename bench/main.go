@@ -857,7 +857,10 @@ func scenarioC(ctx context.Context, e *env) error {
 
 func scenarioD(ctx context.Context, e *env) error {
 	fmt.Printf("(d) light load: 10 events/s for %d s\n", *lightSec)
-	w, p, url, err := e.setup(ctx, 0, "HARI_REDIS_ADDR="+e.redis.Addr)
+	// The machine's own floor first, with nothing of ours running: what
+	// its slowest moments add to a few milliseconds of CPU work.
+	fmt.Println("   ", stallProbe(10**lightSec, 100*time.Millisecond, 5*time.Millisecond))
+	w, _, url, err := e.setup(ctx, 0, "HARI_REDIS_ADDR="+e.redis.Addr)
 	if err != nil {
 		return err
 	}
@@ -867,21 +870,33 @@ func scenarioD(ctx context.Context, e *env) error {
 		evs[i] = benchEvent("wsd", i, e.run)
 	}
 	start := time.Now()
-	_ = p
 	cpu := e.cpuNow(w)
-	sent, errs := publish(evs, 0, 100*time.Millisecond, func(ev event.Event) error {
+	steal := stealMS()
+	var calls callTimes
+	sent, errs := publish(evs, 0, 100*time.Millisecond, calls.timed(func(ev event.Event) error {
 		return w.publishAPI(ctx, ev, []endpoint.Target{{ID: "t", URL: url}})
-	})
+	}))
 	res, err := e.measure("ours via API, light load", evs, sent, start, errs, 5*time.Minute)
 	if err != nil {
 		return err
 	}
 	res.rssKB = w.peakRSS()
-	res.cpu = cpuLine(res.n, cpu, e.cpuNow(w))
+	res.cpu = cpuLine(res.n, cpu, e.cpuNow(w)) + "\n" + e.split(evs, sent, &calls, steal)
 	fmt.Println("   ", res)
 	if err := lightRouted(ctx, e, w, url); err != nil {
 		return err
 	}
+	w.stop()
+	// The floor at the same cadence: the least a durable workflow per
+	// event costs on this server (eager start, one local activity that
+	// POSTs, no API, limiter, search attributes or queries).
+	fl, err := e.runInProcess(ctx, inProcess{
+		label: "floor, light load", prefix: "floor", name: "FloorWebhook", workflow: floorWorkflow, eager: true, every: 100 * time.Millisecond,
+	}, "wsdfloor", 10**lightSec, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Println("   ", fl)
 	fmt.Println()
 	return nil
 }
