@@ -64,7 +64,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI http://localhost:$UI_PORT, data $DATA/temporal.db)"
-# The server's garbage collector as in deploy/temporal.env (GOGC, GOMEMLIMIT).
+# The server's garbage collector as in deploy/temporal.env (GOGC, GOMEMLIMIT);
+# deploy/dynamicconfig.yaml's values; our search attributes, created with the
+# namespace so that the first publish finds them (both lists checked by tests).
 server_gc=$(grep -E '^GO(GC|MEMLIMIT)=' deploy/temporal.env)
 # shellcheck disable=SC2086 # one NAME=VALUE per word
 env $server_gc "$TEMPORAL" server start-dev \
@@ -75,6 +77,11 @@ env $server_gc "$TEMPORAL" server start-dev \
   --dynamic-config-value matching.enableFairness=true \
   --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
   --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
+  --dynamic-config-value system.forceSearchAttributesCacheRefreshOnRead=false \
+  --search-attribute HariDeliveryStatus=Keyword --search-attribute HariEventType=Keyword \
+  --search-attribute HariRedeliveryOf=Keyword --search-attribute HariSkippedKeys=KeywordList \
+  --search-attribute HariWebhookIDs=KeywordList --search-attribute HariWebhookKeys=KeywordList \
+  --search-attribute HariWorkspace=Keyword \
   --log-level warn >"$DATA/temporal.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do

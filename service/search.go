@@ -113,6 +113,20 @@ func typeName(t enumspb.IndexedValueType) string {
 	return t.String()
 }
 
+// CLISearchAttributes is every search attribute the workflows set as the
+// temporal CLI's dev server takes it (--search-attribute NAME=TYPE), sorted
+// by name: a dev server started with them has them from its namespace's
+// creation, before any worker runs, so nothing waits for the server's
+// search-attribute cache to see them.
+func CLISearchAttributes() []string {
+	var out []string
+	for name, typ := range searchAttributes() {
+		out = append(out, name+"="+typeName(typ))
+	}
+	sort.Strings(out)
+	return out
+}
+
 // searchAttributes is every search attribute the workflows set, by name
 // (deploy/create-namespace.sh lists the same).
 func searchAttributes() map[string]enumspb.IndexedValueType {

@@ -3,6 +3,7 @@ package service
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,5 +78,22 @@ func TestMissingSearchAttributesNamedWithTheCommand(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "HariWorkspace") {
 		t.Errorf("error: got %q, want HariWorkspace (registered) not named", err)
+	}
+}
+
+// `make run` (scripts/run.sh) creates the dev server's namespace with
+// exactly the search attributes the workflows set, with their types.
+func TestRunScriptCreatesEverySearchAttribute(t *testing.T) {
+	b, err := os.ReadFile("../scripts/run.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`--search-attribute (\S+)`).FindAllStringSubmatch(string(b), -1) {
+		got = append(got, m[1])
+	}
+	slices.Sort(got)
+	if want := CLISearchAttributes(); !slices.Equal(got, want) {
+		t.Errorf("scripts/run.sh passes --search-attribute %q, want %q", got, want)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hari-crm/webhooks/service"
 )
 
 // DynamicConfigFile is the dynamic config every server of this repository
@@ -59,15 +61,20 @@ func DynamicConfigValues() ([]string, error) {
 }
 
 // devServerArgs is the dev server's --dynamic-config-value flags for
-// DynamicConfigFile, followed by extra.
+// DynamicConfigFile and its --search-attribute flags for our search
+// attributes (created with its namespace), followed by extra.
 func devServerArgs(extra []string) ([]string, error) {
 	vals, err := DynamicConfigValues()
 	if err != nil {
 		return nil, err
 	}
-	args := make([]string, 0, 2*len(vals)+len(extra))
+	attrs := service.CLISearchAttributes()
+	args := make([]string, 0, 2*len(vals)+2*len(attrs)+len(extra))
 	for _, v := range vals {
 		args = append(args, "--dynamic-config-value", v)
+	}
+	for _, a := range attrs {
+		args = append(args, "--search-attribute", a)
 	}
 	return append(args, extra...), nil
 }

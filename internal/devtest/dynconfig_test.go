@@ -1,6 +1,7 @@
 package devtest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/workflows"
 )
 
 // The dev servers of the tests and the benchmark run with
@@ -22,6 +31,7 @@ func TestDynamicConfigValuesReadTheSharedFile(t *testing.T) {
 		"matching.enableFairness=true",
 		"matching.numTaskqueueReadPartitions=1",
 		"matching.numTaskqueueWritePartitions=1",
+		"system.forceSearchAttributesCacheRefreshOnRead=false",
 	} {
 		if !slices.Contains(vals, want) {
 			t.Errorf("DynamicConfigValues() = %q, want it to hold %q", vals, want)
@@ -140,5 +150,37 @@ func TestDevServerLeavesNoLauncherInTemp(t *testing.T) {
 		if strings.HasPrefix(e.Name(), "hari-temporal") {
 			t.Errorf("%s holds %s after the dev server started, want no launcher left", tmp, e.Name())
 		}
+	}
+}
+
+// A dev server started here has every search attribute the workflows set
+// from the moment it answers: a workflow started at once with all of them
+// is accepted. They are created with its namespace (--search-attribute);
+// added afterwards, with the search-attribute cache on
+// (deploy/dynamicconfig.yaml), the server would refuse them until its
+// caches refresh, and the first publishes after a start would fail.
+func TestDevServerKnowsOurSearchAttributesAtOnce(t *testing.T) {
+	s := StartServer(t)
+	c := s.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id := "sa-at-once-" + uuid.NewString()[:8]
+	attrs := temporal.NewSearchAttributes(
+		workflows.SearchWorkspace.ValueSet("ws"),
+		workflows.SearchWebhookIDs.ValueSet([]string{"wh_1"}),
+		workflows.SearchEventType.ValueSet("opportunity.stage_changed"),
+		workflows.SearchStatus.ValueSet(workflows.StatusPending),
+		workflows.SearchWebhookKeys.ValueSet([]string{"ws/wh_1"}),
+		workflows.SearchSkippedKeys.ValueSet([]string{"ws/wh_1"}),
+		workflows.SearchRedeliveryOf.ValueSet("ws/wh_1/d"),
+	)
+	if attrs.Size() != len(service.CLISearchAttributes()) {
+		t.Fatalf("the test sets %d search attributes, the workflows set %d: add the new one here", attrs.Size(), len(service.CLISearchAttributes()))
+	}
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "no-worker-" + id, TypedSearchAttributes: attrs}, "AnyWorkflow"); err != nil {
+		t.Fatalf("start a workflow with every search attribute right after the server started: %v", err)
+	}
+	if err := c.TerminateWorkflow(ctx, id, "", "test done"); err != nil {
+		t.Fatal(err)
 	}
 }
