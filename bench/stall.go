@@ -78,11 +78,14 @@ func stallProbe(n int, every, work time.Duration) stallResult {
 		defer wg.Done()
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		// Calibrate: double until a run takes a measurable time, then
+		// scale to work.
 		rounds := 1 << 16
 		for {
 			t := time.Now()
 			spinSink += spin(rounds)
-			if time.Since(t) >= work || rounds > 1<<34 {
+			if took := time.Since(t); took >= work/4 || rounds > 1<<34 {
+				rounds = int(float64(rounds) * float64(work) / float64(max(took, time.Microsecond)))
 				break
 			}
 			rounds *= 2
