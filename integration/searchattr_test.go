@@ -9,12 +9,18 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hari-crm/webhooks/internal/devtest"
+	"github.com/hari-crm/webhooks/service"
+	"github.com/hari-crm/webhooks/tclient"
+	"github.com/hari-crm/webhooks/workflows"
 )
 
 // A namespace whose KeywordList slots are all taken by other attributes
@@ -82,5 +88,61 @@ func TestWorkerRefusesANamespaceWithoutOurSearchAttributes(t *testing.T) {
 		if !strings.Contains(logs, s) {
 			t.Errorf("worker's error: got\n%s\nwant it to contain %q", logs, s)
 		}
+	}
+}
+
+// Our search attributes added to a namespace that lacks them (a later
+// version adding one on an existing make-run data folder, a namespace made
+// by hand) are listed at once but refused in starts until the server's
+// namespace cache refreshes. The worker's start-up check waits for them
+// to be accepted, so a workflow started right after it is not refused.
+func TestSearchAttributesAddedAtStartAreUsableOnceTheCheckPasses(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ns := "later-" + uuid.NewString()[:8]
+	if _, err := tc.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+		Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
+	}); err != nil {
+		t.Fatalf("register namespace: %v", err)
+	}
+	c, err := tclient.Dial(tclient.Config{Address: srv.HostPort, Namespace: ns, Keys: srv.Keys}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A namespace just registered is known after the frontend's cache
+	// refreshes.
+	for {
+		err := service.EnsureSearchAttributes(ctx, c, ns)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("add our search attributes to %s: %v", ns, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := service.CheckSearchAttributes(ctx, c, ns, time.Minute); err != nil {
+		t.Fatalf("check the search attributes of %s: %v", ns, err)
+	}
+	id := "sa-later-" + uuid.NewString()[:8]
+	attrs := temporal.NewSearchAttributes(
+		workflows.SearchWorkspace.ValueSet("ws-later"),
+		workflows.SearchWebhookIDs.ValueSet([]string{"wh_1"}),
+		workflows.SearchEventType.ValueSet("opportunity.stage_changed"),
+		workflows.SearchStatus.ValueSet(workflows.StatusPending),
+		workflows.SearchWebhookKeys.ValueSet([]string{"k1"}),
+		workflows.SearchSkippedKeys.ValueSet([]string{"k1"}),
+		workflows.SearchRedeliveryOf.ValueSet("r"),
+	)
+	if attrs.Size() != len(service.CLISearchAttributes()) {
+		t.Fatalf("the test sets %d search attributes, the workflows set %d: add the new one here", attrs.Size(), len(service.CLISearchAttributes()))
+	}
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "no-worker-" + id, TypedSearchAttributes: attrs}, "AnyWorkflow"); err != nil {
+		t.Fatalf("start a workflow with every search attribute right after the check passed: %v", err)
+	}
+	if err := c.TerminateWorkflow(ctx, id, "", "test done"); err != nil {
+		t.Fatal(err)
 	}
 }

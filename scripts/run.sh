@@ -66,7 +66,8 @@ trap cleanup EXIT INT TERM
 echo "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI http://localhost:$UI_PORT, data $DATA/temporal.db)"
 # The server's garbage collector as in deploy/temporal.env (GOGC, GOMEMLIMIT);
 # deploy/dynamicconfig.yaml's values; our search attributes, created with the
-# namespace so that the first publish finds them (both lists checked by tests).
+# namespace of a new data folder (both lists checked by tests; on an existing
+# one the worker adds any missing attribute and waits until it is accepted).
 server_gc=$(grep -E '^GO(GC|MEMLIMIT)=' deploy/temporal.env)
 # shellcheck disable=SC2086 # one NAME=VALUE per word
 env $server_gc "$TEMPORAL" server start-dev \

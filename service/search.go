@@ -9,6 +9,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -40,28 +41,48 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 
 // CheckSearchAttributes fails unless every search attribute the workflows
 // set is registered in the namespace with its type, naming each missing
-// one and the command that adds it. Without them an event workflow's final
-// upsert fails its workflow task again and again, and its events stay
-// open without an outcome: the worker must not start. A namespace just
-// changed may list late, so it lists again for up to wait.
+// one and the command that adds it, and the server accepts them: a query
+// naming each is answered. Without them an event workflow's final upsert
+// fails its workflow task again and again, and its events stay open
+// without an outcome: the worker must not start. A namespace just changed
+// may list late (and, on SQL visibility, list at once but be refused in
+// starts and queries until the server's namespace cache refreshes, every
+// 2 s by default), so it tries again for up to wait.
 func CheckSearchAttributes(ctx context.Context, c client.Client, namespace string, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
-		have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
-		if err == nil {
-			err = missingSearchAttributes(namespace, searchAttributes(), have.GetCustomAttributes())
-		} else {
-			err = fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
-		}
+		err := checkSearchAttributes(ctx, c, namespace)
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(time.Second):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// checkSearchAttributes is one try of CheckSearchAttributes.
+func checkSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
+	}
+	if err := missingSearchAttributes(namespace, searchAttributes(), have.GetCustomAttributes()); err != nil {
+		return err
+	}
+	// Listed is not yet usable: the list reads the namespace from the
+	// database, starts and queries read it from the server's cache.
+	names := make([]string, 0, len(have.GetCustomAttributes()))
+	for name := range searchAttributes() {
+		names = append(names, name+" = 'ready'")
+	}
+	sort.Strings(names)
+	if _, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: strings.Join(names, " AND ")}); err != nil {
+		return fmt.Errorf("search attributes of namespace %s are registered but the server does not accept them yet: %w", namespace, err)
+	}
+	return nil
 }
 
 // missingSearchAttributes is CheckSearchAttributes' verdict on have.
