@@ -354,8 +354,9 @@ func (e *env) close() {
 
 // workerProc is a worker binary run as its own process.
 type workerProc struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd     *exec.Cmd
+	addr    string
+	stopped sync.Once
 }
 
 var apiClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
@@ -457,7 +458,12 @@ func (w *workerProc) peakRSS() int64 {
 	return 0
 }
 
+// stop stops the worker (once: later calls do nothing).
 func (w *workerProc) stop() {
+	w.stopped.Do(w.interrupt)
+}
+
+func (w *workerProc) interrupt() {
 	_ = w.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { _, _ = w.cmd.Process.Wait(); close(done) }()
@@ -857,8 +863,10 @@ func scenarioC(ctx context.Context, e *env) error {
 
 func scenarioD(ctx context.Context, e *env) error {
 	fmt.Printf("(d) light load: 10 events/s for %d s\n", *lightSec)
-	// The machine's own floor first, with nothing of ours running: what
-	// its slowest moments add to a few milliseconds of CPU work.
+	// The machine's own floor first, with nothing of ours running (the
+	// previous scenario's server stopped): what its slowest moments add
+	// to a few milliseconds of CPU work.
+	e.close()
 	fmt.Println("   ", stallProbe(10**lightSec, 100*time.Millisecond, 5*time.Millisecond))
 	w, _, url, err := e.setup(ctx, 0, "HARI_REDIS_ADDR="+e.redis.Addr)
 	if err != nil {
