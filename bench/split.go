@@ -62,12 +62,19 @@ func (e *env) split(evs []event.Event, sent map[string]time.Time, c *callTimes, 
 			early++
 		}
 	}
-	c50, c99 := percentiles(call)
-	a50, a99 := percentiles(after)
 	steal := "not readable"
 	if s := stealMS(); s >= 0 && steal0 >= 0 {
 		steal = fmt.Sprintf("%d ms", s-steal0)
 	}
-	return fmt.Sprintf("        each part of %d events: the publish call p50 %.1f ms  p99 %.1f ms; from its answer to the receiver p50 %.1f ms  p99 %.1f ms (%d delivered before the answer, %d not measured; steal column of /proc/stat during the line: %s)",
-		len(call), ms(c50), ms(c99), ms(a50), ms(a99), early, missing, steal)
+	return fmt.Sprintf("        each part of %d events: the publish call %s; from its answer to the receiver %s (%d delivered before the answer, %d not measured; steal column of /proc/stat during the line: %s)",
+		len(call), pcts(call), pcts(after), early, missing, steal)
+}
+
+// pcts is d's p50 and p99, or "not measured" when d is empty.
+func pcts(d []time.Duration) string {
+	if len(d) == 0 {
+		return "not measured"
+	}
+	p50, p99 := percentiles(d)
+	return fmt.Sprintf("p50 %.1f ms  p99 %.1f ms", ms(p50), ms(p99))
 }

@@ -28,8 +28,8 @@ fi
 names=""
 # Keep in step with workflows/search.go and workflows/redeliver.go
 # (TestCreateNamespaceScriptListsEverySearchAttribute checks it).
-# A namespace just registered is known to the frontend after its cache
-# refreshes (about 10 s).
+# A namespace just registered is known to the frontend after its namespace
+# cache refreshes (every 2 s by default: system.namespaceCacheRefreshInterval).
 i=0
 until have=$("$TEMPORAL_CLI" operator search-attribute list --address "$ADDR" -n "$NS" 2>&1); do
   i=$((i + 1))
@@ -49,7 +49,7 @@ for sa in HariWorkspace:Keyword HariWebhookIDs:KeywordList HariEventType:Keyword
   esac
 done
 # Search attributes just added are known to queries and starts only once the
-# server's namespace cache refreshes (about 10 s): wait until a query naming
+# server's namespace cache refreshes (every 2 s by default): wait until a query naming
 # each of them is accepted, so that nothing started right after this script
 # is refused.
 query=""

@@ -43,7 +43,7 @@ func TestWorkerRefusesANamespaceWithoutOurSearchAttributes(t *testing.T) {
 		others[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST
 	}
 	// A namespace just registered is known after the frontend's cache
-	// refreshes (about 10 s).
+	// refreshes (every 2 s by default).
 	for {
 		_, err := tc.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: ns, SearchAttributes: others})
 		if err == nil {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -74,13 +76,19 @@ func checkSearchAttributes(ctx context.Context, c client.Client, namespace strin
 	}
 	// Listed is not yet usable: the list reads the namespace from the
 	// database, starts and queries read it from the server's cache.
-	names := make([]string, 0, len(have.GetCustomAttributes()))
-	for name := range searchAttributes() {
+	want := searchAttributes()
+	names := make([]string, 0, len(want))
+	for name := range want {
 		names = append(names, name+" = 'ready'")
 	}
 	sort.Strings(names)
-	if _, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: strings.Join(names, " AND ")}); err != nil {
-		return fmt.Errorf("search attributes of namespace %s are registered but the server does not accept them yet: %w", namespace, err)
+	_, err = c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: strings.Join(names, " AND ")})
+	var invalid *serviceerror.InvalidArgument
+	switch {
+	case errors.As(err, &invalid):
+		return fmt.Errorf("search attributes of namespace %s are registered but the server does not accept them in a query yet (its namespace cache refreshes every 2 s by default, system.namespaceCacheRefreshInterval; start the worker again): %w", namespace, err)
+	case err != nil:
+		return fmt.Errorf("count workflows in namespace %s to check its search attributes: %w", namespace, err)
 	}
 	return nil
 }
