@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -115,15 +117,24 @@ func TestStackCtrlCStopsEverything(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		sigs []syscall.Signal
+		// stuck, when set, is a part frozen (SIGSTOP) before the signal:
+		// a part that never finishes its shutdown. STACK_STOP_GRACE
+		// kills it after 5 s.
+		stuck string
 	}{
-		{"Ctrl-C", []syscall.Signal{syscall.SIGINT}},
-		{"Ctrl-C twice", []syscall.Signal{syscall.SIGINT, syscall.SIGINT}},
-		{"terminal closed", []syscall.Signal{syscall.SIGHUP}},
+		{"Ctrl-C", []syscall.Signal{syscall.SIGINT}, ""},
+		{"Ctrl-C twice", []syscall.Signal{syscall.SIGINT, syscall.SIGINT}, ""},
+		{"terminal closed", []syscall.Signal{syscall.SIGHUP}, ""},
+		{"Ctrl-C with a part stuck in its shutdown", []syscall.Signal{syscall.SIGINT}, "worker1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
-			s, err := devtest.StartStackWith(ctx, devtest.StackOptions{Prefix: "stack-stop-"})
+			opts := devtest.StackOptions{Prefix: "stack-stop-"}
+			if tt.stuck != "" {
+				opts.Env = []string{"STACK_STOP_GRACE=5"}
+			}
+			s, err := devtest.StartStackWith(ctx, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,6 +148,11 @@ func TestStackCtrlCStopsEverything(t *testing.T) {
 			if parts["postgres"], err = s.PostgresPID(); err != nil {
 				t.Fatal(err)
 			}
+			if tt.stuck != "" {
+				if err := syscall.Kill(parts[tt.stuck], syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+			}
 			for i, sig := range tt.sigs {
 				if i > 0 {
 					time.Sleep(300 * time.Millisecond) // while the first one's cleanup runs
@@ -146,7 +162,18 @@ func TestStackCtrlCStopsEverything(t *testing.T) {
 				}
 			}
 			if !s.WaitExited(2 * time.Minute) {
-				t.Fatalf("scripts/stack.sh still runs 2 minutes after %s", tt.name)
+				var still []string
+				for name, pid := range parts {
+					if running(pid) {
+						still = append(still, fmt.Sprintf("%s (pid %d)", name, pid))
+					}
+				}
+				out, _ := os.ReadFile(filepath.Join(s.Dir, "stack.out"))
+				if len(out) > 1500 {
+					out = out[len(out)-1500:]
+				}
+				t.Fatalf("scripts/stack.sh still runs 2 minutes after %s; parts still running: %v; its output ends:\n%s\nworker1: %s\ntemporal: %s",
+					tt.name, still, out, s.Log("worker1"), s.Log("temporal"))
 			}
 			deadline := time.Now().Add(30 * time.Second)
 			for name, pid := range parts {

@@ -219,7 +219,8 @@ cleanup() {
     stop_part "${names[i]}"
   done
   if [[ -n $pg_started ]]; then
-    asdb "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null 2>&1 || true
+    asdb "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m fast -t 30 >/dev/null 2>&1 \
+      || asdb "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m immediate >/dev/null 2>&1 || true
   fi
   echo "stack stopped"
 }
@@ -235,21 +236,30 @@ trap 'cleanup; exit 129' HUP
 # closing) reaches this script alone, whose cleanup stops the parts in order
 # (workers first, PostgreSQL last) instead of every part at the same moment.
 # A TERM that comes while the part is being started is kept and applied as
-# soon as its PID is known.
+# soon as its PID is known. A part still running STACK_STOP_GRACE seconds
+# (default 60) after its TERM is killed, so that one part stuck in its
+# shutdown cannot keep the stack from stopping.
 supervise() {
   local name=$1; shift
   (
-    child= stop=
+    child= stop= watchdog=
     trap '' INT HUP
-    trap 'stop=1; [[ -n $child ]] && kill -TERM "$child" 2>/dev/null' TERM
+    term_child() {
+      [[ -n $child && -z $watchdog ]] || return 0
+      kill -TERM "$child" 2>/dev/null
+      (sleep "${STACK_STOP_GRACE:-60}"; echo "$(date -u +%FT%TZ) $name still running ${STACK_STOP_GRACE:-60}s after TERM: killing it" >>"$LOGS/$name.log"; kill -KILL "$child" 2>/dev/null) &
+      watchdog=$!
+    }
+    trap 'stop=1; term_child' TERM
     while [[ -z $stop && ! -e $RUN/stopping ]]; do
       setsid "$@" >>"$LOGS/$name.log" 2>&1 9>&- &
       child=$!
       echo "$child" >"$RUN/$name.pid"
-      [[ -n $stop ]] && kill -TERM "$child" 2>/dev/null
+      [[ -n $stop ]] && term_child
       rc=0; wait "$child" || rc=$?
       # A TERM interrupts wait: wait again until the part has exited.
       while kill -0 "$child" 2>/dev/null; do wait "$child" 2>/dev/null || true; done
+      [[ -n $watchdog ]] && { kill "$watchdog" 2>/dev/null || true; }
       child=
       [[ -n $stop || -e $RUN/stopping ]] && break
       echo "$(date -u +%FT%TZ) $name exited ($rc); starting it again" | tee -a "$LOGS/$name.log" >&2

@@ -53,6 +53,8 @@ type StackOptions struct {
 	ServerOnly bool
 	// Prefix names the stack's folder under .data/ (default "stack-test-").
 	Prefix string
+	// Env is added to the script's environment (NAME=VALUE).
+	Env []string
 }
 
 // StartStackWith is StartStack with options.
@@ -106,6 +108,7 @@ func StartStackWith(ctx context.Context, opts StackOptions) (*Stack, error) {
 	if opts.ServerOnly {
 		cmd.Env = append(cmd.Env, "STACK_SERVER_ONLY=1")
 	}
+	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
