@@ -13,14 +13,11 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hari-crm/webhooks/internal/devtest"
 	"github.com/hari-crm/webhooks/service"
 	"github.com/hari-crm/webhooks/tclient"
-	"github.com/hari-crm/webhooks/workflows"
 )
 
 // A namespace whose KeywordList slots are all taken by other attributes
@@ -32,12 +29,7 @@ func TestWorkerRefusesANamespaceWithoutOurSearchAttributes(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	ns := "full-" + uuid.NewString()[:8]
-	if _, err := tc.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
-		Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
-	}); err != nil {
-		t.Fatalf("register namespace: %v", err)
-	}
+	ns := newNamespace(ctx, t, "full-")
 	others := map[string]enumspb.IndexedValueType{}
 	for _, name := range []string{"OtherListA", "OtherListB", "OtherListC"} {
 		others[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST
@@ -100,12 +92,7 @@ func TestSearchAttributesAddedAtStartAreUsableOnceTheCheckPasses(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	ns := "later-" + uuid.NewString()[:8]
-	if _, err := tc.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
-		Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
-	}); err != nil {
-		t.Fatalf("register namespace: %v", err)
-	}
+	ns := newNamespace(ctx, t, "later-")
 	c, err := tclient.Dial(tclient.Config{Address: srv.HostPort, Namespace: ns, Keys: srv.Keys}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -126,23 +113,20 @@ func TestSearchAttributesAddedAtStartAreUsableOnceTheCheckPasses(t *testing.T) {
 	if err := service.CheckSearchAttributes(ctx, c, ns, time.Minute); err != nil {
 		t.Fatalf("check the search attributes of %s: %v", ns, err)
 	}
-	id := "sa-later-" + uuid.NewString()[:8]
-	attrs := temporal.NewSearchAttributes(
-		workflows.SearchWorkspace.ValueSet("ws-later"),
-		workflows.SearchWebhookIDs.ValueSet([]string{"wh_1"}),
-		workflows.SearchEventType.ValueSet("opportunity.stage_changed"),
-		workflows.SearchStatus.ValueSet(workflows.StatusPending),
-		workflows.SearchWebhookKeys.ValueSet([]string{"k1"}),
-		workflows.SearchSkippedKeys.ValueSet([]string{"k1"}),
-		workflows.SearchRedeliveryOf.ValueSet("r"),
-	)
-	if attrs.Size() != len(service.CLISearchAttributes()) {
-		t.Fatalf("the test sets %d search attributes, the workflows set %d: add the new one here", attrs.Size(), len(service.CLISearchAttributes()))
-	}
-	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "no-worker-" + id, TypedSearchAttributes: attrs}, "AnyWorkflow"); err != nil {
+	if err := devtest.StartWithEverySearchAttribute(ctx, c); err != nil {
 		t.Fatalf("start a workflow with every search attribute right after the check passed: %v", err)
 	}
-	if err := c.TerminateWorkflow(ctx, id, "", "test done"); err != nil {
-		t.Fatal(err)
+}
+
+// newNamespace registers a namespace named prefix and a random suffix
+// (without our search attributes).
+func newNamespace(ctx context.Context, t *testing.T, prefix string) string {
+	t.Helper()
+	ns := prefix + uuid.NewString()[:8]
+	if _, err := tc.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+		Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
+	}); err != nil {
+		t.Fatalf("register namespace %s: %v", ns, err)
 	}
+	return ns
 }

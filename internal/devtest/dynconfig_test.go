@@ -11,13 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
-
-	"github.com/hari-crm/webhooks/service"
-	"github.com/hari-crm/webhooks/workflows"
 )
 
 // The dev servers of the tests and the benchmark run with
@@ -164,23 +157,7 @@ func TestDevServerKnowsOurSearchAttributesAtOnce(t *testing.T) {
 	c := s.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	id := "sa-at-once-" + uuid.NewString()[:8]
-	attrs := temporal.NewSearchAttributes(
-		workflows.SearchWorkspace.ValueSet("ws"),
-		workflows.SearchWebhookIDs.ValueSet([]string{"wh_1"}),
-		workflows.SearchEventType.ValueSet("opportunity.stage_changed"),
-		workflows.SearchStatus.ValueSet(workflows.StatusPending),
-		workflows.SearchWebhookKeys.ValueSet([]string{"ws/wh_1"}),
-		workflows.SearchSkippedKeys.ValueSet([]string{"ws/wh_1"}),
-		workflows.SearchRedeliveryOf.ValueSet("ws/wh_1/d"),
-	)
-	if attrs.Size() != len(service.CLISearchAttributes()) {
-		t.Fatalf("the test sets %d search attributes, the workflows set %d: add the new one here", attrs.Size(), len(service.CLISearchAttributes()))
-	}
-	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "no-worker-" + id, TypedSearchAttributes: attrs}, "AnyWorkflow"); err != nil {
+	if err := StartWithEverySearchAttribute(ctx, c); err != nil {
 		t.Fatalf("start a workflow with every search attribute right after the server started: %v", err)
-	}
-	if err := c.TerminateWorkflow(ctx, id, "", "test done"); err != nil {
-		t.Fatal(err)
 	}
 }
