@@ -95,7 +95,12 @@ func StartStackWith(ctx context.Context, opts StackOptions) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "stack.sh"))
+	// The script starts with SIGHUP and SIGINT at their defaults, as in a
+	// terminal, whatever this process inherited: under nohup (or as a
+	// background job of a shell) they arrive ignored, a shell cannot trap
+	// a signal it was started with ignored, and the tests that close the
+	// stack's "terminal" or press Ctrl-C would find it deaf.
+	cmd := exec.Command("env", "--default-signal=HUP,INT", filepath.Join(root, "scripts", "stack.sh"))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(),
 		"STACK_DIR="+dir,
