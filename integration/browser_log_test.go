@@ -45,6 +45,25 @@ func logSiteWith(t *testing.T, wrap func(http.Handler) http.Handler) (*apiClient
 	return &apiClient{t: t, srv: site, ws: ws, token: tok}, site.URL + "/settings/webhooks?workspace=" + ws + "#token=" + tok
 }
 
+// publishEnded publishes a Closed Won event through the API, waits until
+// its workflow has ended and returns its event ID.
+func publishEnded(t *testing.T, c *apiClient) string {
+	t.Helper()
+	id := publishOpp(t, c)
+	waitEnded(t, c, id)
+	return id
+}
+
+// waitEnded waits until the workflows of c's events ids have ended.
+func waitEnded(t *testing.T, c *apiClient, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := pub.Wait(context.Background(), c.ws, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // publishOpp publishes a Closed Won event through the API and returns its
 // event ID.
 func publishOpp(t *testing.T, c *apiClient) string {
@@ -92,14 +111,8 @@ func TestDeliveryLogUpdatesInPlaceInBrowser(t *testing.T) {
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	})
 	c, page := logSite(t)
-	var wh view
-	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, b)
-	}
-	first := publishOpp(t, c)
-	if _, err := pub.Wait(context.Background(), c.ws, first); err != nil {
-		t.Fatal(err)
-	}
+	wh := createHook(t, c, fmtURL(closedWon, rc.URL+"/erp"))
+	first := publishEnded(t, c)
 	waitLogged(t, c, wh.ID, "", 1)
 
 	ctx := browser(t)
@@ -160,16 +173,9 @@ func TestActionKeepsOtherOpenLogInBrowser(t *testing.T) {
 	rc := devtest.NewReceiver(t, nil)
 	c, page := logSite(t)
 	var a, b view
-	if code, body := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &a); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, body)
-	}
-	if code, body := c.do("POST", c.hooks(), strings.Replace(fmtURL(closedWon, rc.URL+"/other"), "Closed Won to ERP", "Other", 1), &b); code != http.StatusCreated {
-		t.Fatalf("create the other: %d %s", code, body)
-	}
-	ev := publishOpp(t, c)
-	if _, err := pub.Wait(context.Background(), c.ws, ev); err != nil {
-		t.Fatal(err)
-	}
+	a = createHook(t, c, fmtURL(closedWon, rc.URL+"/erp"))
+	b = createHook(t, c, strings.Replace(fmtURL(closedWon, rc.URL+"/other"), "Closed Won to ERP", "Other", 1))
+	ev := publishEnded(t, c)
 	waitLogged(t, c, a.ID, "", 1)
 
 	ctx := browser(t)
@@ -233,10 +239,7 @@ func TestDeliveryLogPagesAndFiltersInBrowser(t *testing.T) {
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	})
 	c, page := logSite(t)
-	var wh view
-	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, b)
-	}
+	wh := createHook(t, c, fmtURL(closedWon, rc.URL+"/erp"))
 	var receipt struct {
 		EventID string `json:"event_id"`
 	}
@@ -248,11 +251,7 @@ func TestDeliveryLogPagesAndFiltersInBrowser(t *testing.T) {
 	for range 11 {
 		events = append(events, publishOpp(t, c))
 	}
-	for _, id := range events {
-		if _, err := pub.Wait(context.Background(), c.ws, id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	waitEnded(t, c, events...)
 	waitLogged(t, c, wh.ID, "page_size=100", 12)
 	waitLogged(t, c, wh.ID, "status=failed", 1) // its outcome is searchable
 
@@ -340,10 +339,7 @@ func TestTestFireShowsResponseHeadersInBrowser(t *testing.T) {
 		_, _ = w.Write([]byte(`{"queued":true}`))
 	})
 	c, page := logSite(t)
-	var wh view
-	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, b)
-	}
+	createHook(t, c, fmtURL(closedWon, rc.URL+"/erp"))
 	ctx := browser(t)
 	C := func(sel string) css { return css(sel) }
 	step(t, ctx, "test fire",
@@ -473,12 +469,8 @@ func TestDeliveryLogEmptyPageKeepsOlderInBrowser(t *testing.T) {
 	})
 	c, page := logSite(t)
 	var wh, other view
-	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, b)
-	}
-	if code, b := c.do("POST", c.hooks(), strings.Replace(fmtURL(closedWon, rc.URL+"/other"), "Closed Won to ERP", "Other", 1), &other); code != http.StatusCreated {
-		t.Fatalf("create the other: %d %s", code, b)
-	}
+	wh = createHook(t, c, fmtURL(closedWon, rc.URL+"/erp"))
+	other = createHook(t, c, strings.Replace(fmtURL(closedWon, rc.URL+"/other"), "Closed Won to ERP", "Other", 1))
 	var receipt struct {
 		EventID string `json:"event_id"`
 	}
@@ -494,11 +486,7 @@ func TestDeliveryLogEmptyPageKeepsOlderInBrowser(t *testing.T) {
 	for range 40 {
 		events = append(events, publishOpp(t, c))
 	}
-	for _, id := range events {
-		if _, err := pub.Wait(context.Background(), c.ws, id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	waitEnded(t, c, events...)
 	waitLogged(t, c, wh.ID, "page_size=100", 41)
 	waitLogged(t, c, other.ID, "status=failed&page_size=100", 41) // every outcome is searchable
 	var first logPage

@@ -41,10 +41,7 @@ func TestRedeliverAndRecoverInBrowser(t *testing.T) {
 	ws := "ui-" + uuid.NewString()[:8]
 	tok := workspaceToken(t, ws)
 	c := &apiClient{t: t, srv: site, ws: ws, token: tok}
-	var wh view
-	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, b)
-	}
+	wh := createHook(t, c, fmtURL(closedWon, rc.URL+"/erp"))
 	// Three deliveries fail during the outage.
 	var events []string
 	for range 3 {

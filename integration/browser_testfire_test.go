@@ -39,10 +39,7 @@ func TestTestFireAnswerIsNotReplacedByAnOlderReadInBrowser(t *testing.T) {
 			_, _ = w.Write(rec.Body.Bytes())
 		})
 	})
-	var wh view
-	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, b)
-	}
+	createHook(t, c, fmtURL(closedWon, rc.URL+"/erp"))
 
 	ctx := browser(t)
 	C := func(sel string) css { return css(sel) }

@@ -238,15 +238,9 @@ func TestDeliveryLogRefreshReadsEndedDeliveriesOnce(t *testing.T) {
 	t.Parallel()
 	rc := devtest.NewReceiver(t, nil)
 	c := newAPI(t)
-	var wh view
-	if code, b := c.do("POST", c.hooks(), fmtURL(closedWon, rc.URL+"/erp"), &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, b)
-	}
+	wh := createHook(t, c, fmtURL(closedWon, rc.URL+"/erp"))
 	for range 3 {
-		id := publishOpp(t, c)
-		if _, err := pub.Wait(context.Background(), c.ws, id); err != nil {
-			t.Fatal(err)
-		}
+		publishEnded(t, c)
 	}
 	waitLogged(t, c, wh.ID, "status=delivered", 3)
 	counter := &callCounter{Client: tc}
@@ -287,15 +281,9 @@ func TestDeliveryLogShowsTheRequestAsSent(t *testing.T) {
 	t.Parallel()
 	rc := devtest.NewReceiver(t, nil)
 	c := newAPI(t)
-	var wh view
 	spec := fmtURL(closedWon, rc.URL+"/erp")
-	if code, b := c.do("POST", c.hooks(), spec, &wh); code != http.StatusCreated {
-		t.Fatalf("create: %d %s", code, b)
-	}
-	id := publishOpp(t, c)
-	if _, err := pub.Wait(context.Background(), c.ws, id); err != nil {
-		t.Fatal(err)
-	}
+	wh := createHook(t, c, spec)
+	publishEnded(t, c)
 	hit := rc.WaitHits(t, 1, 30*time.Second)[0]
 	// Now send only signatures, not the secret itself.
 	noSecretHeader := strings.Replace(spec, `"fields"`, `"secret_header": false, "fields"`, 1)
